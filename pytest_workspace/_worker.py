@@ -1,0 +1,506 @@
+"""The worker: runs inside a code location's own interpreter.
+
+The host sends this module's source over an execnet channel (``remote_exec``); it never
+runs inside the host. It imports only the standard library and runs on Python 3.8+.
+The host's ``pytest_workspace.protocol`` and ``pytest_workspace.definitions`` arrive in the
+``init`` message as source text and are installed under their own names, so user code
+can ``from pytest_workspace.definitions import job`` in an interpreter that has nothing
+of ours installed.
+
+The loop answers one request at a time: ``{"cmd": ..., **args}`` ->
+``{"ok": True, "result": ...}`` or ``{"ok": False, "error": {...}}``.
+"""
+
+import difflib
+import importlib
+import importlib.util
+import logging
+import os
+import sys
+import tempfile
+import threading
+import time
+import types
+
+# The file name execnet compiled us under: our own frames are left out of tracebacks.
+_THIS_FILE = sys._getframe().f_code.co_filename
+_PACKAGE = "pytest_workspace"
+
+
+class LoadError(Exception):
+    """The location's code could not be found or holds no usable repository."""
+
+
+class WorkerRequestError(Exception):
+    """A request names something this location does not have."""
+
+
+def install_modules(modules):
+    """Install the shipped modules (name -> source) and return their file names."""
+    package = sys.modules.get(_PACKAGE)
+    if package is None or getattr(package, "__file__", None) is not None:
+        # A stand-in package: whatever the interpreter has installed under our name,
+        # user code must see the exact modules the host sent.
+        package = types.ModuleType(_PACKAGE)
+        package.__path__ = []
+        package.__package__ = _PACKAGE
+        sys.modules[_PACKAGE] = package
+    files = set()
+    for name in sorted(modules):
+        filename = "<%s>" % name
+        module = types.ModuleType(name)
+        module.__package__ = _PACKAGE
+        sys.modules[name] = module
+        exec(compile(modules[name], filename, "exec"), module.__dict__)
+        setattr(package, name.rpartition(".")[2], module)
+        files.add(filename)
+    return files
+
+
+def watch_parent(parent_pid):
+    """Exit as soon as the host process is gone, even if user code is stuck."""
+
+    def watch():
+        while True:
+            time.sleep(0.2)
+            if os.getppid() != parent_pid:
+                os._exit(70)
+
+    thread = threading.Thread(target=watch, name="pytest-workspace-parent-watch")
+    thread.daemon = True
+    thread.start()
+
+
+class OutputCapture:
+    """Capture what is written to file descriptors 1 and 2, as pytest's fd capture does."""
+
+    def __enter__(self):
+        self._saved = []
+        for stream, fd in ((sys.stdout, 1), (sys.stderr, 2)):
+            _flush(stream)
+            tmp = tempfile.TemporaryFile()
+            self._saved.append((fd, os.dup(fd), tmp))
+            os.dup2(tmp.fileno(), fd)
+        self.stdout = self.stderr = ""
+        return self
+
+    def __exit__(self, *exc_info):
+        _flush(sys.stdout)
+        _flush(sys.stderr)
+        texts = []
+        for fd, saved, tmp in self._saved:
+            os.dup2(saved, fd)
+            os.close(saved)
+            tmp.seek(0)
+            texts.append(tmp.read().decode("utf-8", "replace"))
+            tmp.close()
+        self.stdout, self.stderr = texts
+        return False
+
+
+def _flush(stream):
+    try:
+        stream.flush()
+    except Exception:
+        pass
+
+
+class LogCapture(logging.Handler):
+    """Collect the records of Python's ``logging`` while a job runs."""
+
+    def __init__(self):
+        logging.Handler.__init__(self, logging.NOTSET)
+        self.records = []
+
+    def emit(self, record):
+        try:
+            message = record.getMessage()
+        except Exception as exc:
+            message = "<unformattable log message: %r>" % (exc,)
+        self.records.append(
+            {
+                "timestamp": record.created,
+                "level": record.levelname,
+                "logger": record.name,
+                "op": None,
+                "message": message,
+            }
+        )
+
+    def __enter__(self):
+        logging.getLogger().addHandler(self)
+        return self
+
+    def __exit__(self, *exc_info):
+        logging.getLogger().removeHandler(self)
+        return False
+
+
+class Location:
+    """The loaded code of one location and the requests that act on it."""
+
+    def __init__(self, spec, hidden_files):
+        self.spec = spec
+        self.hidden = hidden_files
+        self.repositories = {}  # name -> RepositoryDefinition, in discovery order
+        self.load_output = {"stdout": "", "stderr": ""}
+        self.definitions = sys.modules[_PACKAGE + ".definitions"]
+        self.protocol = sys.modules[_PACKAGE + ".protocol"]
+
+    # -- loading -------------------------------------------------------------------------
+
+    def load(self):
+        """Import the location's code and find its repositories.
+
+        A failed load is an answer, not a broken request: the description carries the
+        error, with whatever the import printed.
+        """
+        error = None
+        with OutputCapture() as capture:
+            try:
+                module = self._import()
+                self.repositories = self._find_repositories(module)
+            except (Exception, SystemExit) as exc:
+                error = self.error(exc, stage="load")
+        self.load_output = {"stdout": capture.stdout, "stderr": capture.stderr}
+        description = self.describe()
+        description["load_error"] = error
+        return description
+
+    def _import(self):
+        spec = self.spec
+        workdir = spec.get("working_directory")
+        if workdir:
+            if not os.path.isdir(workdir):
+                raise LoadError(
+                    "working_directory %s does not exist; create it or fix the "
+                    "working_directory of this location" % workdir
+                )
+            os.chdir(workdir)
+            sys.path.insert(0, workdir)
+        if spec["kind"] == "python_file":
+            path = spec["target"]
+            if not os.path.isfile(path):
+                raise LoadError(
+                    "python_file %s does not exist; fix relative_path (it is relative to "
+                    "the workspace file's folder)" % path
+                )
+            folder = os.path.dirname(path)
+            if folder not in sys.path:
+                sys.path.insert(1 if workdir else 0, folder)
+            name = os.path.splitext(os.path.basename(path))[0]
+            module_spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(module_spec)
+            sys.modules[name] = module
+            try:
+                module_spec.loader.exec_module(module)
+            except BaseException:
+                sys.modules.pop(name, None)
+                raise
+            return module
+        return importlib.import_module(spec["target"])
+
+    def _find_repositories(self, module):
+        d = self.definitions
+        attribute = self.spec.get("attribute")
+        where = self._target_text()
+        if attribute:
+            if not hasattr(module, attribute):
+                names = [n for n in vars(module) if not n.startswith("_")]
+                close = difflib.get_close_matches(attribute, names, n=1)
+                hint = " Did you mean %r?" % close[0] if close else ""
+                raise LoadError(
+                    "%s has no attribute %r.%s Top-level names: %s"
+                    % (where, attribute, hint, ", ".join(sorted(names)) or "none")
+                )
+            found = getattr(module, attribute)
+            if isinstance(found, d.RepositoryDefinition):
+                return {found.name: found}
+            if isinstance(found, d.JobDefinition):
+                return self._single_job_repository(found)
+            raise LoadError(
+                "attribute %r of %s is a %s, not a repository or a job; point `attribute` "
+                "at a @repository or a @job" % (attribute, where, type(found).__name__)
+            )
+        repositories = {}
+        jobs = []
+        for value in list(vars(module).values()):
+            if isinstance(value, d.RepositoryDefinition):
+                repositories.setdefault(value.name, value)
+            elif isinstance(value, d.JobDefinition) and value not in jobs:
+                jobs.append(value)
+        if repositories:
+            return repositories
+        if len(jobs) == 1:
+            return self._single_job_repository(jobs[0])
+        if jobs:
+            raise LoadError(
+                "%s defines %d jobs (%s) and no repository; declare a @repository that "
+                "returns them, or set `attribute` to one job"
+                % (where, len(jobs), ", ".join(sorted(j.name for j in jobs)))
+            )
+        raise LoadError(
+            "%s defines no repository and no job at top level; declare a @repository "
+            "(from pytest_workspace.definitions import repository) or set `attribute`"
+            % where
+        )
+
+    def _single_job_repository(self, job_def):
+        name = "__repository__" + job_def.name
+        repo = self.definitions.repository(name=name)(lambda: [job_def])
+        return {name: repo}
+
+    def _target_text(self):
+        spec = self.spec
+        return "%s %s" % (spec["kind"].replace("_", " ").replace("python ", ""), spec["target"])
+
+    # -- requests ------------------------------------------------------------------------
+
+    def describe(self):
+        repositories = []
+        for repo in self.repositories.values():
+            repositories.append(
+                {
+                    "name": repo.name,
+                    "description": getattr(repo, "description", None),
+                    "source": _source(repo),
+                    "jobs": list(repo.job_names),
+                    "schedules": list(repo.schedule_names),
+                    "sensors": list(repo.sensor_names),
+                    "constructed_jobs": list(repo.constructed_job_names),
+                }
+            )
+        return {
+            "repositories": repositories,
+            "stdout": self.load_output["stdout"],
+            "stderr": self.load_output["stderr"],
+            "load_error": None,
+        }
+
+    def repository(self, name):
+        try:
+            return self.repositories[name]
+        except KeyError:
+            raise WorkerRequestError(
+                "location has no repository %r; it has: %s"
+                % (name, ", ".join(self.repositories) or "none")
+            ) from None
+
+    def build_job(self, repository, job):
+        repo = self.repository(repository)
+        with OutputCapture() as capture:
+            job_def = repo.get_job(job)
+        return {
+            "name": job_def.name,
+            "key": job,
+            "description": getattr(job_def, "description", None),
+            "tags": self.protocol.to_plain(dict(getattr(job_def, "tags", None) or {})),
+            "op_names": list(job_def.op_names),
+            "dependencies": {k: list(v) for k, v in dict(job_def.dependencies).items()},
+            "source": _source(job_def),
+            "constructed_jobs": list(repo.constructed_job_names),
+            "stdout": capture.stdout,
+            "stderr": capture.stderr,
+        }
+
+    def execute_job(self, repository, job, run_config=None):
+        repo = self.repository(repository)
+        started = time.time()
+        result = None
+        error = None
+        logs = LogCapture()
+        with OutputCapture() as capture, logs:
+            try:
+                job_def = repo.get_job(job)
+            except Exception as exc:
+                error = self.error(exc, stage="build")
+            else:
+                try:
+                    result = job_def.execute_in_process(
+                        run_config=run_config or None, raise_on_error=False
+                    )
+                except self.definitions.RunConfigError as exc:
+                    error = self.error(exc, stage="config")
+                except Exception as exc:
+                    error = self.error(exc, stage="execute")
+        duration = time.time() - started
+        output = {
+            "job": job,
+            "success": False,
+            "run_id": None,
+            "steps": [],
+            "logs": [],
+            "stdout": capture.stdout,
+            "stderr": capture.stderr,
+            "duration": duration,
+            "error": error,
+        }
+        if result is None:
+            output["logs"] = logs.records
+            return output
+        to_plain = self.protocol.to_plain
+        for step in result.step_results.values():
+            step_error = None
+            if step.error is not None:
+                step_error = self.error(step.error, stage="execute", op=step.op_name)
+                if output["error"] is None:
+                    output["error"] = step_error
+            output["steps"].append(
+                {
+                    "op": step.op_name,
+                    "status": step.status,
+                    "duration": step.duration,
+                    "output": to_plain(step.output) if step.status == "success" else None,
+                    "error": step_error,
+                }
+            )
+        events = [
+            {
+                "timestamp": entry.timestamp,
+                "level": entry.level,
+                "logger": "pytest_workspace",
+                "op": entry.op_name,
+                "message": entry.message,
+            }
+            for entry in result.logs
+        ]
+        output["logs"] = sorted(events + logs.records, key=lambda entry: entry["timestamp"])
+        output["success"] = bool(result.success)
+        output["run_id"] = result.run_id
+        return output
+
+    def evaluate_schedule(self, repository, schedule):
+        repo = self.repository(repository)
+        schedule_def = repo.get_schedule(schedule)
+        evaluation = {
+            "name": schedule_def.name,
+            "cron_schedule": schedule_def.cron_schedule,
+            "job_name": schedule_def.job_name,
+        }
+        self.definitions.validate_cron_schedule(schedule_def.cron_schedule)
+        self._check_target(repo, "schedule", schedule_def)
+        with OutputCapture() as capture:
+            ticks = schedule_def.evaluate_tick()
+        evaluation.update(self._ticks(ticks), stdout=capture.stdout, stderr=capture.stderr)
+        return evaluation
+
+    def evaluate_sensor(self, repository, sensor):
+        repo = self.repository(repository)
+        sensor_def = repo.get_sensor(sensor)
+        evaluation = {"name": sensor_def.name, "job_name": sensor_def.job_name}
+        self._check_target(repo, "sensor", sensor_def)
+        with OutputCapture() as capture:
+            ticks = sensor_def.evaluate_tick()
+        evaluation.update(self._ticks(ticks), stdout=capture.stdout, stderr=capture.stderr)
+        return evaluation
+
+    def _check_target(self, repo, what, definition):
+        if definition.job_name is not None and not repo.has_job(definition.job_name):
+            raise self.definitions.InvalidTargetError(
+                "%s %r of repository %r targets job %r, which is not in the repository"
+                % (what, definition.name, repo.name, definition.job_name)
+            )
+
+    def _ticks(self, ticks):
+        d = self.definitions
+        if isinstance(ticks, d.SkipReason):
+            return {"run_requests": [], "skip_reason": ticks.message}
+        to_plain = self.protocol.to_plain
+        return {
+            "skip_reason": None,
+            "run_requests": [
+                {
+                    "run_key": request.run_key,
+                    "run_config": to_plain(request.run_config or {}),
+                    "tags": to_plain(dict(request.tags or {})),
+                }
+                for request in ticks
+            ],
+        }
+
+    def error(self, exc, stage, **extra):
+        d = self.definitions
+        if isinstance(exc, d.RunConfigError):
+            kind = "config"
+            extra["missing"] = ["%s.%s" % pair for pair in getattr(exc, "missing", [])]
+        elif isinstance(exc, d.DefinitionError):
+            kind = "definition"
+        elif isinstance(exc, (LoadError, WorkerRequestError)):
+            kind = "load" if isinstance(exc, LoadError) else "request"
+        else:
+            kind = "user"
+        data = self.protocol.error_data(
+            exc, kind=kind, hidden_files=self.hidden, stage=stage, **extra
+        )
+        return data
+
+
+def _source(definition):
+    location = getattr(definition, "source_location", None)
+    if not location:
+        return None
+    return [str(location[0]), int(location[1])]
+
+
+def serve(channel):
+    """Answer the host's requests until it closes the channel."""
+    if sys.version_info < (3, 8):
+        channel.send({"ok": False, "error": {"type": "UnsupportedPython", "kind": "load",
+                      "message": "Python %d.%d is too old" % sys.version_info[:2],
+                      "traceback": ""}})
+        return
+    init = channel.receive()
+    hidden = install_modules(init["modules"])
+    hidden.add(_THIS_FILE)
+    protocol = sys.modules[_PACKAGE + ".protocol"]
+    if init.get("protocol") != protocol.PROTOCOL_VERSION:
+        channel.send(
+            {
+                "ok": False,
+                "error": {
+                    "type": "ProtocolError",
+                    "kind": "protocol",
+                    "message": "host speaks protocol %r, worker speaks %r"
+                    % (init.get("protocol"), protocol.PROTOCOL_VERSION),
+                    "traceback": "",
+                },
+            }
+        )
+        return
+    watch_parent(init["host_pid"])
+    channel.send({"ok": True, "result": protocol.interpreter_info()})
+    location = Location(init["location"], hidden)
+    handlers = {
+        "load": location.load,
+        "describe": location.describe,
+        "build_job": location.build_job,
+        "execute_job": location.execute_job,
+        "evaluate_schedule": location.evaluate_schedule,
+        "evaluate_sensor": location.evaluate_sensor,
+    }
+    while True:
+        try:
+            request = channel.receive()
+        except EOFError:
+            return
+        if request is None:
+            return
+        args = dict(request)
+        command = args.pop("cmd", None)
+        handler = handlers.get(command)
+        if handler is None:
+            reply = {
+                "ok": False,
+                "error": {"type": "ProtocolError", "kind": "protocol", "traceback": "",
+                          "message": "unknown command %r" % (command,)},
+            }
+        else:
+            try:
+                reply = {"ok": True, "result": handler(**args)}
+            except (Exception, SystemExit) as exc:
+                reply = {"ok": False, "error": location.error(exc, stage=command)}
+        channel.send(reply)
+
+
+if __name__ == "__channelexec__":
+    serve(channel)  # type: ignore[name-defined]  # noqa: F821

@@ -1,0 +1,778 @@
+"""Workspace files turned into immutable location specs: pure data, no processes.
+
+A workspace file has Dagster's ``workspace.yaml`` format::
+
+    load_from:
+      - python_file: repos.py
+      - python_file: {relative_path: team/pipelines.py, attribute: team_repository,
+                      working_directory: team, location_name: team,
+                      executable_path: ../venvs/team/bin/python}
+      - python_module: my_pkg.repos       # or {module_name: ..., + the optional keys above}
+      - python_package: other_package     # or {package_name: ..., + the optional keys above}
+      - grpc_server: {host: localhost, port: 4000}   # reported as skipped
+
+The file is composed with PyYAML's safe loader into nodes (never constructed into Python
+objects by PyYAML), so every error can name the line of the offending node, duplicate
+keys are caught instead of silently dropped, and tags such as ``!!python/object`` are
+refused without being executed.
+
+Path rules (where Dagster is silent or inconsistent, the choice is stated here):
+
+* ``relative_path``, ``working_directory`` and ``executable_path`` expand a leading ``~``
+  and ``$VAR`` / ``${VAR}`` (an unset variable is an error), then resolve against the
+  workspace file's folder when relative. Like Dagster's ``StringSource``, the long-form
+  string keys also accept ``{env: VAR}``.
+* The working directory defaults to the workspace file's folder, for every kind. For a
+  long-form ``python_file`` this is exactly what Dagster does; Dagster leaves it unset for
+  the short form and for modules and packages (the process then inherits whatever the
+  current directory is), which would make a workspace behave differently depending on
+  where pytest is started.
+* An ``executable_path`` without a path separator (``python3.12``) is a command name: it
+  is kept as written and looked up on ``PATH`` by the loader, not here.
+* Nothing touches the file system beyond reading the workspace file itself: a missing
+  ``python_file`` is reported by the loader as that location's load error.
+
+Key paths in errors use 0-based indices: ``load_from[0]`` is the first entry.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from .errors import WorkspaceFileError
+
+__all__ = [
+    "LOCATION_KINDS",
+    "LocationSpec",
+    "SkippedEntry",
+    "WorkspaceSpec",
+    "load_workspace_file",
+    "load_workspace_files",
+    "location_from_module",
+    "location_from_python_file",
+]
+
+LOCATION_KINDS = ("python_file", "python_module", "python_package")
+
+COMMAND_LINE_SOURCE = "<command line>"
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+@dataclass(frozen=True)
+class LocationSpec:
+    """One code location, as a workspace file (or ``-f``/``-m``) declares it.
+
+    All paths are absolute, with ``~`` and ``$VARS`` expanded.
+    """
+
+    name: str
+    """The location name: ``location_name`` or Dagster's default (``repos.py``,
+    ``my_pkg.repos``, ... followed by ``:attribute`` when an attribute is given)."""
+    kind: str
+    """One of :data:`LOCATION_KINDS`."""
+    target: str
+    """Absolute file path for ``python_file``; the dotted module/package name otherwise."""
+    attribute: Optional[str] = None
+    working_directory: Optional[str] = None
+    """Absolute; the process's cwd, and put first on ``sys.path`` of the location."""
+    executable_path: Optional[str] = None
+    """Absolute path of the interpreter; ``None`` means the host's ``sys.executable``.
+    A value without a path separator (``python3.12``) is a command name, kept as written,
+    for the loader to look up on ``PATH``."""
+    source: str = COMMAND_LINE_SOURCE
+    """The workspace file this came from (absolute path) or ``<command line>``."""
+    key_path: str = ""
+    """Where in the source file: ``load_from[2]``; empty for command-line specs."""
+    line: Optional[int] = None
+    """1-based line of the entry in the source file, when known."""
+
+
+@dataclass(frozen=True)
+class SkippedEntry:
+    """An entry that is valid but not loaded by us (``grpc_server``), with the reason."""
+
+    source: str
+    key_path: str
+    reason: str
+    line: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class WorkspaceSpec:
+    """A parsed workspace file: its locations in order, and the entries skipped."""
+
+    path: str
+    locations: Tuple[LocationSpec, ...] = ()
+    skipped: Tuple[SkippedEntry, ...] = field(default_factory=tuple)
+
+
+# --- the schema ---------------------------------------------------------------------------
+
+_TARGET_KEY = {
+    "python_file": "relative_path",
+    "python_module": "module_name",
+    "python_package": "package_name",
+}
+_OPTIONAL_KEYS = ("attribute", "working_directory", "location_name", "executable_path")
+_ENTRY_KEYS = (*LOCATION_KINDS, "grpc_server")
+_GRPC_KEYS = ("host", "port", "socket", "location_name", "ssl")
+_TOP_LEVEL_KEYS = ("load_from",)
+
+_WHAT = {
+    "relative_path": "the path of a Python file, relative to the workspace file's folder",
+    "module_name": "a dotted module name such as my_pkg.repos",
+    "package_name": "a dotted package name such as my_pkg",
+    "attribute": "the name of one attribute of the module, such as my_repository",
+    "working_directory": "a folder, relative to the workspace file's folder",
+    "location_name": "a name for this code location",
+    "executable_path": "the path of a Python interpreter, or a command name on PATH",
+    "host": "a host name",
+    "socket": "a socket path",
+}
+
+_SKIP_REASON = (
+    "grpc_server entry not loaded: pytest-workspace starts its own process for each code "
+    "location and does not connect to running gRPC servers; use python_file, "
+    "python_module or python_package to test this code"
+)
+
+_YAML_TAG = "tag:yaml.org,2002:"
+_STR, _NULL, _BOOL, _INT, _FLOAT = (
+    _YAML_TAG + name for name in ("str", "null", "bool", "int", "float")
+)
+# The tags plain YAML values resolve to; anything else was written explicitly (``!!set``,
+# ``!!python/object``, ``!custom``) and is refused.
+_PLAIN_TAGS = frozenset(
+    _YAML_TAG + name
+    for name in ("str", "null", "bool", "int", "float", "seq", "map", "merge", "timestamp")
+)
+
+_ENV_VAR = re.compile(r"\$(?:\{(?P<braced>[^}]*)\}|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+# --- public functions ---------------------------------------------------------------------
+
+
+def load_workspace_file(path: PathLike) -> WorkspaceSpec:
+    """Parse one Dagster-format workspace file into a :class:`WorkspaceSpec`.
+
+    Locations keep the order of ``load_from``; ``grpc_server`` entries are returned in
+    ``skipped`` with the reason. Relative paths resolve against the file's folder, never
+    against the current directory.
+
+    Raises :class:`~pytest_workspace.errors.WorkspaceFileError` naming the file, the
+    1-based line and the key path (``load_from[1].python_file.relative_path``) of the first
+    problem found; nothing of a malformed file is returned.
+    """
+    absolute = os.path.abspath(os.fspath(path))
+    document = _Document(absolute, os.path.dirname(absolute))
+    text = _read_text(absolute)
+    root = document.compose(text)
+    return document.parse(root)
+
+
+def load_workspace_files(paths: Iterable[PathLike]) -> Tuple[WorkspaceSpec, ...]:
+    """Parse several workspace files, in the order given (see :func:`load_workspace_file`).
+
+    The first malformed file raises; a file named twice is parsed (and returned) twice, so
+    that callers decide how to report it.
+    """
+    return tuple(load_workspace_file(path) for path in paths)
+
+
+def location_from_python_file(
+    path: PathLike,
+    *,
+    attribute: Optional[str] = None,
+    working_directory: Optional[PathLike] = None,
+    location_name: Optional[str] = None,
+    executable_path: Optional[PathLike] = None,
+    base_dir: Optional[PathLike] = None,
+) -> LocationSpec:
+    """A location for one Python file, as Dagster's ``-f`` / pytest's ``--workspace-file``.
+
+    Relative paths resolve against ``base_dir`` (default: the current directory), which is
+    also the default working directory, as with Dagster's ``-f`` without ``-d``. Whether
+    the file exists is not checked here: a missing file is the location's load error.
+    """
+    builder = _command_line_builder(base_dir)
+    return builder.location(
+        "python_file",
+        _cli_value(path, "relative_path", "python_file"),
+        attribute=_cli_optional(attribute, "attribute"),
+        working_directory=_cli_optional(working_directory, "working_directory"),
+        location_name=_cli_optional(location_name, "location_name"),
+        executable_path=_cli_optional(executable_path, "executable_path"),
+    )
+
+
+def location_from_module(
+    module_name: str,
+    *,
+    kind: str = "python_module",
+    attribute: Optional[str] = None,
+    working_directory: Optional[PathLike] = None,
+    location_name: Optional[str] = None,
+    executable_path: Optional[PathLike] = None,
+    base_dir: Optional[PathLike] = None,
+) -> LocationSpec:
+    """A location for a module (``kind="python_module"``, Dagster's ``-m``) or an installed
+    package (``kind="python_package"``), as pytest's ``--workspace-module``.
+
+    Relative paths resolve against ``base_dir`` (default: the current directory), which is
+    also the default working directory.
+    """
+    if kind not in ("python_module", "python_package"):
+        raise ValueError(f"kind must be 'python_module' or 'python_package', not {kind!r}")
+    builder = _command_line_builder(base_dir)
+    return builder.location(
+        kind,
+        _cli_value(module_name, _TARGET_KEY[kind], kind),
+        attribute=_cli_optional(attribute, "attribute"),
+        working_directory=_cli_optional(working_directory, "working_directory"),
+        location_name=_cli_optional(location_name, "location_name"),
+        executable_path=_cli_optional(executable_path, "executable_path"),
+    )
+
+
+# --- building specs from checked values ---------------------------------------------------
+
+
+@dataclass
+class _Value:
+    """A string as written, with where it was written (for errors)."""
+
+    text: str
+    key: str
+    """The schema key it is the value of (``relative_path``...), for "expected ..."."""
+    key_path: str
+    line: Optional[int] = None
+
+
+class _Builder:
+    """Turns checked values into a :class:`LocationSpec`; knows where paths are relative
+    to and how to name its errors."""
+
+    def __init__(self, source: str, base_dir: str) -> None:
+        self.source = source
+        self.base_dir = base_dir
+
+    def error(
+        self, message: str, *, line: Optional[int] = None, key_path: Optional[str] = None
+    ) -> WorkspaceFileError:
+        return WorkspaceFileError(message, path=self.source, line=line, key_path=key_path)
+
+    def location(
+        self,
+        kind: str,
+        target: _Value,
+        *,
+        attribute: Optional[_Value] = None,
+        working_directory: Optional[_Value] = None,
+        location_name: Optional[_Value] = None,
+        executable_path: Optional[_Value] = None,
+        key_path: str = "",
+        line: Optional[int] = None,
+    ) -> LocationSpec:
+        for value in (target, attribute, working_directory, location_name, executable_path):
+            if value is not None and not value.text.strip():
+                raise self.error(
+                    f"must not be empty; expected {_WHAT[value.key]}",
+                    line=value.line,
+                    key_path=value.key_path,
+                )
+        if kind == "python_file":
+            target_text = self.path(target)
+            default_name = os.path.basename(target_text)
+        else:
+            target_text = target.text.strip()
+            self.check_dotted_name(kind, target)
+            default_name = target_text
+        attribute_text = None
+        if attribute is not None:
+            attribute_text = attribute.text.strip()
+            if not _NAME.match(attribute_text):
+                raise self.error(
+                    f"{attribute_text!r} is not a Python identifier; expected {_WHAT['attribute']}",
+                    line=attribute.line,
+                    key_path=attribute.key_path,
+                )
+            default_name += ":" + attribute_text
+        return LocationSpec(
+            name=location_name.text.strip() if location_name is not None else default_name,
+            kind=kind,
+            target=target_text,
+            attribute=attribute_text,
+            working_directory=(
+                self.path(working_directory) if working_directory is not None else self.base_dir
+            ),
+            executable_path=self.executable(executable_path),
+            source=self.source,
+            key_path=key_path,
+            line=line,
+        )
+
+    def check_dotted_name(self, kind: str, value: _Value) -> None:
+        name = value.text.strip()
+        if all(_NAME.match(part) for part in name.split(".")):
+            return
+        hint = ""
+        if "/" in name or "\\" in name or name.endswith(".py"):
+            hint = "; for a file, use python_file instead"
+        raise self.error(
+            f"{name!r} is not a dotted Python name; expected {_WHAT[_TARGET_KEY[kind]]}{hint}",
+            line=value.line,
+            key_path=value.key_path,
+        )
+
+    def expand(self, value: _Value) -> str:
+        """``~`` then ``$VAR``/``${VAR}``, as a shell would; unset variables are errors."""
+        text = os.path.expanduser(value.text.strip())
+
+        def substitute(match: re.Match[str]) -> str:
+            name = match.group("plain") or match.group("braced")
+            if not _NAME.match(name):
+                raise self.error(
+                    f"{match.group(0)!r} in {value.text!r} is not a valid environment "
+                    "variable reference; write $NAME or ${NAME}",
+                    line=value.line,
+                    key_path=value.key_path,
+                )
+            if name not in os.environ:
+                raise self.error(
+                    f"environment variable {name!r} is not set (used in {value.text!r}); "
+                    "set it or write the path out",
+                    line=value.line,
+                    key_path=value.key_path,
+                )
+            return os.environ[name]
+
+        expanded = _ENV_VAR.sub(substitute, text)
+        if not expanded.strip():
+            raise self.error(
+                f"{value.text!r} is empty once environment variables are expanded",
+                line=value.line,
+                key_path=value.key_path,
+            )
+        return expanded
+
+    def path(self, value: _Value) -> str:
+        return os.path.normpath(os.path.join(self.base_dir, self.expand(value)))
+
+    def executable(self, value: Optional[_Value]) -> Optional[str]:
+        if value is None:
+            return None
+        expanded = self.expand(value)
+        separators = [os.sep] + ([os.altsep] if os.altsep else [])
+        if not any(sep in expanded for sep in separators):
+            return expanded  # a command name: the loader looks it up on PATH
+        return os.path.normpath(os.path.join(self.base_dir, expanded))
+
+
+def _command_line_builder(base_dir: Optional[PathLike]) -> _Builder:
+    base = os.path.abspath(os.fspath(base_dir)) if base_dir is not None else os.getcwd()
+    return _Builder(COMMAND_LINE_SOURCE, base)
+
+
+def _cli_value(value: object, key: str, key_path: str) -> _Value:
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str):
+        raise WorkspaceFileError(
+            f"expected a string ({_WHAT[key]}), found {type(value).__name__}",
+            path=COMMAND_LINE_SOURCE,
+            key_path=key_path,
+        )
+    return _Value(value, key, key_path)
+
+
+def _cli_optional(value: object, key: str) -> Optional[_Value]:
+    return None if value is None else _cli_value(value, key, key)
+
+
+# --- reading the YAML ---------------------------------------------------------------------
+
+
+def _read_text(path: str) -> str:
+    if not os.path.exists(path):
+        raise WorkspaceFileError(
+            "workspace file does not exist; check the path given with --workspace or the "
+            "workspace ini option",
+            path=path,
+        )
+    if os.path.isdir(path):
+        raise WorkspaceFileError(
+            "is a directory, not a workspace file; name the workspace.yaml inside it",
+            path=path,
+        )
+    try:
+        with open(path, "rb") as stream:
+            data = stream.read()
+    except OSError as error:
+        raise WorkspaceFileError(
+            f"cannot read the workspace file: {error.strerror or error}", path=path
+        ) from error
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise WorkspaceFileError(
+            "is not UTF-8 text; save the workspace file as UTF-8", path=path, line=line
+        ) from error
+
+
+def _line(node: Node) -> int:
+    return int(node.start_mark.line) + 1
+
+
+def _show_tag(tag: str) -> str:
+    return "!!" + tag[len(_YAML_TAG) :] if tag.startswith(_YAML_TAG) else tag
+
+
+def _describe(node: Node) -> str:
+    """What a node is, in words, for "expected X, found Y"."""
+    if isinstance(node, MappingNode):
+        return "a mapping"
+    if isinstance(node, SequenceNode):
+        return "a list"
+    value = str(node.value)
+    if node.tag == _NULL:
+        return "null (no value)"
+    if node.tag == _BOOL:
+        return f"a boolean ({value})"
+    if node.tag == _INT:
+        return f"an integer ({value})"
+    if node.tag == _FLOAT:
+        return f"a number ({value})"
+    if node.tag == _STR:
+        shown = value if len(value) <= 60 else value[:57] + "..."
+        return f"a string ({shown!r})" if value else "an empty string"
+    return f"a {_show_tag(node.tag).lstrip('!')} value ({value})"
+
+
+def _unknown_key_message(key: str, where: str, allowed: Sequence[str]) -> str:
+    message = f"unknown key {key!r} in {where}"
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+    if close:
+        return f"{message}; did you mean {close[0]!r}? (allowed: {', '.join(allowed)})"
+    return f"{message}; allowed keys: {', '.join(allowed)}"
+
+
+class _Document(_Builder):
+    """One workspace file: composes its nodes and checks them against the schema."""
+
+    def __init__(self, source: str, base_dir: str) -> None:
+        super().__init__(source, base_dir)
+        # Only its flatten_mapping is used; it never constructs a Python object.
+        self.merger = yaml.SafeLoader("")
+
+    def compose(self, text: str) -> Node:
+        try:
+            root = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.MarkedYAMLError as error:
+            mark = error.problem_mark or error.context_mark
+            problem = error.problem or error.context or "not valid YAML"
+            if error.context and error.problem:
+                problem += f" ({error.context}"
+                if error.context_mark is not None and error.context_mark is not mark:
+                    problem += f" started on line {error.context_mark.line + 1}"
+                problem += ")"
+            if mark is None:
+                raise self.error(f"invalid YAML: {problem}") from error
+            raise self.error(
+                f"invalid YAML: {problem}, at line {mark.line + 1}, column {mark.column + 1}",
+                line=int(mark.line) + 1,
+            ) from error
+        except yaml.YAMLError as error:
+            raise self.error(f"invalid YAML: {error}") from error
+        if root is None:
+            raise self.error(
+                "the workspace file is empty; expected a mapping with a 'load_from' list, "
+                "such as:\nload_from:\n  - python_file: repos.py"
+            )
+        self.refuse_tags(root)
+        return root
+
+    def refuse_tags(self, root: Node) -> None:
+        """Refuse explicit tags anywhere (they are never constructed, so never executed)."""
+        seen = set()
+        stack: List[Tuple[Node, str]] = [(root, "")]
+        while stack:
+            node, key_path = stack.pop()
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            if node.tag not in _PLAIN_TAGS:
+                raise self.error(
+                    f"YAML tag {_show_tag(node.tag)!r} is not allowed: tags are not allowed in "
+                    "workspace files (nothing was executed); write plain strings, lists and "
+                    "mappings",
+                    line=_line(node),
+                    key_path=key_path or None,
+                )
+            if isinstance(node, SequenceNode):
+                stack.extend(
+                    (child, f"{key_path}[{index}]") for index, child in enumerate(node.value)
+                )
+            elif isinstance(node, MappingNode):
+                for key, child in node.value:
+                    label = str(key.value) if isinstance(key, ScalarNode) else "?"
+                    child_path = f"{key_path}.{label}" if key_path else label
+                    stack.append((key, child_path))
+                    stack.append((child, child_path))
+
+    def mapping(self, node: Node, key_path: str, expected: str) -> Dict[str, Tuple[Node, Node]]:
+        """The keys of a mapping node, in order; refuses duplicates and non-string keys."""
+        if not isinstance(node, MappingNode):
+            raise self.error(
+                f"expected {expected}, found {_describe(node)}",
+                line=_line(node),
+                key_path=key_path or None,
+            )
+        first_seen: Dict[str, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == _YAML_TAG + "merge":
+                continue
+            if not (isinstance(key_node, ScalarNode) and key_node.tag == _STR):
+                raise self.error(
+                    f"keys must be strings, found {_describe(key_node)}",
+                    line=_line(key_node),
+                    key_path=key_path or None,
+                )
+            key = str(key_node.value)
+            if key in first_seen:
+                raise self.error(
+                    f"duplicate key {key!r} (first written on line {first_seen[key]}); YAML "
+                    "would silently keep only the last one, so remove or rename one of them",
+                    line=_line(key_node),
+                    key_path=f"{key_path}.{key}" if key_path else key,
+                )
+            first_seen[key] = _line(key_node)
+        try:
+            # Resolves ``<<: *anchor`` merge keys the way yaml.safe_load (and Dagster) does.
+            self.merger.flatten_mapping(node)
+        except yaml.MarkedYAMLError as error:
+            mark = error.problem_mark
+            raise self.error(
+                f"invalid merge key: {error.problem}",
+                line=int(mark.line) + 1 if mark is not None else _line(node),
+                key_path=key_path or None,
+            ) from error
+        items: Dict[str, Tuple[Node, Node]] = {}
+        for key_node, value_node in node.value:
+            if not (isinstance(key_node, ScalarNode) and key_node.tag == _STR):
+                raise self.error(
+                    f"keys must be strings, found {_describe(key_node)}",
+                    line=_line(key_node),
+                    key_path=key_path or None,
+                )
+            items[str(key_node.value)] = (key_node, value_node)
+        return items
+
+    def refuse_unknown(
+        self,
+        items: Dict[str, Tuple[Node, Node]],
+        allowed: Sequence[str],
+        key_path: str,
+        where: str,
+        hints: Optional[Dict[str, str]] = None,
+    ) -> None:
+        for key, (key_node, _) in items.items():
+            if key in allowed:
+                continue
+            message = _unknown_key_message(key, where, allowed)
+            if hints and key in hints:
+                message += f"; {hints[key]}"
+            raise self.error(
+                message,
+                line=_line(key_node),
+                key_path=f"{key_path}.{key}" if key_path else key,
+            )
+
+    def string(
+        self, node: Node, key: str, key_path: str, expected: str, *, allow_env: bool
+    ) -> _Value:
+        """A string value (``{env: VAR}`` too where Dagster's ``StringSource`` allows it)."""
+        if isinstance(node, ScalarNode) and node.tag == _STR:
+            return _Value(str(node.value), key, key_path, _line(node))
+        if allow_env and isinstance(node, MappingNode):
+            items = self.mapping(node, key_path, expected)
+            if list(items) == ["env"]:
+                var_node = items["env"][1]
+                variable = self.string(
+                    var_node, "env", f"{key_path}.env", "a variable name", allow_env=False
+                )
+                if variable.text not in os.environ:
+                    raise self.error(
+                        f"environment variable {variable.text!r} is not set; set it or "
+                        "write the value out",
+                        line=variable.line,
+                        key_path=f"{key_path}.env",
+                    )
+                return _Value(os.environ[variable.text], key, key_path, _line(node))
+        raise self.error(
+            f"expected {expected}, found {_describe(node)}",
+            line=_line(node),
+            key_path=key_path,
+        )
+
+    def parse(self, root: Node) -> WorkspaceSpec:
+        top = self.mapping(root, "", "a mapping with a 'load_from' list at the top level")
+        if "load_from" not in top:
+            message = "missing 'load_from': expected a top-level 'load_from' list of code locations"
+            line = _line(root)
+            unknown = [key for key in top if key not in _TOP_LEVEL_KEYS]
+            if unknown:
+                message += "; " + _unknown_key_message(unknown[0], "the top level", _TOP_LEVEL_KEYS)
+                line = _line(top[unknown[0]][0])
+            raise self.error(
+                message + ". For example:\nload_from:\n  - python_file: repos.py", line=line
+            )
+        self.refuse_unknown(top, _TOP_LEVEL_KEYS, "", "the top level")
+        load_from = top["load_from"][1]
+        if not isinstance(load_from, SequenceNode) or not load_from.value:
+            found = "an empty list" if isinstance(load_from, SequenceNode) else None
+            raise self.error(
+                "expected a non-empty list of entries such as '- python_file: repos.py', "
+                f"found {found or _describe(load_from)}",
+                line=_line(load_from),
+                key_path="load_from",
+            )
+        locations: List[LocationSpec] = []
+        skipped: List[SkippedEntry] = []
+        for index, entry in enumerate(load_from.value):
+            parsed = self.entry(entry, f"load_from[{index}]")
+            if isinstance(parsed, SkippedEntry):
+                skipped.append(parsed)
+            else:
+                locations.append(parsed)
+        self.refuse_duplicate_names(locations)
+        return WorkspaceSpec(path=self.source, locations=tuple(locations), skipped=tuple(skipped))
+
+    def entry(self, node: Node, key_path: str) -> Union[LocationSpec, SkippedEntry]:
+        kinds = ", ".join(_ENTRY_KEYS)
+        if isinstance(node, ScalarNode) and node.tag == _STR and node.value.endswith(".py"):
+            expected = f"a mapping with one of the keys {kinds} (did you mean "
+            expected += f"'- python_file: {node.value}'?)"
+        else:
+            expected = f"a mapping with one of the keys {kinds}"
+        items = self.mapping(node, key_path, expected)
+        hints = {
+            key: f"{key!r} belongs inside the python_file/python_module/python_package "
+            "mapping: indent it under that key"
+            for key in (*_TARGET_KEY.values(), *_OPTIONAL_KEYS)
+        }
+        self.refuse_unknown(items, _ENTRY_KEYS, key_path, key_path, hints)
+        if len(items) != 1:
+            found = " and ".join(repr(key) for key in items) or "none"
+            raise self.error(
+                f"an entry must have exactly one of {kinds}; found {found}. Write each code "
+                "location as its own list item",
+                line=_line(node),
+                key_path=key_path,
+            )
+        kind, (kind_node, value) = next(iter(items.items()))
+        if kind == "grpc_server":
+            self.grpc_server(value, f"{key_path}.grpc_server", _line(kind_node))
+            return SkippedEntry(
+                source=self.source, key_path=key_path, reason=_SKIP_REASON, line=_line(node)
+            )
+        return self.target(kind, value, key_path, _line(node), _line(kind_node))
+
+    def target(
+        self, kind: str, node: Node, key_path: str, line: int, kind_line: int
+    ) -> LocationSpec:
+        required = _TARGET_KEY[kind]
+        kind_path = f"{key_path}.{kind}"
+        long_form = f"{{{required}: ..., {', '.join(f'{key}: ...' for key in _OPTIONAL_KEYS)}}}"
+        if isinstance(node, ScalarNode) and node.tag == _STR:
+            return self.location(
+                kind,
+                _Value(str(node.value), required, kind_path, _line(node)),
+                key_path=key_path,
+                line=line,
+            )
+        if not isinstance(node, MappingNode):
+            raise self.error(
+                f"expected a string ({_WHAT[required]}) or a mapping {long_form}, "
+                f"found {_describe(node)}",
+                line=_line(node),
+                key_path=kind_path,
+            )
+        allowed = (required, *_OPTIONAL_KEYS)
+        items = self.mapping(node, kind_path, "a mapping")
+        self.refuse_unknown(items, allowed, kind_path, kind)
+        if required not in items:
+            raise self.error(
+                f"missing required key {required!r} ({_WHAT[required]}); "
+                f"the long form of {kind} is {long_form}",
+                line=kind_line,
+                key_path=kind_path,
+            )
+        values: Dict[str, _Value] = {}
+        for key, (_, value_node) in items.items():
+            values[key] = self.string(
+                value_node, key, f"{kind_path}.{key}", f"a string ({_WHAT[key]})", allow_env=True
+            )
+        return self.location(
+            kind,
+            values[required],
+            attribute=values.get("attribute"),
+            working_directory=values.get("working_directory"),
+            location_name=values.get("location_name"),
+            executable_path=values.get("executable_path"),
+            key_path=key_path,
+            line=line,
+        )
+
+    def grpc_server(self, node: Node, key_path: str, kind_line: int) -> None:
+        """Checks the shape Dagster requires, so that a typo is not silently skipped."""
+        items = self.mapping(node, key_path, f"a mapping with keys {', '.join(_GRPC_KEYS)}")
+        self.refuse_unknown(items, _GRPC_KEYS, key_path, "grpc_server")
+        for key, (_, value_node) in items.items():
+            value_path = f"{key_path}.{key}"
+            if key == "port":
+                if not (isinstance(value_node, ScalarNode) and value_node.tag == _INT):
+                    raise self.error(
+                        f"expected an integer port number, found {_describe(value_node)}",
+                        line=_line(value_node),
+                        key_path=value_path,
+                    )
+            elif key == "ssl":
+                if not (isinstance(value_node, ScalarNode) and value_node.tag == _BOOL):
+                    raise self.error(
+                        f"expected true or false, found {_describe(value_node)}",
+                        line=_line(value_node),
+                        key_path=value_path,
+                    )
+            else:
+                self.string(value_node, key, value_path, f"a string ({_WHAT[key]})", allow_env=True)
+        if ("port" in items) == ("socket" in items):
+            raise self.error(
+                "a grpc_server entry needs exactly one of 'port' or 'socket'",
+                line=kind_line,
+                key_path=key_path,
+            )
+
+    def refuse_duplicate_names(self, locations: Sequence[LocationSpec]) -> None:
+        first: Dict[str, LocationSpec] = {}
+        for location in locations:
+            earlier = first.get(location.name)
+            if earlier is not None:
+                raise self.error(
+                    f"location name {location.name!r} is used by both {earlier.key_path} "
+                    f"(line {earlier.line}) and {location.key_path} (line {location.line}); "
+                    "give one of them a different location_name",
+                    line=location.line,
+                    key_path=location.key_path,
+                )
+            first[location.name] = location

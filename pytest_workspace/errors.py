@@ -1,0 +1,109 @@
+"""Host-side error types: one per kind of failure, each saying what to do about it.
+
+Errors raised *inside* a code location travel back as plain data and are re-raised on
+the host as :class:`RemoteError` (or one of its subclasses), carrying the remote type
+name, message and a traceback trimmed to the user's own frames.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional, Sequence
+
+
+class WorkspaceError(Exception):
+    """Base class of every error pytest-workspace raises on the host."""
+
+
+class WorkspaceFileError(WorkspaceError):
+    """A workspace file (or a ``-f``/``-m`` style target) is malformed.
+
+    ``path`` is the file, ``line`` the 1-based line when known, ``key_path`` the
+    dotted/indexed key path (``load_from[1].python_file.relative_path``) when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: Optional[str] = None,
+        line: Optional[int] = None,
+        key_path: Optional[str] = None,
+    ) -> None:
+        self.path = path
+        self.line = line
+        self.key_path = key_path
+        self.problem = message
+        where = path or "<workspace>"
+        if line is not None:
+            where += f":{line}"
+        if key_path:
+            where += f": {key_path}"
+        super().__init__(f"{where}: {message}")
+
+
+class LocationLoadError(WorkspaceError):
+    """A code location could not be started or its code could not be loaded."""
+
+    def __init__(self, location: str, message: str, remote_traceback: str = "") -> None:
+        self.location = location
+        self.message = message
+        self.remote_traceback = remote_traceback
+        text = f"code location {location!r} failed to load: {message}"
+        if remote_traceback:
+            text += "\n" + remote_traceback.rstrip()
+        super().__init__(text)
+
+
+class WorkerError(WorkspaceError):
+    """The process of a code location stopped answering (timeout) or died."""
+
+    def __init__(self, location: str, message: str) -> None:
+        self.location = location
+        super().__init__(message)
+
+
+class WorkerTimeoutError(WorkerError):
+    """A call into a code location took longer than its timeout; the worker was killed."""
+
+
+class WorkerCrashedError(WorkerError):
+    """The process of a code location died while a call was in flight."""
+
+
+class RemoteError(WorkspaceError):
+    """An exception raised by user code (or a definition error) inside a code location."""
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self.data = dict(data)
+        self.type_name: str = str(data.get("type", "Exception"))
+        self.message: str = str(data.get("message", ""))
+        self.remote_traceback: str = str(data.get("traceback", ""))
+        self.kind: str = str(data.get("kind", "user"))
+        super().__init__(f"{self.type_name}: {self.message}")
+
+    def __str__(self) -> str:
+        # The trimmed remote traceback already ends with "Type: message".
+        return self.remote_traceback.rstrip() or f"{self.type_name}: {self.message}"
+
+
+class RemoteDefinitionError(RemoteError):
+    """A definition error raised in the code location (name mismatch, bad repository...)."""
+
+
+class RunConfigError(RemoteError):
+    """A job was asked to run with missing or invalid run config.
+
+    ``missing`` lists ``op.key`` paths that had no value.
+    """
+
+    @property
+    def missing(self) -> Sequence[str]:
+        return list(self.data.get("missing", []))
+
+
+class NameLookupError(WorkspaceError, LookupError):
+    """A repository or job name is unknown or ambiguous; the message lists the candidates."""
+
+    def __init__(self, message: str, candidates: Sequence[str] = ()) -> None:
+        self.candidates = list(candidates)
+        super().__init__(message)

@@ -1,0 +1,573 @@
+"""The Python API: a loaded workspace and the handles that proxy into its locations.
+
+``load_workspace`` parses workspace files into specs, starts one worker per location
+(concurrently, so a workspace loads in about the time of its slowest location), and
+returns a :class:`Workspace`. Handles hold only names; every call goes to the location's
+own process. Nothing here imports pytest.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Type, Union
+
+import execnet
+
+from . import protocol
+from .config import (
+    LocationSpec,
+    SkippedEntry,
+    WorkspaceSpec,
+    load_workspace_file,
+    location_from_module,
+    location_from_python_file,
+)
+from .errors import LocationLoadError, NameLookupError, RemoteError
+from .locations import DEFAULT_TIMEOUT, LocationWorker, remote_error
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+class RemoteRepr(str):
+    """A value that could not travel as plain data: its ``repr``, and its type's name.
+
+    It is a ``str`` (the repr) so it prints naturally; ``type_name`` says what it was.
+    """
+
+    type_name: str
+
+    def __new__(cls, text: str, type_name: str) -> RemoteRepr:
+        value = super().__new__(cls, text)
+        value.type_name = type_name
+        return value
+
+    def __repr__(self) -> str:
+        return f"<remote {self.type_name}: {str.__str__(self)}>"
+
+
+def from_plain(value: Any) -> Any:
+    """Turn repr markers of :func:`protocol.to_plain` back into :class:`RemoteRepr`."""
+    if isinstance(value, dict):
+        if protocol.REPR_MARKER in value:
+            return RemoteRepr(str(value[protocol.REPR_MARKER]), str(value.get("type", "?")))
+        return {key: from_plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [from_plain(item) for item in value]
+    return value
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    """One log line of a run: from ``context.log``, the run itself, or Python logging."""
+
+    timestamp: float
+    level: str
+    message: str
+    op_name: Optional[str] = None
+    logger: str = "pytest_workspace"
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """The outcome of one op in a run."""
+
+    op_name: str
+    status: str  # "success" | "failure" | "skipped"
+    duration: float
+    output: Any = None
+    error: Optional[RemoteError] = None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """The outcome of :meth:`JobHandle.execute`, as reported by the location's process."""
+
+    job_name: str
+    success: bool
+    run_id: Optional[str]
+    step_results: Dict[str, StepResult]
+    logs: Tuple[LogRecord, ...]
+    stdout: str
+    stderr: str
+    duration: float
+    error: Optional[RemoteError] = None
+
+    def output_for(self, op_name: str) -> Any:
+        """The output of ``op_name``; a value that was not plain data is a RemoteRepr."""
+        step = self.step_results.get(op_name)
+        if step is None:
+            raise KeyError(
+                f"job {self.job_name!r} has no op {op_name!r}; its ops: "
+                f"{', '.join(self.step_results) or 'none'}"
+            )
+        if step.status != "success":
+            raise ValueError(f"op {op_name!r} of job {self.job_name!r} did not succeed: {step.status}")
+        return step.output
+
+    @property
+    def failed_op(self) -> Optional[str]:
+        """The first op that failed, if any."""
+        for step in self.step_results.values():
+            if step.status == "failure":
+                return step.op_name
+        return None
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> RunResult:
+        steps = {}
+        for step in data.get("steps", []):
+            steps[step["op"]] = StepResult(
+                op_name=step["op"],
+                status=step["status"],
+                duration=float(step["duration"] or 0.0),
+                output=from_plain(step.get("output")),
+                error=RemoteError(step["error"]) if step.get("error") else None,
+            )
+        logs = tuple(
+            LogRecord(
+                timestamp=float(entry["timestamp"]),
+                level=str(entry["level"]),
+                message=str(entry["message"]),
+                op_name=entry.get("op"),
+                logger=str(entry.get("logger") or "pytest_workspace"),
+            )
+            for entry in data.get("logs", [])
+        )
+        error = data.get("error")
+        return cls(
+            job_name=str(data["job"]),
+            success=bool(data["success"]),
+            run_id=data.get("run_id"),
+            step_results=steps,
+            logs=logs,
+            stdout=str(data.get("stdout", "")),
+            stderr=str(data.get("stderr", "")),
+            duration=float(data.get("duration", 0.0)),
+            error=RemoteError(error) if error else None,
+        )
+
+
+@dataclass(frozen=True)
+class JobBuild:
+    """A job as built in its location: the answer of :meth:`JobHandle.build`."""
+
+    name: str
+    op_names: Tuple[str, ...]
+    dependencies: Dict[str, Tuple[str, ...]]
+    description: Optional[str] = None
+    tags: Dict[str, Any] = field(default_factory=dict)
+    source: Optional[Tuple[str, int]] = None
+    stdout: str = ""
+    stderr: str = ""
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What a schedule or sensor evaluation returned."""
+
+    name: str
+    job_name: Optional[str]
+    run_requests: Tuple[Dict[str, Any], ...]
+    skip_reason: Optional[str]
+    cron_schedule: Optional[str] = None
+    stdout: str = ""
+    stderr: str = ""
+
+
+class Location:
+    """A code location: its spec, its worker process, and its repositories."""
+
+    def __init__(self, spec: LocationSpec, worker: LocationWorker) -> None:
+        self.spec = spec
+        self.worker = worker
+        self.load_error: Optional[LocationLoadError] = None
+        self._repositories: List[RepositoryHandle] = []
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def executable(self) -> Optional[str]:
+        """The interpreter the location runs in (as the worker reported it)."""
+        info = self.worker.info
+        return info.executable if info else self.spec.executable_path
+
+    @property
+    def python_version(self) -> Optional[Tuple[int, ...]]:
+        """``sys.version_info[:3]`` of the location's interpreter, once started."""
+        info = self.worker.info
+        return info.python_version if info else None
+
+    @property
+    def repositories(self) -> List[RepositoryHandle]:
+        return list(self._repositories)
+
+    @property
+    def load_output(self) -> Tuple[str, str]:
+        """What importing the location's code printed: ``(stdout, stderr)``."""
+        description = self.worker.description or {}
+        return str(description.get("stdout", "")), str(description.get("stderr", ""))
+
+    def _load(self) -> None:
+        try:
+            description = self.worker.start()
+        except LocationLoadError as exc:
+            self.load_error = exc
+            return
+        self._repositories = [
+            RepositoryHandle(self, repo["name"], repo) for repo in description["repositories"]
+        ]
+
+    def call(self, command: str, **arguments: Any) -> Any:
+        """Send one protocol request to this location's worker."""
+        if self.load_error is not None:
+            raise self.load_error
+        return self.worker.call(command, **arguments)
+
+    def __repr__(self) -> str:
+        state = "failed" if self.load_error else f"{len(self._repositories)} repositories"
+        return f"<Location {self.name!r} ({state})>"
+
+
+class RepositoryHandle:
+    """A repository in a location's process. Names are known without building any job."""
+
+    def __init__(self, location: Location, name: str, data: Mapping[str, Any]) -> None:
+        self.location = location
+        self.name = name
+        self.description: Optional[str] = data.get("description")
+        self.job_names: List[str] = list(data.get("jobs", []))
+        self.schedule_names: List[str] = list(data.get("schedules", []))
+        self.sensor_names: List[str] = list(data.get("sensors", []))
+        source = data.get("source")
+        self.source: Optional[Tuple[str, int]] = (source[0], source[1]) if source else None
+
+    @property
+    def constructed_job_names(self) -> List[str]:
+        """The jobs built so far in the location's process (asks the process)."""
+        description = self.location.call("describe")
+        for repo in description["repositories"]:
+            if repo["name"] == self.name:
+                return list(repo["constructed_jobs"])
+        return []
+
+    def job(self, name: str) -> JobHandle:
+        if name not in self.job_names:
+            raise NameLookupError(_unknown("job", name, self.job_names, f" in repository {self.name!r}"), self.job_names)
+        return JobHandle(self, name)
+
+    def schedule(self, name: str) -> ScheduleHandle:
+        if name not in self.schedule_names:
+            raise NameLookupError(_unknown("schedule", name, self.schedule_names, f" in repository {self.name!r}"), self.schedule_names)
+        return ScheduleHandle(self, name)
+
+    def sensor(self, name: str) -> SensorHandle:
+        if name not in self.sensor_names:
+            raise NameLookupError(_unknown("sensor", name, self.sensor_names, f" in repository {self.name!r}"), self.sensor_names)
+        return SensorHandle(self, name)
+
+    @property
+    def jobs(self) -> List[JobHandle]:
+        return [JobHandle(self, name) for name in self.job_names]
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.location.name}/{self.name}"
+
+    def __repr__(self) -> str:
+        return f"<RepositoryHandle {self.qualified_name!r}>"
+
+
+class _MemberHandle:
+    """A job, schedule or sensor of a repository, reached through its location."""
+
+    def __init__(self, repository: RepositoryHandle, name: str) -> None:
+        self.repository = repository
+        self.name = name
+
+    @property
+    def location(self) -> Location:
+        return self.repository.location
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.repository.qualified_name}/{self.name}"
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.qualified_name!r}>"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.qualified_name == self.qualified_name  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self.qualified_name))
+
+
+class JobHandle(_MemberHandle):
+    """A job of a repository; building and executing happen in the location's process."""
+
+    def build(self) -> JobBuild:
+        """Build the job (lazily declared jobs are built now, once) and describe it.
+
+        Raises RemoteDefinitionError if the built job's name differs from its key.
+        """
+        data = self.location.call("build_job", repository=self.repository.name, job=self.name)
+        source = data.get("source")
+        return JobBuild(
+            name=data["name"],
+            op_names=tuple(data["op_names"]),
+            dependencies={op: tuple(deps) for op, deps in data["dependencies"].items()},
+            description=data.get("description"),
+            tags=dict(from_plain(data.get("tags") or {})),
+            source=(source[0], int(source[1])) if source else None,
+            stdout=data.get("stdout", ""),
+            stderr=data.get("stderr", ""),
+        )
+
+    def execute(self, run_config: Optional[Mapping[str, Any]] = None) -> RunResult:
+        """Run the job in its location's process and return what happened.
+
+        An op that fails gives ``success=False`` with ``error`` set. Build errors and
+        run config errors raise (RemoteDefinitionError, RunConfigError) since no op ran.
+        """
+        data = self.location.call(
+            "execute_job",
+            repository=self.repository.name,
+            job=self.name,
+            run_config=protocol.to_plain(dict(run_config or {})),
+        )
+        error = data.get("error")
+        if error and error.get("stage") in ("build", "config"):
+            raise remote_error(error)
+        return RunResult.from_data(data)
+
+
+class ScheduleHandle(_MemberHandle):
+    """A schedule of a repository."""
+
+    def evaluate(self) -> Evaluation:
+        """Check the cron string and the target job, run the schedule function once."""
+        data = self.location.call(
+            "evaluate_schedule", repository=self.repository.name, schedule=self.name
+        )
+        return _evaluation(data)
+
+
+class SensorHandle(_MemberHandle):
+    """A sensor of a repository."""
+
+    def evaluate(self) -> Evaluation:
+        """Check the target job and run the sensor function once."""
+        data = self.location.call(
+            "evaluate_sensor", repository=self.repository.name, sensor=self.name
+        )
+        return _evaluation(data)
+
+
+def _evaluation(data: Mapping[str, Any]) -> Evaluation:
+    return Evaluation(
+        name=data["name"],
+        job_name=data.get("job_name"),
+        run_requests=tuple(from_plain(request) for request in data.get("run_requests", [])),
+        skip_reason=data.get("skip_reason"),
+        cron_schedule=data.get("cron_schedule"),
+        stdout=data.get("stdout", ""),
+        stderr=data.get("stderr", ""),
+    )
+
+
+def _unknown(what: str, name: str, known: Sequence[str], where: str = "") -> str:
+    message = f"unknown {what} {name!r}{where}"
+    close = difflib.get_close_matches(name, list(known), n=1)
+    if close:
+        message += f"; did you mean {close[0]!r}?"
+    message += f" Known {what}s: {', '.join(sorted(known)) or 'none'}"
+    return message
+
+
+class Workspace:
+    """A loaded workspace: its locations, each in its own process.
+
+    Use it as a context manager, or call :meth:`close`: no worker outlives it.
+    """
+
+    def __init__(self, timeout: Optional[float] = DEFAULT_TIMEOUT) -> None:
+        self.timeout = timeout
+        self.specs: List[WorkspaceSpec] = []
+        self.locations: List[Location] = []
+        self.skipped: List[SkippedEntry] = []
+        self._group = execnet.Group()
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def add(
+        self, specs: Sequence[WorkspaceSpec] = (), locations: Sequence[LocationSpec] = ()
+    ) -> List[Location]:
+        """Add workspace files and single locations, start them all at once, return them.
+
+        A location that fails to load is returned too, with ``load_error`` set.
+        """
+        new_specs = list(locations)
+        for spec in specs:
+            self.specs.append(spec)
+            self.skipped.extend(spec.skipped)
+            new_specs.extend(spec.locations)
+        added = [
+            Location(spec, LocationWorker(spec, self._group, timeout=self.timeout))
+            for spec in new_specs
+        ]
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("this workspace is closed; load a new one")
+            self.locations.extend(added)
+        if len(added) == 1:
+            added[0]._load()
+        elif added:
+            with ThreadPoolExecutor(max_workers=min(len(added), 32)) as pool:
+                list(pool.map(Location._load, added))
+        return added
+
+    # -- lookups -------------------------------------------------------------------------
+
+    def location(self, name: str) -> Location:
+        for location in self.locations:
+            if location.name == name:
+                return location
+        raise NameLookupError(
+            _unknown("location", name, [loc.name for loc in self.locations]),
+            [loc.name for loc in self.locations],
+        )
+
+    @property
+    def repositories(self) -> List[RepositoryHandle]:
+        return [repo for location in self.locations for repo in location.repositories]
+
+    @property
+    def load_errors(self) -> List[LocationLoadError]:
+        return [loc.load_error for loc in self.locations if loc.load_error is not None]
+
+    def repository(self, name: str) -> RepositoryHandle:
+        """A repository by name, or ``location/repository`` when the name is ambiguous."""
+        location_name, _, repo_name = name.rpartition("/")
+        matches = [
+            repo
+            for repo in self.repositories
+            if repo.name == repo_name and (not location_name or repo.location.name == location_name)
+        ]
+        return _single("repository", name, matches, [r.qualified_name for r in self.repositories])
+
+    def job(self, name: str) -> JobHandle:
+        """A job by ``job``, ``repository/job`` or ``location/repository/job``."""
+        return self._member("job", name, lambda repo: repo.job_names, RepositoryHandle.job)
+
+    def schedule(self, name: str) -> ScheduleHandle:
+        return self._member("schedule", name, lambda r: r.schedule_names, RepositoryHandle.schedule)
+
+    def sensor(self, name: str) -> SensorHandle:
+        return self._member("sensor", name, lambda r: r.sensor_names, RepositoryHandle.sensor)
+
+    def _member(self, what: str, name: str, names: Any, get: Any) -> Any:
+        parts = name.split("/")
+        if len(parts) > 3 or not all(parts):
+            raise NameLookupError(
+                f"{what} name {name!r} should be '{what}', 'repository/{what}' or "
+                f"'location/repository/{what}'"
+            )
+        member = parts[-1]
+        repo_name = parts[-2] if len(parts) >= 2 else None
+        location_name = parts[-3] if len(parts) == 3 else None
+        matches = []
+        everything = []
+        for repo in self.repositories:
+            for candidate in names(repo):
+                everything.append(f"{repo.qualified_name}/{candidate}")
+                if (
+                    candidate == member
+                    and (repo_name is None or repo.name == repo_name)
+                    and (location_name is None or repo.location.name == location_name)
+                ):
+                    matches.append(get(repo, candidate))
+        return _single(what, name, matches, everything)
+
+    # -- life cycle ----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop every worker process; waits for them to exit (killing if they hang)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        for location in self.locations:
+            location.worker.close()
+        self._group.terminate(timeout=2.0)
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Workspace {[loc.name for loc in self.locations]!r}>"
+
+
+def _single(what: str, name: str, matches: List[Any], everything: Sequence[str]) -> Any:
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        short = sorted({entry.rpartition("/")[2] for entry in everything})
+        message = f"unknown {what} {name!r}"
+        close = difflib.get_close_matches(name.rpartition("/")[2], short, n=1)
+        if close:
+            message += f"; did you mean {close[0]!r}?"
+        message += f" Known {what}s: {', '.join(everything) or 'none'}"
+        raise NameLookupError(message, list(everything))
+    candidates = [m.qualified_name for m in matches]
+    raise NameLookupError(
+        f"{what} name {name!r} is ambiguous: it matches {', '.join(candidates)}; "
+        f"use one of these qualified names",
+        candidates,
+    )
+
+
+def load_workspace(
+    paths: Union[PathLike, Iterable[PathLike], None] = None,
+    *,
+    python_file: Union[PathLike, Iterable[PathLike], None] = None,
+    module: Union[str, Iterable[str], None] = None,
+    timeout: Optional[float] = DEFAULT_TIMEOUT,
+) -> Workspace:
+    """Load workspace files and/or single files and modules, each location in its own process.
+
+    Malformed workspace files raise WorkspaceFileError before any process starts. A
+    location that fails to load does not raise: see ``Location.load_error``.
+    """
+    specs = [load_workspace_file(os.fspath(path)) for path in _many(paths)]
+    extra = [location_from_python_file(os.fspath(path)) for path in _many(python_file)]
+    extra += [location_from_module(str(name)) for name in _many(module)]
+    workspace = Workspace(timeout=timeout)
+    try:
+        workspace.add(specs, extra)
+        return workspace
+    except BaseException:
+        workspace.close()
+        raise
+
+
+def _many(value: Any) -> List[Any]:
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes, os.PathLike)):
+        return [value]
+    return list(value)
