@@ -422,7 +422,12 @@ class Location:
         d = self.definitions
         if isinstance(exc, d.RunConfigError):
             kind = "config"
-            extra["missing"] = ["%s.%s" % pair for pair in getattr(exc, "missing", [])]
+            missing = list(getattr(exc, "missing", []))
+            problems = list(getattr(exc, "problems", []))
+            extra["missing"] = ["%s.%s" % tuple(pair) for pair in missing]
+            extra["problems"] = [str(problem) for problem in problems]
+            # Only keys missing (nothing wrong): the plugin skips such a job, not fails it.
+            extra["only_missing"] = bool(missing) and len(problems) <= len(missing)
         elif isinstance(exc, d.DefinitionError):
             kind = "definition"
         elif isinstance(exc, (LoadError, WorkerRequestError)):

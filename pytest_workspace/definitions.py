@@ -267,8 +267,12 @@ def _short_repr(value: object, limit: int = _REPR_LIMIT) -> str:
 
 
 def _describe(value: object) -> str:
-    """``a str: 'abc'`` - the type and a truncated repr, for error messages."""
-    return f"{_type_name(value)} ({_short_repr(value)})"
+    """``a str ('abc')``: the type and a truncated repr, for error messages."""
+    if value is None:
+        return "None"
+    kind = _type_name(value)
+    article = "an" if kind[0].lower() in "aeiou" else "a"
+    return f"{article} {kind} ({_short_repr(value)})"
 
 
 def _type_name(value: object) -> str:
@@ -648,7 +652,7 @@ class OpDefinition:
     ) -> _OutputHandle:
         where = f"op {self.name!r} in the body of job {trace.job_name!r}"
         try:
-            bound = self._input_signature.bind(*args, **kwargs)
+            bound = self._input_signature.bind_partial(*args, **kwargs)
         except TypeError as exc:
             raise InvalidDefinitionError(
                 f"bad call of {where}: {exc}; its inputs are "
@@ -1677,7 +1681,7 @@ class RepositoryDefinition:
                 self._add_built(kind, member)
             else:
                 raise InvalidDefinitionError(
-                    f"member [{index}] of the list returned by {self._where()} is a "
+                    f"member [{index}] of the list returned by {self._where()} is "
                     f"{_describe(member)}; expected a JobDefinition, ScheduleDefinition or "
                     f"SensorDefinition{_hint_for(member)}"
                 )
@@ -1716,7 +1720,7 @@ class RepositoryDefinition:
             self._check_built_name(kind, key, value)
         elif isinstance(value, tuple(_KIND_CLASSES.values())) or isinstance(value, OpDefinition):
             raise InvalidDefinitionError(
-                f"{self._where()}: {section}[{key!r}] is a {_describe(value)}; {section!r} "
+                f"{self._where()}: {section}[{key!r}] is {_describe(value)}; {section!r} "
                 f"takes {_KIND_CLASSES[kind].__name__}s or zero-argument functions building "
                 f"one{_hint_for(value)}"
             )
@@ -1728,7 +1732,7 @@ class RepositoryDefinition:
                 )
         else:
             raise InvalidDefinitionError(
-                f"{self._where()}: {section}[{key!r}] is a {_describe(value)}; expected a "
+                f"{self._where()}: {section}[{key!r}] is {_describe(value)}; expected a "
                 f"{_KIND_CLASSES[kind].__name__} or a zero-argument function building one"
                 f"{_hint_for(value)}"
             )

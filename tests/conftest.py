@@ -1,0 +1,40 @@
+"""Shared fixtures of the test suite.
+
+pytester is enabled for every test through ``addopts = "-p pytester"`` in pyproject.toml.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Callable, Dict, Tuple
+
+import pytest
+from interpreters import require_interpreter
+from pyenvs import ensure_env
+
+#: ``python_env(version, name="default") -> Path``: the python of a bare virtualenv.
+PythonEnvFactory = Callable[..., Path]
+
+
+@pytest.fixture(scope="session")
+def python_env() -> PythonEnvFactory:
+    """A factory of bare virtualenvs: ``python_env("3.12")`` returns the env's ``bin/python``.
+
+    The virtualenv runs that Python version and has nothing installed, not even pip, so a
+    code location pointed at it proves that nothing of ours is needed there. Environments
+    are cached across sessions (see ``tests/pyenvs.py``) and shared safely by xdist
+    workers. ``name`` gives a separate environment of the same version, for a test that
+    changes its env. A Python version that is not installed fails the test, loudly.
+    """
+    made: Dict[Tuple[str, str], Path] = {}
+    lock = threading.Lock()
+
+    def make(version: str, name: str = "default") -> Path:
+        interpreter = require_interpreter(version)
+        with lock:
+            if (version, name) not in made:
+                made[version, name] = ensure_env(interpreter, name=name)
+            return made[version, name]
+
+    return make
