@@ -8,6 +8,7 @@ from .config import LocationSpec, SkippedEntry, WorkspaceSpec
 from .errors import (
     LocationLoadError,
     NameLookupError,
+    OutputNotAvailableError,
     RemoteDefinitionError,
     RemoteError,
     RunConfigError,
@@ -44,6 +45,7 @@ __all__ = [
     "LocationSpec",
     "LogRecord",
     "NameLookupError",
+    "OutputNotAvailableError",
     "RemoteDefinitionError",
     "RemoteError",
     "RemoteRepr",

@@ -12,10 +12,12 @@ The loop answers one request at a time: ``{"cmd": ..., **args}`` ->
 """
 
 import difflib
+import faulthandler
 import importlib
 import importlib.util
 import logging
 import os
+import signal
 import sys
 import tempfile
 import threading
@@ -25,6 +27,12 @@ import types
 # The file name execnet compiled us under: our own frames are left out of tracebacks.
 _THIS_FILE = sys._getframe().f_code.co_filename
 _PACKAGE = "pytest_workspace"
+#: The protocol this worker speaks; ``pytest_workspace.protocol`` must agree.
+PROTOCOL_VERSION = 1
+#: The exit status of a worker whose host process is gone.
+PARENT_GONE_STATUS = 70
+#: How often the parent watch looks at the parent process, in seconds.
+PARENT_WATCH_INTERVAL = 0.2
 
 
 class LoadError(Exception):
@@ -47,7 +55,7 @@ def install_modules(modules):
         sys.modules[_PACKAGE] = package
     files = set()
     for name in sorted(modules):
-        filename = "<%s>" % name
+        filename = f"<{name}>"
         module = types.ModuleType(name)
         module.__package__ = _PACKAGE
         sys.modules[name] = module
@@ -57,14 +65,29 @@ def install_modules(modules):
     return files
 
 
-def watch_parent(parent_pid):
-    """Exit as soon as the host process is gone, even if user code is stuck."""
+def watch_parent():
+    """Exit as soon as the parent process is gone, even if user code is stuck.
+
+    The parent is the host, or a wrapper script that runs the interpreter: either way,
+    when it dies this process is re-parented and ``getppid()`` changes. A thread that
+    sleeps runs while the main thread is stuck in user code (sleeping, waiting, or
+    computing in Python, which releases the GIL regularly).
+    """
+    parent_pid = os.getppid()
+    # The host starts us as the leader of a process group of our own: then what user code
+    # started (subprocesses) goes with us. Never kill a group we do not lead.
+    own_group = hasattr(os, "killpg") and os.getpgrp() == os.getpid()
 
     def watch():
         while True:
-            time.sleep(0.2)
+            time.sleep(PARENT_WATCH_INTERVAL)
             if os.getppid() != parent_pid:
-                os._exit(70)
+                if own_group:
+                    try:
+                        os.killpg(0, signal.SIGKILL)
+                    except OSError:
+                        pass
+                os._exit(PARENT_GONE_STATUS)
 
     thread = threading.Thread(target=watch, name="pytest-workspace-parent-watch")
     thread.daemon = True
@@ -98,6 +121,23 @@ class OutputCapture:
         return False
 
 
+def enable_faulthandler():
+    """Dump the Python traceback of a crash (segfault, abort) to the real stderr.
+
+    fd 2 is redirected while a request runs, so faulthandler gets a duplicate of the
+    original stderr, which the host reads when it reports the crash.
+    """
+    global _fault_file
+    try:
+        _fault_file = os.fdopen(os.dup(2), "w")
+        faulthandler.enable(file=_fault_file, all_threads=False)
+    except (OSError, ValueError, RuntimeError, AttributeError):
+        pass
+
+
+_fault_file = None
+
+
 def _flush(stream):
     try:
         stream.flush()
@@ -116,7 +156,7 @@ class LogCapture(logging.Handler):
         try:
             message = record.getMessage()
         except Exception as exc:
-            message = "<unformattable log message: %r>" % (exc,)
+            message = f"<unformattable log message: {exc!r}>"
         self.records.append(
             {
                 "timestamp": record.created,
@@ -124,6 +164,7 @@ class LogCapture(logging.Handler):
                 "logger": record.name,
                 "op": None,
                 "message": message,
+                "event": None,
             }
         )
 
@@ -173,8 +214,8 @@ class Location:
         if workdir:
             if not os.path.isdir(workdir):
                 raise LoadError(
-                    "working_directory %s does not exist; create it or fix the "
-                    "working_directory of this location" % workdir
+                    f"working_directory {workdir} does not exist; create it or fix the "
+                    "working_directory of this location"
                 )
             os.chdir(workdir)
             sys.path.insert(0, workdir)
@@ -182,8 +223,8 @@ class Location:
             path = spec["target"]
             if not os.path.isfile(path):
                 raise LoadError(
-                    "python_file %s does not exist; fix relative_path (it is relative to "
-                    "the workspace file's folder)" % path
+                    f"python_file {path} does not exist; fix relative_path (it is relative to "
+                    "the workspace file's folder)"
                 )
             folder = os.path.dirname(path)
             if folder not in sys.path:
@@ -198,7 +239,24 @@ class Location:
                 sys.modules.pop(name, None)
                 raise
             return module
-        return importlib.import_module(spec["target"])
+        target = spec["target"]
+        try:
+            return importlib.import_module(target)
+        except ModuleNotFoundError as exc:
+            missing = getattr(exc, "name", None) or ""
+            if missing and (target == missing or target.startswith(missing + ".")):
+                raise LoadError(
+                    "{} {} was not found by {} (Python {}, working directory {}); install it "
+                    "in that interpreter, or set working_directory to the folder that "
+                    "contains it".format(
+                        spec["kind"].replace("python_", ""),
+                        target,
+                        sys.executable,
+                        "{}.{}".format(*sys.version_info[:2]),
+                        os.getcwd(),
+                    )
+                ) from None
+            raise
 
     def _find_repositories(self, module):
         d = self.definitions
@@ -208,10 +266,11 @@ class Location:
             if not hasattr(module, attribute):
                 names = [n for n in vars(module) if not n.startswith("_")]
                 close = difflib.get_close_matches(attribute, names, n=1)
-                hint = " Did you mean %r?" % close[0] if close else ""
+                hint = f" Did you mean {close[0]!r}?" if close else ""
                 raise LoadError(
-                    "%s has no attribute %r.%s Top-level names: %s"
-                    % (where, attribute, hint, ", ".join(sorted(names)) or "none")
+                    "{} has no attribute {!r}.{} Top-level names: {}".format(
+                        where, attribute, hint, ", ".join(sorted(names)) or "none"
+                    )
                 )
             found = getattr(module, attribute)
             if isinstance(found, d.RepositoryDefinition):
@@ -219,8 +278,9 @@ class Location:
             if isinstance(found, d.JobDefinition):
                 return self._single_job_repository(found)
             raise LoadError(
-                "attribute %r of %s is a %s, not a repository or a job; point `attribute` "
-                "at a @repository or a @job" % (attribute, where, type(found).__name__)
+                f"attribute {attribute!r} of {where} is an object of type "
+                f"{type(found).__name__}, not a repository or a job; point `attribute` at "
+                f"a @repository or a @job"
             )
         repositories = {}
         jobs = []
@@ -235,14 +295,14 @@ class Location:
             return self._single_job_repository(jobs[0])
         if jobs:
             raise LoadError(
-                "%s defines %d jobs (%s) and no repository; declare a @repository that "
-                "returns them, or set `attribute` to one job"
-                % (where, len(jobs), ", ".join(sorted(j.name for j in jobs)))
+                "{} defines {} jobs ({}) and no repository; declare a @repository that "
+                "returns them, or set `attribute` to one job".format(
+                    where, len(jobs), ", ".join(sorted(j.name for j in jobs))
+                )
             )
         raise LoadError(
-            "%s defines no repository and no job at top level; declare a @repository "
+            f"{where} defines no repository and no job at top level; declare a @repository "
             "(from pytest_workspace.definitions import repository) or set `attribute`"
-            % where
         )
 
     def _single_job_repository(self, job_def):
@@ -252,7 +312,7 @@ class Location:
 
     def _target_text(self):
         spec = self.spec
-        return "%s %s" % (spec["kind"].replace("_", " ").replace("python ", ""), spec["target"])
+        return "{} {}".format(spec["kind"].replace("_", " ").replace("python ", ""), spec["target"])
 
     # -- requests ------------------------------------------------------------------------
 
@@ -282,8 +342,9 @@ class Location:
             return self.repositories[name]
         except KeyError:
             raise WorkerRequestError(
-                "location has no repository %r; it has: %s"
-                % (name, ", ".join(self.repositories) or "none")
+                "location has no repository {!r}; it has: {}".format(
+                    name, ", ".join(self.repositories) or "none"
+                )
             ) from None
 
     def build_job(self, repository, job):
@@ -321,7 +382,7 @@ class Location:
                     )
                 except self.definitions.RunConfigError as exc:
                     error = self.error(exc, stage="config")
-                except Exception as exc:
+                except (Exception, SystemExit) as exc:
                     error = self.error(exc, stage="execute")
         duration = time.time() - started
         output = {
@@ -361,9 +422,12 @@ class Location:
                 "logger": "pytest_workspace",
                 "op": entry.op_name,
                 "message": entry.message,
+                "event": getattr(entry, "event", None),
             }
             for entry in result.logs
         ]
+        _attribute_to_ops(logs.records, events)
+        # Stable sort: at equal timestamps the run's own events come first.
         output["logs"] = sorted(events + logs.records, key=lambda entry: entry["timestamp"])
         output["success"] = bool(result.success)
         output["run_id"] = result.run_id
@@ -397,8 +461,8 @@ class Location:
     def _check_target(self, repo, what, definition):
         if definition.job_name is not None and not repo.has_job(definition.job_name):
             raise self.definitions.InvalidTargetError(
-                "%s %r of repository %r targets job %r, which is not in the repository"
-                % (what, definition.name, repo.name, definition.job_name)
+                f"{what} {definition.name!r} of repository {repo.name!r} targets job "
+                f"{definition.job_name!r}, which is not in the repository"
             )
 
     def _ticks(self, ticks):
@@ -424,7 +488,7 @@ class Location:
             kind = "config"
             missing = list(getattr(exc, "missing", []))
             problems = list(getattr(exc, "problems", []))
-            extra["missing"] = ["%s.%s" % tuple(pair) for pair in missing]
+            extra["missing"] = ["{}.{}".format(*tuple(pair)) for pair in missing]
             extra["problems"] = [str(problem) for problem in problems]
             # Only keys missing (nothing wrong): the plugin skips such a job, not fails it.
             extra["only_missing"] = bool(missing) and len(problems) <= len(missing)
@@ -440,6 +504,27 @@ class Location:
         return data
 
 
+def _attribute_to_ops(records, events):
+    """Give each ``logging`` record the op that was running when it was emitted.
+
+    Ops run one after another in this thread, between their STEP_START event and their
+    STEP_SUCCESS/STEP_FAILURE event: a record emitted in between belongs to that op.
+    """
+    spans = []
+    for event in events:
+        if event.get("event") == "STEP_START":
+            spans.append([event["op"], event["timestamp"], None])
+        elif event.get("event") in ("STEP_SUCCESS", "STEP_FAILURE") and spans:
+            for span in reversed(spans):
+                if span[0] == event["op"] and span[2] is None:
+                    span[2] = event["timestamp"]
+                    break
+    for record in records:
+        for op_name, start, end in spans:
+            if start <= record["timestamp"] and (end is None or record["timestamp"] <= end):
+                record["op"] = op_name
+
+
 def _source(definition):
     location = getattr(definition, "source_location", None)
     if not location:
@@ -447,34 +532,67 @@ def _source(definition):
     return [str(location[0]), int(location[1])]
 
 
-def serve(channel):
-    """Answer the host's requests until it closes the channel."""
-    if sys.version_info < (3, 8):
-        channel.send({"ok": False, "error": {"type": "UnsupportedPython", "kind": "load",
-                      "message": "Python %d.%d is too old" % sys.version_info[:2],
-                      "traceback": ""}})
-        return
-    init = channel.receive()
-    hidden = install_modules(init["modules"])
+def _protocol_error(message, stage="init"):
+    return {
+        "ok": False,
+        "error": {
+            "type": "ProtocolError",
+            "kind": "protocol",
+            "message": message,
+            "traceback": "",
+            "stage": stage,
+        },
+    }
+
+
+def start(channel, init):
+    """Check the host's init message and install the shipped modules.
+
+    Returns ``(location, reply)``: ``location`` is None when the worker refuses to serve.
+    """
+    if not isinstance(init, dict) or init.get("cmd") != "init":
+        return None, _protocol_error(f"the first message must be an init request, got {init!r}")
+    if init.get("protocol") != PROTOCOL_VERSION:
+        return None, _protocol_error(
+            "the host speaks protocol version {!r} but this worker speaks version {!r}: the "
+            "host and the worker come from different versions of pytest-workspace; "
+            "reinstall it so that both sides are the same version".format(
+                init.get("protocol"), PROTOCOL_VERSION
+            )
+        )
+    try:
+        hidden = install_modules(init["modules"])
+    except Exception as exc:
+        return None, {
+            "ok": False,
+            "error": {
+                "type": type(exc).__name__,
+                "kind": "protocol",
+                "stage": "init",
+                "message": "the modules sent by the host do not run on Python "
+                f"{sys.version.split()[0]}: {exc}",
+                "traceback": "",
+            },
+        }
     hidden.add(_THIS_FILE)
     protocol = sys.modules[_PACKAGE + ".protocol"]
-    if init.get("protocol") != protocol.PROTOCOL_VERSION:
-        channel.send(
-            {
-                "ok": False,
-                "error": {
-                    "type": "ProtocolError",
-                    "kind": "protocol",
-                    "message": "host speaks protocol %r, worker speaks %r"
-                    % (init.get("protocol"), protocol.PROTOCOL_VERSION),
-                    "traceback": "",
-                },
-            }
+    if protocol.PROTOCOL_VERSION != PROTOCOL_VERSION:
+        return None, _protocol_error(
+            f"the host sent protocol module version {protocol.PROTOCOL_VERSION!r} to a worker "
+            f"of version {PROTOCOL_VERSION!r}"
         )
+    location = Location(init.get("location") or {}, hidden)
+    return location, {"ok": True, "result": protocol.interpreter_info()}
+
+
+def serve(channel):
+    """Answer the host's requests, one at a time, until it closes the channel."""
+    watch_parent()
+    enable_faulthandler()
+    location, reply = start(channel, channel.receive())
+    channel.send(reply)
+    if location is None:
         return
-    watch_parent(init["host_pid"])
-    channel.send({"ok": True, "result": protocol.interpreter_info()})
-    location = Location(init["location"], hidden)
     handlers = {
         "load": location.load,
         "describe": location.describe,
@@ -490,15 +608,17 @@ def serve(channel):
             return
         if request is None:
             return
+        if not isinstance(request, dict):
+            channel.send(_protocol_error(f"a request must be a dict, got {request!r}", "request"))
+            continue
         args = dict(request)
         command = args.pop("cmd", None)
         handler = handlers.get(command)
         if handler is None:
-            reply = {
-                "ok": False,
-                "error": {"type": "ProtocolError", "kind": "protocol", "traceback": "",
-                          "message": "unknown command %r" % (command,)},
-            }
+            reply = _protocol_error(
+                "unknown command {!r}; this worker knows: {}".format(command, ", ".join(handlers)),
+                "request",
+            )
         else:
             try:
                 reply = {"ok": True, "result": handler(**args)}

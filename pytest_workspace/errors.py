@@ -101,6 +101,15 @@ class RunConfigError(RemoteError):
         return list(self.data.get("missing", []))
 
 
+class OutputNotAvailableError(WorkspaceError, LookupError):
+    """:meth:`RunResult.output_for` was asked for an op that failed or was skipped."""
+
+    def __init__(self, message: str, *, op_name: str, status: str) -> None:
+        self.op_name = op_name
+        self.status = status
+        super().__init__(message)
+
+
 class NameLookupError(WorkspaceError, LookupError):
     """A repository or job name is unknown or ambiguous; the message lists the candidates."""
 

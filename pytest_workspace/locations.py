@@ -1,9 +1,14 @@
 """One worker process per code location: start, call, time out, restart, stop.
 
-Each location gets an execnet popen gateway in its own interpreter. The worker code
-(``_worker.py``) and the modules it needs travel over the gateway, so the target
-interpreter needs nothing of ours installed. One channel per worker carries the
-requests of :mod:`pytest_workspace.protocol`, one at a time.
+Each location gets an execnet gateway to a process of its own interpreter. The worker
+code (``_worker.py``) and the modules it needs travel over the gateway, so the target
+interpreter needs nothing of ours installed. One channel per worker carries the requests
+of :mod:`pytest_workspace.protocol`, one at a time. See ``docs/protocol.md``.
+
+We start the process ourselves (rather than with ``Group.makegateway``) for three reasons:
+the bootstrap of an executable that never answers must be bounded by a timeout, the
+interpreter path must not be shell-split (paths with spaces), and the worker's stderr
+goes to a file whose tail explains a worker that failed to start or crashed.
 """
 
 from __future__ import annotations
@@ -14,12 +19,15 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Dict, List, Optional
+from typing import IO, Any, Dict, List, Optional
 
 import execnet
+from execnet import gateway_bootstrap, gateway_io
+from execnet.gateway_base import Popen2IO
 
 from . import _worker, definitions, protocol
 from .config import LocationSpec
@@ -29,14 +37,19 @@ from .errors import (
     RemoteError,
     RunConfigError,
     WorkerCrashedError,
+    WorkerError,
     WorkerTimeoutError,
 )
 
 #: How long one request may take by default, in seconds (``None``: no limit).
 DEFAULT_TIMEOUT: Optional[float] = 300.0
-#: How long a worker may take to start and answer ``init`` (interpreter start-up).
-START_TIMEOUT = 60.0
+#: How long an interpreter may take to start and answer ``init``.
+START_TIMEOUT = 30.0
+#: How long a worker asked to exit may take before it is killed.
+EXIT_GRACE = 1.0
 MIN_PYTHON = (3, 8)
+#: How much of a dead worker's stderr is quoted in the error.
+STDERR_TAIL = 2000
 
 
 @lru_cache(maxsize=None)
@@ -60,38 +73,60 @@ def resolve_executable(spec: LocationSpec) -> str:
             raise LocationLoadError(
                 spec.name,
                 f"executable_path {executable!r} was not found on PATH; give the full path "
-                f"of a Python interpreter",
+                f"of a Python {MIN_PYTHON[0]}.{MIN_PYTHON[1]}+ interpreter",
             )
         executable = found
     if not os.path.exists(executable):
         raise LocationLoadError(
             spec.name,
-            f"executable_path {executable} does not exist; point it at a Python 3.8+ "
-            f"interpreter (e.g. a virtualenv's bin/python)",
+            f"executable_path {executable} does not exist; point it at a Python "
+            f"{MIN_PYTHON[0]}.{MIN_PYTHON[1]}+ interpreter (e.g. a virtualenv's bin/python)",
         )
     if os.path.isdir(executable) or not os.access(executable, os.X_OK):
         raise LocationLoadError(
-            spec.name, f"executable_path {executable} is not an executable file"
+            spec.name,
+            f"executable_path {executable} is not an executable file; point it at a Python "
+            f"{MIN_PYTHON[0]}.{MIN_PYTHON[1]}+ interpreter",
         )
     return executable
 
 
-def probe_python_version(executable: str) -> Optional[str]:
+def probe_python_version(executable: str, timeout: float = 10.0) -> Optional[str]:
     """The ``X.Y.Z`` version of an interpreter, or None if it would not tell.
 
-    Used only to explain a worker that failed to start: it costs one more process.
+    Used only to explain a worker that failed to start: it costs one more process. The
+    probe runs on Python 2 too.
     """
     try:
         completed = subprocess.run(
             [executable, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
+            stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
-            timeout=30,
+            timeout=timeout,
         )
-    except (OSError, subprocess.SubprocessError):
+    except (OSError, subprocess.SubprocessError, ValueError):
         return None
     version = completed.stdout.strip()
-    return version if completed.returncode == 0 and version else None
+    parts = version.split(".")
+    if completed.returncode != 0 or len(parts) != 3 or not all(p.isdigit() for p in parts):
+        return None
+    return version
+
+
+def describe_exit(returncode: Optional[int]) -> str:
+    """``exited with status 3`` / ``was killed by signal SIGSEGV (Segmentation fault)``."""
+    if returncode is None:
+        return "stopped answering"
+    if returncode >= 0:
+        return f"exited with status {returncode}"
+    number = -returncode
+    try:
+        name = signal.Signals(number).name
+    except ValueError:
+        name = str(number)
+    text = signal.strsignal(number) if hasattr(signal, "strsignal") else None
+    return f"was killed by signal {name}" + (f" ({text})" if text else "")
 
 
 @dataclass(frozen=True)
@@ -104,12 +139,71 @@ class InterpreterInfo:
     pid: int
 
 
+#: Workers lead their own process group, so that stopping one also stops what its user
+#: code started (a subprocess, a wrapper script's interpreter): see :func:`_kill`.
+_OWN_PROCESS_GROUP = os.name == "posix"
+
+
+class _WorkerIO(gateway_io.Popen2IOMaster):
+    """execnet's popen IO, with the worker's stderr sent to a file of ours."""
+
+    def __init__(self, args: List[str], execmodel: Any, stderr: IO[bytes]) -> None:
+        self.popen = popen = subprocess.Popen(
+            args,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            start_new_session=_OWN_PROCESS_GROUP,
+        )
+        Popen2IO.__init__(self, popen.stdin, popen.stdout, execmodel=execmodel)
+
+
+class _Process:
+    """One started worker process: its popen, gateway, channel and stderr file."""
+
+    def __init__(self, popen: subprocess.Popen[bytes], gateway: Any, stderr: IO[bytes]):
+        self.popen = popen
+        self.gateway = gateway
+        self.stderr = stderr
+        self.channel: Any = None
+        self._final_stderr: Optional[str] = None
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def close_stderr(self) -> None:
+        """Keep the tail of stderr in memory and close the file."""
+        if self._final_stderr is None:
+            self._final_stderr = self.stderr_tail()
+            try:
+                self.stderr.close()
+            except OSError:
+                pass
+
+    def stderr_tail(self) -> str:
+        """The last lines the process wrote to its stderr (outside of captured calls)."""
+        if self._final_stderr is not None:
+            return self._final_stderr
+        try:
+            self.stderr.flush()
+            size = self.stderr.seek(0, os.SEEK_END)
+            self.stderr.seek(max(0, size - STDERR_TAIL))
+            text = self.stderr.read().decode("utf-8", "replace")
+        except (OSError, ValueError):
+            return ""
+        if size > STDERR_TAIL:
+            text = "..." + text[text.find("\n") + 1 :] if "\n" in text else "..." + text
+        return text.strip()
+
+
 class LocationWorker:
     """The process of one code location and the channel to it.
 
-    Calls are serialised by a lock. A call that times out kills the process; a process
-    that dies fails the call in flight; either way the next call starts a new process
-    and loads the location's code again.
+    Calls are serialised by a lock: concurrent calls from several threads wait for each
+    other. A call that times out kills the process; a process that dies fails the call
+    in flight (or, if it died while idle, the next call); either way the call after that
+    starts a new process and loads the location's code again.
     """
 
     def __init__(
@@ -117,13 +211,16 @@ class LocationWorker:
         spec: LocationSpec,
         group: execnet.Group,
         timeout: Optional[float] = DEFAULT_TIMEOUT,
+        start_timeout: float = START_TIMEOUT,
     ) -> None:
         self.spec = spec
         self.timeout = timeout
+        self.start_timeout = start_timeout
         self._group = group
         self._lock = threading.RLock()
-        self._gateway: Any = None
-        self._channel: Any = None
+        self._process: Optional[_Process] = None
+        #: Why the host itself stopped the current process, if it did (timeout, close).
+        self._stop_reason: Optional[str] = None
         self.info: Optional[InterpreterInfo] = None
         self.description: Optional[Dict[str, Any]] = None
         self.starts = 0
@@ -133,13 +230,15 @@ class LocationWorker:
 
     @property
     def pid(self) -> Optional[int]:
-        """The pid of the running worker process, if any."""
-        return self.info.pid if self.info is not None and self._gateway is not None else None
+        """The pid of the current worker process, if one was started and not stopped."""
+        process = self._process
+        return process.pid if process is not None else None
 
     @property
     def alive(self) -> bool:
         """True while a worker process is running for this location."""
-        return self._gateway is not None and self._popen_returncode() is None
+        process = self._process
+        return process is not None and process.popen.poll() is None
 
     def start(self) -> Dict[str, Any]:
         """Start the worker and load the location; returns the location's description.
@@ -149,33 +248,43 @@ class LocationWorker:
         with self._lock:
             if self.closed:
                 raise LocationLoadError(self.spec.name, "the workspace was closed")
-            self._stop_process()
+            self._stop_process(graceful=False)
             executable = resolve_executable(self.spec)
             self.starts += 1
+            self.description = None
+            process = self._launch(executable)
+            self._process = process
+            self._stop_reason = None
+            if self.closed:  # closed by another thread while we were starting
+                self._stop_process(graceful=False)
+                raise LocationLoadError(self.spec.name, "the workspace was closed")
             try:
-                gateway = self._group.makegateway(
-                    execnet.XSpec(f"popen//python={executable}//id={self._gateway_id()}")
+                process.channel = process.gateway.remote_exec(_worker)
+                process.channel.send(
+                    {
+                        "cmd": "init",
+                        "protocol": protocol.PROTOCOL_VERSION,
+                        "host_pid": os.getpid(),
+                        "location": self._location_message(),
+                        "modules": shipped_modules(),
+                    }
                 )
-            except Exception as exc:
-                raise self._start_failure(executable, f"{type(exc).__name__}: {exc}") from None
-            self._gateway = gateway
-            self._channel = gateway.remote_exec(_worker)
-            self._channel.send(
-                {
-                    "cmd": "init",
-                    "protocol": protocol.PROTOCOL_VERSION,
-                    "host_pid": os.getpid(),
-                    "location": self._location_message(),
-                    "modules": shipped_modules(),
-                }
-            )
-            # Pipelined: the worker answers init, then load, in order.
-            self._channel.send({"cmd": "load"})
+                # Pipelined: the worker answers init, then load, in order; one round trip.
+                process.channel.send({"cmd": "load"})
+            except (OSError, EOFError, ValueError) as exc:
+                self._stop_process(graceful=False)
+                raise self._start_failure(executable, process, repr(exc)) from None
             try:
-                info = self._receive(START_TIMEOUT, "init")
-            except (WorkerCrashedError, WorkerTimeoutError, RemoteError) as exc:
-                self._stop_process()
-                raise self._start_failure(executable, str(exc)) from None
+                info = self._receive(self.start_timeout, "init")
+            except WorkerTimeoutError:
+                detail = f"it did not answer within {self.start_timeout:g}s"
+                raise self._start_failure(executable, process, detail) from None
+            except WorkerError:
+                detail = f"it {describe_exit(process.popen.returncode)} during init"
+                raise self._start_failure(executable, process, detail) from None
+            except RemoteError as exc:
+                self._stop_process(graceful=False)
+                raise LocationLoadError(self.spec.name, f"{exc.type_name}: {exc.message}") from None
             self.info = InterpreterInfo(
                 executable=str(info["executable"]),
                 python_version=tuple(int(part) for part in info["python_version"]),
@@ -183,18 +292,84 @@ class LocationWorker:
                 pid=int(info["pid"]),
             )
             try:
-                description = self._receive(self.timeout, "load")
-            except (WorkerCrashedError, WorkerTimeoutError) as exc:
+                description: Dict[str, Any] = self._receive(self.timeout, "load")
+            except WorkerTimeoutError:
+                assert self.timeout is not None
+                raise LocationLoadError(
+                    self.spec.name,
+                    f"importing its code did not finish within {self.timeout:g}s; its worker "
+                    f"(pid {process.pid}) was killed. Raise the limit with "
+                    f"--workspace-timeout (ini: workspace_timeout) or load_workspace(timeout=...) "
+                    f"if the import needs longer",
+                ) from None
+            except (WorkerError, RemoteError) as exc:
                 raise LocationLoadError(self.spec.name, str(exc)) from None
             self.description = description
             error = description.get("load_error")
             if error:
+                # A location whose code did not load can answer nothing: free its process.
+                self._stop_process(graceful=False, reason="its code failed to load")
                 raise LocationLoadError(
                     self.spec.name,
-                    f"{error['type']}: {error['message']}",
-                    remote_traceback=str(error.get("traceback", "")),
+                    load_error_message(self.spec, error),
+                    # The worker's own load errors explain themselves; their traceback
+                    # would only show our frames.
+                    remote_traceback=""
+                    if error.get("kind") == "load"
+                    else str(error.get("traceback", "")),
                 )
             return description
+
+    def _launch(self, executable: str) -> _Process:
+        """Start the interpreter and execnet's bootstrap in it, bounded by start_timeout."""
+        spec = execnet.XSpec(f"popen//id={self._gateway_id()}")
+        # Set after parsing: an interpreter path may hold "//" or "=".
+        spec.python = executable
+        spec.execmodel = self._group.remote_execmodel.backend
+        args = [executable, "-u", "-c", gateway_io.popen_bootstrapline]
+        stderr = tempfile.TemporaryFile()
+        try:
+            io = _WorkerIO(args, self._group.execmodel, stderr)
+        except OSError as exc:
+            stderr.close()
+            raise LocationLoadError(
+                self.spec.name,
+                f"could not run {executable}: {exc.strerror or exc}; point executable_path "
+                f"at a Python {MIN_PYTHON[0]}.{MIN_PYTHON[1]}+ interpreter",
+            ) from None
+        popen = io.popen
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            _kill(popen)
+
+        # An executable that neither answers nor exits would block the bootstrap forever.
+        watchdog = threading.Timer(self.start_timeout, expire)
+        watchdog.daemon = True
+        watchdog.start()
+        gateway = None
+        detail = ""
+        try:
+            gateway = gateway_bootstrap.bootstrap(io, spec)
+        except Exception as exc:
+            detail = f"{type(exc).__name__}: {exc}".rstrip(": ")
+        finally:
+            watchdog.cancel()
+        if gateway is None or popen.poll() is not None:
+            _kill(popen)
+            _wait(popen, 5.0)
+            if expired.is_set():
+                reason = f"it did not answer within {self.start_timeout:g}s"
+            elif gateway is None:
+                reason = f"its bootstrap failed: {detail}"
+            else:
+                reason = f"it {describe_exit(popen.returncode)} at once"
+            failed = _Process(popen, gateway, stderr)
+            failed.close_stderr()
+            raise self._start_failure(executable, failed, reason)
+        self._group._register(gateway)
+        return _Process(popen, gateway, stderr)
 
     def _gateway_id(self) -> str:
         safe = "".join(c if c.isalnum() else "-" for c in self.spec.name)
@@ -210,118 +385,238 @@ class LocationWorker:
             "working_directory": spec.working_directory,
         }
 
-    def _start_failure(self, executable: str, detail: str) -> LocationLoadError:
-        version = probe_python_version(executable)
-        if version is None:
+    def _start_failure(self, executable: str, process: _Process, detail: str) -> LocationLoadError:
+        """Explain a worker that could not start: probe the interpreter's version."""
+        tail = process.stderr_tail()
+        # What did not answer at all would not answer a probe either.
+        expired = detail.startswith("it did not answer")
+        version = None if expired else probe_python_version(executable, self.start_timeout)
+        if expired:
             reason = (
-                f"could not start a Python worker with {executable} ({detail}); is it a "
-                f"working Python interpreter?"
+                f"{executable} {detail}; is it a Python interpreter? Point executable_path "
+                f"at a Python {MIN_PYTHON[0]}.{MIN_PYTHON[1]}+ interpreter"
+            )
+        elif version is None:
+            reason = (
+                f"could not start a Python worker with {executable} ({detail}); it does not "
+                f"behave like a Python interpreter: point executable_path at a Python "
+                f"{MIN_PYTHON[0]}.{MIN_PYTHON[1]}+ interpreter"
             )
         elif tuple(int(p) for p in version.split(".")[:2]) < MIN_PYTHON:
             reason = (
                 f"{executable} is Python {version}; code locations need Python "
-                f"{MIN_PYTHON[0]}.{MIN_PYTHON[1]} or newer"
+                f"{MIN_PYTHON[0]}.{MIN_PYTHON[1]} or newer: point executable_path at a newer "
+                f"interpreter"
             )
+            tail = ""  # its SyntaxError in execnet's bootstrap would only confuse
         else:
             reason = f"the worker in {executable} (Python {version}) failed to start: {detail}"
+        if tail:
+            reason += f"\nits stderr:\n{tail}"
         return LocationLoadError(self.spec.name, reason)
 
-    def close(self) -> None:
-        """Stop the worker process for good."""
-        with self._lock:
-            self.closed = True
-            self._stop_process()
+    def close(self, timeout: float = EXIT_GRACE) -> None:
+        """Stop the worker process for good (killing it if it does not exit in time).
 
-    def kill(self) -> None:
-        """Kill the worker process now (the next call restarts it)."""
-        self._stop_process(graceful=False)
+        Safe to call from another thread while a call is in flight: that call fails.
+        """
+        self.closed = True
+        # A worker busy with a call (in another thread) cannot exit gracefully: kill it.
+        idle = self._lock.acquire(blocking=False)
+        try:
+            self._stop_process(graceful=idle, grace=timeout, reason="the workspace was closed")
+        finally:
+            if idle:
+                self._lock.release()
 
-    def _stop_process(self, graceful: bool = True) -> None:
-        gateway, self._gateway, self._channel = self._gateway, None, None
-        if gateway is None:
+    def request_exit(self) -> None:
+        """Ask an idle worker to exit, without waiting (:meth:`close` waits and reaps)."""
+        self.closed = True
+        if not self._lock.acquire(blocking=False):
+            return  # busy: close() kills it
+        try:
+            process = self._process
+            if process is not None:
+                _exit_gateway(process.gateway)
+        finally:
+            self._lock.release()
+
+    def kill(self, reason: str = "it was killed by the host") -> None:
+        """Kill the worker process now; the next call starts a new one.
+
+        Safe to call from another thread while a call is in flight: that call fails.
+        """
+        self._stop_process(graceful=False, reason=reason)
+
+    def _stop_process(
+        self, graceful: bool = True, grace: float = EXIT_GRACE, reason: Optional[str] = None
+    ) -> None:
+        """Stop the current process (if any), reap it, and forget it."""
+        process, self._process = self._process, None
+        if process is None:
             return
-        popen = getattr(gateway._io, "popen", None)
-        if graceful and popen is not None and popen.poll() is None:
-            try:
-                gateway.exit()
-                popen.wait(timeout=2)
-            except Exception:
-                pass
-        if popen is not None and popen.poll() is None:
-            popen.kill()
-            popen.wait()
+        self._stop_reason = reason
+        popen = process.popen
+        if graceful and popen.poll() is None:
+            _exit_gateway(process.gateway)
+            _wait(popen, grace)
+        _kill(popen)
+        _wait(popen, None)
         try:
-            gateway.join(timeout=2)
+            process.gateway.join(timeout=2)
         except Exception:
             pass
         try:
-            self._group._unregister(gateway)
-        except Exception:
-            pass
-
-    def _popen_returncode(self) -> Optional[int]:
-        popen = getattr(getattr(self._gateway, "_io", None), "popen", None)
-        return None if popen is None else popen.poll()
+            self._group._unregister(process.gateway)
+        except (ValueError, AttributeError):
+            pass  # gateway.exit() unregistered it already
+        process.close_stderr()
 
     # -- calls ---------------------------------------------------------------------------
 
     def call(self, command: str, timeout: Optional[float] = None, **arguments: Any) -> Any:
-        """Send one request and return its result; restart the worker first if needed.
+        """Send one request and return its result; start the worker first if needed.
 
         Raises WorkerTimeoutError, WorkerCrashedError, RemoteError (and subclasses),
         or LocationLoadError when a restart fails.
         """
         with self._lock:
-            if self._gateway is None or self._popen_returncode() is not None:
+            if self.closed:
+                raise WorkerError(
+                    self.spec.name,
+                    f"code location {self.spec.name!r} belongs to a closed workspace; "
+                    f"load the workspace again",
+                )
+            process = self._process
+            if process is not None and process.popen.poll() is not None:
+                raise self._crashed(command, process, idle=True)
+            if process is None:
                 self.start()
-            self._channel.send({"cmd": command, **arguments})
+                process = self._process
+                assert process is not None
+            try:
+                process.channel.send({"cmd": command, **arguments})
+            except (OSError, EOFError, ValueError):
+                raise self._crashed(command, process) from None
             return self._receive(self.timeout if timeout is None else timeout, command)
 
     def _receive(self, timeout: Optional[float], what: str) -> Any:
-        channel = self._channel
+        process = self._process
+        if process is None:  # stopped from another thread (close, kill)
+            raise self._stopped(what)
+        channel = process.channel
         try:
             reply = channel.receive(timeout)
         except channel.TimeoutError:
-            pid = self.info.pid if self.info else None
-            self.kill()
+            assert timeout is not None
+            self.kill(reason=f"{what} timed out")
             raise WorkerTimeoutError(
                 self.spec.name,
                 f"{what} in code location {self.spec.name!r} did not finish within "
-                f"{timeout:g}s; the worker (pid {pid}) was killed. Raise the limit with "
-                f"--workspace-timeout (ini: workspace_timeout) if it needs longer",
+                f"{timeout:g}s; its worker (pid {process.pid}) was killed and will be "
+                f"restarted by the next call. Raise the limit with --workspace-timeout "
+                f"(ini: workspace_timeout) or load_workspace(timeout=...) if it needs longer",
             ) from None
-        except (EOFError, OSError, execnet.RemoteError) as exc:
-            raise self._crashed(what, exc) from None
+        except EOFError:
+            raise self._crashed(what, process) from None
+        except execnet.RemoteError as exc:
+            # The worker's own code failed (not the user's): its channel closed with an error.
+            self.kill(reason=f"its worker failed during {what}")
+            raise WorkerCrashedError(
+                self.spec.name,
+                f"the worker of code location {self.spec.name!r} failed during {what}; "
+                f"this is a bug in pytest-workspace, please report it:\n{exc.formatted}",
+            ) from None
         if not isinstance(reply, dict) or "ok" not in reply:
-            raise WorkerCrashedError(self.spec.name, f"malformed reply to {what}: {reply!r}")
+            self.kill(reason="malformed reply")
+            raise WorkerCrashedError(
+                self.spec.name, f"malformed reply to {what} from {self.spec.name!r}: {reply!r}"
+            )
         if reply["ok"]:
             return reply["result"]
         raise remote_error(reply["error"])
 
-    def _crashed(self, what: str, exc: BaseException) -> WorkerCrashedError:
-        popen = getattr(getattr(self._gateway, "_io", None), "popen", None)
-        code = None
-        if popen is not None:
-            try:
-                code = popen.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
-        pid = self.info.pid if self.info else (popen.pid if popen is not None else None)
-        self._stop_process(graceful=False)
-        if code is None:
-            how = f"stopped answering ({type(exc).__name__}: {exc})"
-        elif code < 0:
-            try:
-                how = f"was killed by {signal.Signals(-code).name}"
-            except ValueError:
-                how = f"was killed by signal {-code}"
-        else:
-            how = f"exited with status {code}"
+    def _stopped(self, what: str) -> WorkerError:
+        reason = self._stop_reason or "it was stopped"
         return WorkerCrashedError(
             self.spec.name,
-            f"the worker of code location {self.spec.name!r} (pid {pid}) {how} during "
-            f"{what}; it will be restarted for the next call",
+            f"{what} in code location {self.spec.name!r} was interrupted: {reason}",
         )
+
+    def _crashed(self, what: str, process: _Process, idle: bool = False) -> WorkerError:
+        """The error for a process that died; forgets the process so the next call restarts."""
+        if self._process is not process:  # stopped on purpose from another thread
+            return self._stopped(what)
+        code = _wait(process.popen, 5.0)
+        tail = process.stderr_tail()
+        self._stop_process(graceful=False, reason="it died")
+        when = f"while idle, before {what}" if idle else f"during {what}"
+        message = (
+            f"the worker of code location {self.spec.name!r} (pid {process.pid}) "
+            f"{describe_exit(code)} {when}; it will be restarted by the next call"
+        )
+        if code == _worker.PARENT_GONE_STATUS:
+            message += " (it exits with this status when it loses its parent process)"
+        if tail:
+            message += f"\nits last output on stderr:\n{_without_our_frames(tail)}"
+        return WorkerCrashedError(self.spec.name, message)
+
+
+def _without_our_frames(text: str) -> str:
+    """A faulthandler dump without the frames of the worker, execnet and definitions."""
+    ours = (f'File "{_worker.__file__}"', 'File "<string>"', 'File "<pytest_workspace.')
+    return "\n".join(line for line in text.splitlines() if not line.strip().startswith(ours))
+
+
+def _kill(popen: subprocess.Popen[bytes]) -> None:
+    """Kill a worker and every process of its group (what its user code started)."""
+    if _OWN_PROCESS_GROUP:
+        try:
+            os.killpg(popen.pid, signal.SIGKILL)
+        except OSError:
+            pass  # the group is gone already
+    if popen.poll() is None:
+        try:
+            popen.kill()
+        except OSError:
+            pass
+
+
+def _wait(popen: subprocess.Popen[bytes], timeout: Optional[float]) -> Optional[int]:
+    """The process's exit status, reaping it; None if it is still running after timeout."""
+    try:
+        return popen.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None
+
+
+def _exit_gateway(gateway: Any) -> None:
+    try:
+        gateway.exit()
+    except Exception:
+        pass
+
+
+def load_error_message(spec: LocationSpec, error: Dict[str, Any]) -> str:
+    """The message of a LocationLoadError for an error the worker reported while loading."""
+    kind = error.get("kind")
+    type_name = str(error.get("type", "Exception"))
+    message = str(error.get("message", ""))
+    if kind == "load":
+        return message  # the worker's own explanation, which says what to do
+    short_type = type_name.rpartition(".")[2]
+    target = f"{spec.kind.replace('_', ' ')} {spec.target}"
+    if type_name == "SystemExit":
+        return (
+            f"importing {target} called sys.exit({message}); code that runs a program should "
+            f"sit under `if __name__ == '__main__':`"
+        )
+    if kind == "definition":
+        return f"{short_type}: {message}"
+    return (
+        f"importing {target} raised {short_type}: {message}; fix the error in your code "
+        f"(the traceback below is from the location's own process)"
+    )
 
 
 def remote_error(data: Dict[str, Any]) -> RemoteError:

@@ -20,7 +20,7 @@ PROTOCOL_VERSION = 1
 
 #: The commands a worker understands, in the order a session usually sends them.
 COMMANDS = (
-    "init",  # {"protocol", "location": {...}, "modules": {name: source}} -> interpreter info
+    "init",  # {"protocol", "host_pid", "location": {...}, "modules": {...}} -> interpreter
     "load",  # {} -> location description (repositories and their member names)
     "describe",  # {} -> the same, as it is now (constructed_jobs may have grown)
     "build_job",  # {"repository", "job"} -> job description
@@ -115,7 +115,7 @@ def _safe_str(exc: BaseException) -> str:
         return f"<{type(exc).__name__}: str() failed>"
 
 
-def _trim(te: traceback.TracebackException, hidden: "set[str]", seen: "set[int]") -> None:
+def _trim(te: traceback.TracebackException, hidden: set[str], seen: set[int]) -> None:
     if id(te) in seen:
         return
     seen.add(id(te))
@@ -128,6 +128,8 @@ def _trim(te: traceback.TracebackException, hidden: "set[str]", seen: "set[int]"
     for linked in (te.__cause__, te.__context__):
         if linked is not None:
             _trim(linked, hidden, seen)
+    for member in getattr(te, "exceptions", None) or ():  # exception groups, 3.11+
+        _trim(member, hidden, seen)
 
 
 def interpreter_info() -> Dict[str, Any]:

@@ -8,13 +8,28 @@ own process. Nothing here imports pytest.
 
 from __future__ import annotations
 
+import atexit
 import difflib
 import os
 import threading
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Type, Union
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Type,
+    TypeVar,
+    Union,
+)
 
 import execnet
 
@@ -27,10 +42,11 @@ from .config import (
     location_from_module,
     location_from_python_file,
 )
-from .errors import LocationLoadError, NameLookupError, RemoteError
-from .locations import DEFAULT_TIMEOUT, LocationWorker, remote_error
+from .errors import LocationLoadError, NameLookupError, OutputNotAvailableError, RemoteError
+from .locations import DEFAULT_TIMEOUT, START_TIMEOUT, LocationWorker, remote_error
 
 PathLike = Union[str, "os.PathLike[str]"]
+_T = TypeVar("_T")
 
 
 class RemoteRepr(str):
@@ -70,6 +86,8 @@ class LogRecord:
     message: str
     op_name: Optional[str] = None
     logger: str = "pytest_workspace"
+    #: The run's own events (``STEP_START``, ``STEP_SUCCESS``...); None for user messages.
+    event: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -98,15 +116,30 @@ class RunResult:
     error: Optional[RemoteError] = None
 
     def output_for(self, op_name: str) -> Any:
-        """The output of ``op_name``; a value that was not plain data is a RemoteRepr."""
+        """The output of ``op_name``; a value that was not plain data is a RemoteRepr.
+
+        Raises NameLookupError for an op the job does not have, OutputNotAvailableError
+        for an op that failed or was skipped.
+        """
         step = self.step_results.get(op_name)
         if step is None:
-            raise KeyError(
-                f"job {self.job_name!r} has no op {op_name!r}; its ops: "
-                f"{', '.join(self.step_results) or 'none'}"
-            )
+            ops = list(self.step_results)
+            raise NameLookupError(_unknown("op", op_name, ops, f" in job {self.job_name!r}"), ops)
         if step.status != "success":
-            raise ValueError(f"op {op_name!r} of job {self.job_name!r} did not succeed: {step.status}")
+            if step.status == "failure" and step.error is not None:
+                why = f"it failed with {step.error.type_name}: {step.error.message}"
+            elif step.status == "skipped":
+                upstream = self.failed_op
+                why = "it was skipped" + (
+                    f" because op {upstream!r} failed upstream" if upstream else ""
+                )
+            else:
+                why = f"its status is {step.status!r}"
+            raise OutputNotAvailableError(
+                f"op {op_name!r} of job {self.job_name!r} has no output: {why}",
+                op_name=op_name,
+                status=step.status,
+            )
         return step.output
 
     @property
@@ -135,6 +168,7 @@ class RunResult:
                 message=str(entry["message"]),
                 op_name=entry.get("op"),
                 logger=str(entry.get("logger") or "pytest_workspace"),
+                event=entry.get("event"),
             )
             for entry in data.get("logs", [])
         )
@@ -220,15 +254,25 @@ class Location:
         except LocationLoadError as exc:
             self.load_error = exc
             return
+        except Exception as exc:  # a bug of ours must not stop the other locations
+            self.worker.kill()
+            self.load_error = LocationLoadError(
+                self.name, f"unexpected {type(exc).__name__} while starting its worker: {exc}"
+            )
+            return
         self._repositories = [
             RepositoryHandle(self, repo["name"], repo) for repo in description["repositories"]
         ]
 
-    def call(self, command: str, **arguments: Any) -> Any:
-        """Send one protocol request to this location's worker."""
+    def call(self, command: str, timeout: Optional[float] = None, **arguments: Any) -> Any:
+        """Send one protocol request to this location's worker and return its result.
+
+        Raises this location's ``load_error`` if it never loaded; see
+        :meth:`LocationWorker.call` for the rest.
+        """
         if self.load_error is not None:
             raise self.load_error
-        return self.worker.call(command, **arguments)
+        return self.worker.call(command, timeout=timeout, **arguments)
 
     def __repr__(self) -> str:
         state = "failed" if self.load_error else f"{len(self._repositories)} repositories"
@@ -259,17 +303,26 @@ class RepositoryHandle:
 
     def job(self, name: str) -> JobHandle:
         if name not in self.job_names:
-            raise NameLookupError(_unknown("job", name, self.job_names, f" in repository {self.name!r}"), self.job_names)
+            raise NameLookupError(
+                _unknown("job", name, self.job_names, f" in repository {self.name!r}"),
+                self.job_names,
+            )
         return JobHandle(self, name)
 
     def schedule(self, name: str) -> ScheduleHandle:
         if name not in self.schedule_names:
-            raise NameLookupError(_unknown("schedule", name, self.schedule_names, f" in repository {self.name!r}"), self.schedule_names)
+            raise NameLookupError(
+                _unknown("schedule", name, self.schedule_names, f" in repository {self.name!r}"),
+                self.schedule_names,
+            )
         return ScheduleHandle(self, name)
 
     def sensor(self, name: str) -> SensorHandle:
         if name not in self.sensor_names:
-            raise NameLookupError(_unknown("sensor", name, self.sensor_names, f" in repository {self.name!r}"), self.sensor_names)
+            raise NameLookupError(
+                _unknown("sensor", name, self.sensor_names, f" in repository {self.name!r}"),
+                self.sensor_names,
+            )
         return SensorHandle(self, name)
 
     @property
@@ -303,7 +356,9 @@ class _MemberHandle:
         return f"<{type(self).__name__} {self.qualified_name!r}>"
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.qualified_name == self.qualified_name  # type: ignore[attr-defined]
+        if not isinstance(other, _MemberHandle) or type(other) is not type(self):
+            return NotImplemented
+        return other.qualified_name == self.qualified_name
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, self.qualified_name))
@@ -312,12 +367,15 @@ class _MemberHandle:
 class JobHandle(_MemberHandle):
     """A job of a repository; building and executing happen in the location's process."""
 
-    def build(self) -> JobBuild:
+    def build(self, timeout: Optional[float] = None) -> JobBuild:
         """Build the job (lazily declared jobs are built now, once) and describe it.
 
         Raises RemoteDefinitionError if the built job's name differs from its key.
+        ``timeout`` overrides the workspace's timeout for this call.
         """
-        data = self.location.call("build_job", repository=self.repository.name, job=self.name)
+        data = self.location.call(
+            "build_job", repository=self.repository.name, job=self.name, timeout=timeout
+        )
         source = data.get("source")
         return JobBuild(
             name=data["name"],
@@ -330,17 +388,30 @@ class JobHandle(_MemberHandle):
             stderr=data.get("stderr", ""),
         )
 
-    def execute(self, run_config: Optional[Mapping[str, Any]] = None) -> RunResult:
+    def execute(
+        self, run_config: Optional[Mapping[str, Any]] = None, timeout: Optional[float] = None
+    ) -> RunResult:
         """Run the job in its location's process and return what happened.
 
         An op that fails gives ``success=False`` with ``error`` set. Build errors and
         run config errors raise (RemoteDefinitionError, RunConfigError) since no op ran.
+        A run that takes longer than ``timeout`` (default: the workspace's) raises
+        WorkerTimeoutError; a worker that dies raises WorkerCrashedError. Either way the
+        next call starts a new worker.
         """
+        run_config = dict(run_config or {})
+        if not protocol.is_plain(run_config):
+            raise TypeError(
+                f"the run config of job {self.qualified_name!r} must be plain data (dicts with "
+                f"str keys, lists, str, int, float, bool, None) to travel to its location; "
+                f"got {run_config!r}"
+            )
         data = self.location.call(
             "execute_job",
             repository=self.repository.name,
             job=self.name,
-            run_config=protocol.to_plain(dict(run_config or {})),
+            run_config=protocol.to_plain(run_config),
+            timeout=timeout,
         )
         error = data.get("error")
         if error and error.get("stage") in ("build", "config"):
@@ -397,14 +468,20 @@ class Workspace:
     Use it as a context manager, or call :meth:`close`: no worker outlives it.
     """
 
-    def __init__(self, timeout: Optional[float] = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self, timeout: Optional[float] = DEFAULT_TIMEOUT, start_timeout: float = START_TIMEOUT
+    ) -> None:
         self.timeout = timeout
+        self.start_timeout = start_timeout
         self.specs: List[WorkspaceSpec] = []
         self.locations: List[Location] = []
         self.skipped: List[SkippedEntry] = []
         self._group = execnet.Group()
         self._lock = threading.Lock()
         self._closed = False
+        # A workspace nobody closed is closed when the interpreter exits (a weak reference:
+        # this must not keep the workspace alive). Host deaths are the workers' business.
+        atexit.register(_close_at_exit, weakref.ref(self))
 
     def add(
         self, specs: Sequence[WorkspaceSpec] = (), locations: Sequence[LocationSpec] = ()
@@ -413,13 +490,19 @@ class Workspace:
 
         A location that fails to load is returned too, with ``load_error`` set.
         """
-        new_specs = list(locations)
+        new_specs: List[LocationSpec] = []
         for spec in specs:
             self.specs.append(spec)
             self.skipped.extend(spec.skipped)
             new_specs.extend(spec.locations)
+        new_specs.extend(locations)  # after the files' locations, in the order given
         added = [
-            Location(spec, LocationWorker(spec, self._group, timeout=self.timeout))
+            Location(
+                spec,
+                LocationWorker(
+                    spec, self._group, timeout=self.timeout, start_timeout=self.start_timeout
+                ),
+            )
             for spec in new_specs
         ]
         with self._lock:
@@ -472,7 +555,13 @@ class Workspace:
     def sensor(self, name: str) -> SensorHandle:
         return self._member("sensor", name, lambda r: r.sensor_names, RepositoryHandle.sensor)
 
-    def _member(self, what: str, name: str, names: Any, get: Any) -> Any:
+    def _member(
+        self,
+        what: str,
+        name: str,
+        names: Callable[[RepositoryHandle], List[str]],
+        get: Callable[[RepositoryHandle, str], _T],
+    ) -> _T:
         parts = name.split("/")
         if len(parts) > 3 or not all(parts):
             raise NameLookupError(
@@ -482,8 +571,8 @@ class Workspace:
         member = parts[-1]
         repo_name = parts[-2] if len(parts) >= 2 else None
         location_name = parts[-3] if len(parts) == 3 else None
-        matches = []
-        everything = []
+        matches: List[_T] = []
+        everything: List[str] = []
         for repo in self.repositories:
             for candidate in names(repo):
                 everything.append(f"{repo.qualified_name}/{candidate}")
@@ -503,9 +592,13 @@ class Workspace:
             if self._closed:
                 return
             self._closed = True
-        for location in self.locations:
-            location.worker.close()
-        self._group.terminate(timeout=2.0)
+        workers = [location.worker for location in self.locations]
+        # Ask every worker to exit first, then wait: they exit in parallel.
+        for worker in workers:
+            worker.request_exit()
+        for worker in workers:
+            worker.close()
+        self._group.terminate(timeout=1.0)
 
     def __enter__(self) -> Workspace:
         return self
@@ -522,7 +615,13 @@ class Workspace:
         return f"<Workspace {[loc.name for loc in self.locations]!r}>"
 
 
-def _single(what: str, name: str, matches: List[Any], everything: Sequence[str]) -> Any:
+def _close_at_exit(reference: weakref.ReferenceType[Workspace]) -> None:
+    workspace = reference()
+    if workspace is not None:
+        workspace.close()
+
+
+def _single(what: str, name: str, matches: List[_T], everything: Sequence[str]) -> _T:
     if len(matches) == 1:
         return matches[0]
     if not matches:
@@ -533,7 +632,7 @@ def _single(what: str, name: str, matches: List[Any], everything: Sequence[str])
             message += f"; did you mean {close[0]!r}?"
         message += f" Known {what}s: {', '.join(everything) or 'none'}"
         raise NameLookupError(message, list(everything))
-    candidates = [m.qualified_name for m in matches]
+    candidates = [str(getattr(m, "qualified_name", m)) for m in matches]
     raise NameLookupError(
         f"{what} name {name!r} is ambiguous: it matches {', '.join(candidates)}; "
         f"use one of these qualified names",
@@ -547,16 +646,22 @@ def load_workspace(
     python_file: Union[PathLike, Iterable[PathLike], None] = None,
     module: Union[str, Iterable[str], None] = None,
     timeout: Optional[float] = DEFAULT_TIMEOUT,
+    start_timeout: float = START_TIMEOUT,
 ) -> Workspace:
     """Load workspace files and/or single files and modules, each location in its own process.
 
     Malformed workspace files raise WorkspaceFileError before any process starts. A
-    location that fails to load does not raise: see ``Location.load_error``.
+    location that fails to load does not raise: see ``Location.load_error``. Locations
+    keep their order: the files' locations, then ``python_file``, then ``module``.
+
+    ``timeout`` (seconds, None for no limit) bounds every call into a location, loading
+    its code included; a call that exceeds it kills the worker (WorkerTimeoutError).
+    ``start_timeout`` bounds the start of an interpreter, before any code is loaded.
     """
     specs = [load_workspace_file(os.fspath(path)) for path in _many(paths)]
     extra = [location_from_python_file(os.fspath(path)) for path in _many(python_file)]
     extra += [location_from_module(str(name)) for name in _many(module)]
-    workspace = Workspace(timeout=timeout)
+    workspace = Workspace(timeout=timeout, start_timeout=start_timeout)
     try:
         workspace.add(specs, extra)
         return workspace

@@ -1,0 +1,364 @@
+"""The Python API on a real workspace: locations, lookups, outputs, capture, logs, errors.
+
+One workspace (``fixtures/api/workspace.yaml``, two locations) is loaded for the whole
+module; every call goes to the location's own process.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from interpreters import require_interpreter
+from processes import alive, wait_gone
+
+from pytest_workspace import (
+    JobHandle,
+    NameLookupError,
+    RemoteDefinitionError,
+    RemoteError,
+    RemoteRepr,
+    RunConfigError,
+    Workspace,
+    load_workspace,
+)
+from pytest_workspace.errors import OutputNotAvailableError
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+API_WORKSPACE = FIXTURES / "api" / "workspace.yaml"
+
+
+@pytest.fixture(scope="module")
+def ws() -> Iterator[Workspace]:
+    with load_workspace(API_WORKSPACE, timeout=30) as workspace:
+        yield workspace
+
+
+# -- locations ---------------------------------------------------------------------------
+
+
+def test_locations_describe_their_interpreter_and_repositories(ws: Workspace) -> None:
+    assert [loc.name for loc in ws.locations] == ["jobs.py", "other"]
+    for location in ws.locations:
+        assert location.load_error is None
+        assert location.python_version == tuple(sys.version_info[:3])
+        assert location.executable is not None
+        assert Path(location.executable).resolve() == Path(sys.executable).resolve()
+        assert location.worker.pid is not None and alive(location.worker.pid)
+    jobs, other = ws.locations
+    assert [repo.name for repo in jobs.repositories] == ["api_repository"]
+    assert [repo.name for repo in other.repositories] == ["other_repository"]
+    assert jobs.worker.pid != other.worker.pid
+
+
+def test_import_time_output_is_the_locations_load_output(ws: Workspace) -> None:
+    stdout, stderr = ws.location("jobs.py").load_output
+    assert stdout == "importing jobs.py\n"
+    assert stderr == "jobs.py says hello on stderr\n"
+    assert ws.location("other").load_output == ("", "")
+
+
+def test_repository_lists_names_and_where_it_is_declared(ws: Workspace) -> None:
+    repo = ws.repository("api_repository")
+    assert repo.job_names[:3] == ["outputs_job", "noisy_job", "failing_job"]
+    assert "mismatched_job" in repo.job_names
+    assert repo.schedule_names == [] and repo.sensor_names == []
+    assert repo.source is not None
+    assert repo.source[0].endswith("jobs.py")
+    assert set(repo.constructed_job_names) <= set(repo.job_names)
+
+
+# -- name lookups ------------------------------------------------------------------------
+
+
+def test_a_job_is_found_by_bare_and_qualified_names(ws: Workspace) -> None:
+    by_bare = ws.job("quick_job")
+    assert isinstance(by_bare, JobHandle)
+    assert by_bare.qualified_name == "jobs.py/api_repository/quick_job"
+    assert ws.job("api_repository/quick_job") == by_bare
+    assert ws.job("jobs.py/api_repository/quick_job") == by_bare
+    assert by_bare.repository.name == "api_repository"
+    assert by_bare.location.name == "jobs.py"
+
+
+def test_an_ambiguous_job_name_lists_the_qualified_candidates(ws: Workspace) -> None:
+    with pytest.raises(NameLookupError) as info:
+        ws.job("shared_job")
+    message = str(info.value)
+    assert "ambiguous" in message
+    assert "jobs.py/api_repository/shared_job" in message
+    assert "other/other_repository/shared_job" in message
+    assert sorted(info.value.candidates) == [
+        "jobs.py/api_repository/shared_job",
+        "other/other_repository/shared_job",
+    ]
+    # Either qualified form resolves it.
+    assert ws.job("other_repository/shared_job").location.name == "other"
+    assert ws.job("jobs.py/api_repository/shared_job").location.name == "jobs.py"
+
+
+def test_an_unknown_job_name_lists_candidates_and_the_closest(ws: Workspace) -> None:
+    with pytest.raises(NameLookupError) as info:
+        ws.job("quik_job")
+    message = str(info.value)
+    assert "unknown job 'quik_job'" in message
+    assert "did you mean 'quick_job'?" in message
+    assert "other/other_repository/other_job" in message
+    assert "jobs.py/api_repository/quick_job" in info.value.candidates
+
+
+def test_a_qualified_name_must_match_every_part(ws: Workspace) -> None:
+    with pytest.raises(NameLookupError, match="unknown job 'other_repository/quick_job'"):
+        ws.job("other_repository/quick_job")
+    with pytest.raises(NameLookupError, match="should be 'job', 'repository/job'"):
+        ws.job("a/b/c/d")
+
+
+def test_repositories_are_found_by_name_and_location(ws: Workspace) -> None:
+    assert ws.repository("other_repository").location.name == "other"
+    assert ws.repository("jobs.py/api_repository").name == "api_repository"
+    with pytest.raises(NameLookupError) as info:
+        ws.repository("other_repo")
+    assert "did you mean 'other_repository'?" in str(info.value)
+    assert "jobs.py/api_repository" in str(info.value)
+
+
+# -- building ----------------------------------------------------------------------------
+
+
+def test_build_returns_ops_and_dependencies(ws: Workspace) -> None:
+    build = ws.job("failing_job").build()
+    assert build.name == "failing_job"
+    assert build.op_names == ("first", "explode", "never_runs")
+    assert build.dependencies == {"first": (), "explode": ("first",), "never_runs": ("explode",)}
+
+
+def test_a_job_built_under_another_name_is_a_definition_error(ws: Workspace) -> None:
+    with pytest.raises(RemoteDefinitionError) as info:
+        ws.job("mismatched_job").build()
+    message = str(info.value)
+    assert "'api_repository'" in message
+    assert "'mismatched_job'" in message
+    assert "'built_name'" in message
+    assert info.value.type_name.endswith("JobNameMismatchError")
+    # Executing it says the same, before any op runs.
+    with pytest.raises(RemoteDefinitionError, match="built_name"):
+        ws.job("mismatched_job").execute()
+
+
+# -- outputs -----------------------------------------------------------------------------
+
+
+def test_plain_outputs_round_trip_and_others_come_back_as_their_repr(ws: Workspace) -> None:
+    result = ws.job("outputs_job").execute()
+    assert result.success, result.error
+    assert result.output_for("plain_data") == {
+        "name": "cereal",
+        "sizes": [1, 2.5, None, True],
+        "nested": {"pair": [1, "two"]},  # a tuple travels as a list
+    }
+    a_set = result.output_for("a_set")
+    assert isinstance(a_set, RemoteRepr)
+    assert a_set == "{1, 2, 3}" and a_set.type_name == "set"
+    point = result.output_for("a_point")
+    assert isinstance(point, RemoteRepr)
+    assert point == "Point(1, 2)" and point.type_name == "jobs.Point"
+    assert "remote jobs.Point" in repr(point)
+    moment = result.output_for("a_datetime")
+    assert isinstance(moment, RemoteRepr)
+    assert moment.type_name == "datetime.datetime"
+    assert moment == repr(datetime.datetime(2024, 5, 17, 12, 30))
+    assert not isinstance(result.output_for("plain_data")["name"], RemoteRepr)
+
+
+def test_output_for_an_unknown_op_lists_the_ops(ws: Workspace) -> None:
+    result = ws.job("outputs_job").execute()
+    with pytest.raises(NameLookupError) as info:
+        result.output_for("a_sett")
+    assert "did you mean 'a_set'?" in str(info.value)
+    assert "a_datetime" in str(info.value)
+
+
+# -- capture and logs --------------------------------------------------------------------
+
+
+def test_what_a_job_prints_at_any_level_is_captured(ws: Workspace) -> None:
+    result = ws.job("noisy_job").execute()
+    assert result.success, result.error
+    assert result.stdout.splitlines() == [
+        "printed by noisy",
+        "written to fd 1",
+        "echoed by a subprocess",
+    ]
+    assert "printed to stderr\n" in result.stderr
+    assert "written to fd 2\n" in result.stderr
+    assert result.duration > 0
+
+
+def test_logging_warnings_and_context_log_are_in_the_logs_with_op_names(
+    ws: Workspace,
+) -> None:
+    result = ws.job("noisy_job").execute()
+    user = [(r.level, r.logger, r.op_name, r.message) for r in result.logs if r.event is None]
+    assert user == [
+        ("WARNING", "cereal.audit", "noisy", "a warning from logging"),
+        ("INFO", "pytest_workspace", "noisy", "an info from context.log"),
+        ("WARNING", "pytest_workspace", "noisy", "a warning from context.log"),
+    ]
+    events = [r.event for r in result.logs if r.event is not None]
+    assert events[0] == "RUN_START" and "STEP_START" in events
+    timestamps = [r.timestamp for r in result.logs]
+    assert timestamps == sorted(timestamps)
+
+
+def test_nothing_of_a_run_leaks_into_the_next(ws: Workspace) -> None:
+    ws.job("noisy_job").execute()
+    result = ws.job("quick_job").execute()
+    assert result.stdout == "" and result.stderr == ""
+    assert all(record.logger == "pytest_workspace" for record in result.logs)
+
+
+# -- failures ----------------------------------------------------------------------------
+
+
+def test_a_failing_op_fails_the_run_and_skips_what_is_downstream(ws: Workspace) -> None:
+    result = ws.job("failing_job").execute()
+    assert result.success is False
+    assert result.failed_op == "explode"
+    statuses = {name: step.status for name, step in result.step_results.items()}
+    assert statuses == {"first": "success", "explode": "failure", "never_runs": "skipped"}
+    assert result.output_for("first") == 1
+    error = result.error
+    assert isinstance(error, RemoteError)
+    assert error.type_name == "ZeroDivisionError"
+    traceback = error.remote_traceback
+    assert "jobs.py" in traceback and "return value / 0" in traceback
+    assert "in divide" in traceback and "in explode" in traceback
+    assert "_worker.py" not in traceback and "pytest_workspace.definitions" not in traceback
+    assert result.step_results["explode"].error is not None
+
+
+def test_output_for_a_failed_or_skipped_op_says_why(ws: Workspace) -> None:
+    result = ws.job("failing_job").execute()
+    with pytest.raises(OutputNotAvailableError, match="failed with ZeroDivisionError"):
+        result.output_for("explode")
+    with pytest.raises(OutputNotAvailableError, match="skipped because op 'explode' failed"):
+        result.output_for("never_runs")
+
+
+def test_missing_run_config_raises_with_the_missing_keys(ws: Workspace) -> None:
+    with pytest.raises(RunConfigError) as info:
+        ws.job("config_job").execute()
+    assert sorted(info.value.missing) == ["configured.count", "configured.label"]
+    assert info.value.data["only_missing"] is True
+    assert "count" in str(info.value)
+
+
+def test_wrong_run_config_raises_and_good_config_runs(ws: Workspace) -> None:
+    with pytest.raises(RunConfigError) as info:
+        ws.job("config_job").execute({"ops": {"configured": {"config": {"count": "two"}}}})
+    assert info.value.data["only_missing"] is False
+    assert "'count' must be int" in str(info.value)
+    result = ws.job("config_job").execute(
+        {"ops": {"configured": {"config": {"count": 2, "label": "ab"}}}}
+    )
+    assert result.output_for("configured") == "abab"
+
+
+def test_run_config_must_be_plain_data(ws: Workspace) -> None:
+    with pytest.raises(TypeError, match="must be plain data"):
+        ws.job("config_job").execute({"ops": {"configured": {"config": {"count": {1}}}}})
+
+
+def test_sys_exit_in_an_op_is_an_error_of_the_run_not_of_the_worker(ws: Workspace) -> None:
+    pid = ws.location("jobs.py").worker.pid
+    result = ws.job("sys_exit_job").execute()
+    assert result.success is False
+    assert result.error is not None and result.error.type_name == "SystemExit"
+    assert ws.location("jobs.py").worker.pid == pid
+
+
+# -- threads -----------------------------------------------------------------------------
+
+
+def test_concurrent_calls_to_one_location_are_answered_one_at_a_time(ws: Workspace) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def run(name: str) -> bool:
+        return ws.job(name).execute().success
+
+    names = ["quick_job", "outputs_job", "other_job", "noisy_job"] * 4
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert all(pool.map(run, names))
+
+
+# -- life cycle --------------------------------------------------------------------------
+
+
+def test_close_stops_every_worker_and_later_calls_say_so() -> None:
+    with load_workspace(API_WORKSPACE, timeout=30) as workspace:
+        pids = [loc.worker.pid for loc in workspace.locations]
+        assert all(pid is not None and alive(pid) for pid in pids)
+        job = workspace.job("quick_job")
+    started = time.monotonic()
+    assert wait_gone([pid for pid in pids if pid is not None], timeout=5) == []
+    assert time.monotonic() - started < 5
+    with pytest.raises(Exception, match="closed workspace"):
+        job.execute()
+    workspace.close()  # closing twice is fine
+
+
+def test_several_paths_and_single_files_load_together() -> None:
+    with load_workspace(
+        [API_WORKSPACE], python_file=FIXTURES / "api" / "other.py", timeout=30
+    ) as workspace:
+        assert [loc.name for loc in workspace.locations] == ["jobs.py", "other", "other.py"]
+        assert workspace.job("other.py/other_repository/other_job").execute().success
+
+
+def test_locations_start_concurrently(tmp_path: Path) -> None:
+    count = 4
+    files = []
+    for index in range(count):
+        module = tmp_path / f"slow_{index}.py"
+        module.write_text(
+            "import time\n"
+            "from pytest_workspace.definitions import job, op\n"
+            "time.sleep(1)\n"
+            "@op\n"
+            "def step():\n"
+            f"    return {index}\n"
+            "@job\n"
+            f"def slow_job_{index}():\n"
+            "    step()\n"
+        )
+        files.append(module)
+    started = time.monotonic()
+    with load_workspace(python_file=files, timeout=30) as workspace:
+        elapsed = time.monotonic() - started
+        assert [loc.load_error for loc in workspace.locations] == [None] * count
+        assert workspace.job("slow_job_3").execute().output_for("step") == 3
+    # Loaded one after another they would take `count` seconds.
+    assert elapsed < count * 0.6
+
+
+def test_a_location_runs_in_the_interpreter_it_names(tmp_path: Path) -> None:
+    python38 = require_interpreter("3.8")
+    workspace_file = tmp_path / "workspace.yaml"
+    workspace_file.write_text(
+        "load_from:\n  - python_file:\n"
+        f"      relative_path: {json.dumps(str(FIXTURES / 'api' / 'other.py'))}\n"
+        f"      executable_path: {json.dumps(python38)}\n"
+    )
+    with load_workspace(workspace_file, timeout=30) as workspace:
+        (location,) = workspace.locations
+        assert location.load_error is None
+        assert location.python_version is not None and location.python_version[:2] == (3, 8)
+        assert location.executable is not None and "3.8" in location.executable
+        assert [repo.name for repo in location.repositories] == ["other_repository"]
+        assert workspace.job("other_job").execute().output_for("greet") == "hello from other.py"
