@@ -2,29 +2,52 @@
 
 A thin layer over :mod:`pytest_workspace.workspace`: one :class:`Workspace` per pytest
 process holds every location of the run; collection asks it for names (building no
-job), items ask it to build, execute or evaluate.
+job), items ask it to build, execute or evaluate. ``docs/plugin.md`` is the reference of
+every option, ini key, fixture, hook, marker and node id this module defines.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Generator,
+    Iterator,
+    List,
+    Optional,
+    Sequence,
+    Set,
+    Tuple,
+    Union,
+)
 
 import pytest
 
 from . import hooks
-from .config import LocationSpec, WorkspaceSpec, load_workspace_file, location_from_module
-from .config import location_from_python_file
+from .config import (
+    COMMAND_LINE_SOURCE,
+    LocationSpec,
+    SkippedEntry,
+    WorkspaceSpec,
+    load_workspace_file,
+    location_from_module,
+    location_from_python_file,
+)
 from .errors import (
+    LocationLoadError,
     NameLookupError,
     RemoteError,
     RunConfigError,
+    WorkerError,
     WorkspaceError,
     WorkspaceFileError,
 )
 from .locations import DEFAULT_TIMEOUT
 from .workspace import (
+    JobBuild,
     JobHandle,
     Location,
     RepositoryHandle,
@@ -35,6 +58,15 @@ from .workspace import (
 )
 
 _run_key = pytest.StashKey["WorkspaceRun"]()
+
+#: Name of the item that stands for a code location that failed to load.
+LOAD_LOCATION_ITEM = "load_location"
+#: Name of the item that stands for a malformed workspace file.
+LOAD_WORKSPACE_ITEM = "load_workspace"
+
+_YAML_SUFFIXES = (".yaml", ".yml")
+
+_ReportInfo = Tuple[Union["os.PathLike[str]", str], Optional[int], str]
 
 
 # -- options ---------------------------------------------------------------------------
@@ -47,7 +79,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="append",
         default=[],
         metavar="PATH",
-        help="collect the code locations of this workspace file (repeatable).",
+        help="collect the code locations of this workspace file (repeatable). Without "
+        "positional arguments, only the named workspaces are collected.",
     )
     group.addoption(
         "--workspace-file",
@@ -66,8 +99,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--workspace-no-execute",
         action="store_true",
-        default=None,
-        help="build every job but do not execute it.",
+        default=False,
+        help="build every job (and check its name) but do not execute it.",
     )
     group.addoption(
         "--workspace-timeout",
@@ -84,7 +117,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type="args",
         default=["workspace.yaml"],
     )
-    parser.addini("workspace_execute", "execute jobs (false: build only)", type="bool", default=True)
+    parser.addini(
+        "workspace_execute", "execute jobs (false: build only)", type="bool", default=True
+    )
     parser.addini(
         "workspace_timeout",
         "time limit in seconds of one call into a code location (0: none)",
@@ -103,8 +138,20 @@ def pytest_configure(config: pytest.Config) -> None:
     run = WorkspaceRun(config)
     config.stash[_run_key] = run
     if run.named_on_command_line and config.args_source != pytest.Config.ArgsSource.ARGS:
-        # `pytest --workspace ws.yaml` runs that workspace, not the default test paths too.
+        # `pytest --workspace ws.yaml` runs that workspace, not the testpaths (or the
+        # current folder) too.
         config.args = []
+    # Named workspace files become positional arguments, so that pytest collects them
+    # as it collects any argument: the folders above them, their conftest.py files,
+    # node ids relative to the rootdir, --lf, --deselect... (xdist workers receive them).
+    # A file inside a folder that is collected anyway is found there.
+    if not run.named_on_command_line and config.args_source == pytest.Config.ArgsSource.ARGS:
+        return  # `pytest test_x.py` with the ini option `workspace`: only test_x.py
+    invocation = config.invocation_params.dir
+    covered = [Path(invocation, arg.split("::")[0]).resolve() for arg in config.args]
+    for path in run.named_files:
+        if not any(path == arg or arg in path.parents for arg in covered):
+            config.args.append(str(path))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -117,8 +164,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_sessionstart(session: pytest.Session) -> None:
     # Start the named workspaces now, all at once, so the header can say their Pythons.
     # An xdist controller collects nothing: its workers start their own locations.
-    if not session.config.pluginmanager.has_plugin("dsession"):
+    if not _is_xdist_controller(session.config):
         session.config.stash[_run_key].start_named()
+
+
+def _is_xdist_controller(config: pytest.Config) -> bool:
+    return config.pluginmanager.has_plugin("dsession")
 
 
 def pytest_report_header(config: pytest.Config) -> List[str]:
@@ -128,30 +179,34 @@ def pytest_report_header(config: pytest.Config) -> List[str]:
 # -- the state of one pytest process ---------------------------------------------------
 
 
+_FileState = Tuple[Union[WorkspaceSpec, WorkspaceFileError], List[Location]]
+
+
 class WorkspaceRun:
-    """Every workspace file and location of this pytest process, loaded once."""
+    """Every workspace file and location of this pytest process, each loaded once."""
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         invocation = Path(config.invocation_params.dir)
         cli = [invocation / p for p in config.getoption("workspace")]
-        ini = [Path(p) for p in config.getini("workspace")]
-        self.named_files: List[Path] = _unique([p.resolve() for p in cli + ini])
-        self.file_targets: List[str] = [
-            str(invocation / p) for p in config.getoption("workspace_file")
-        ]
-        self.module_targets: List[str] = list(config.getoption("workspace_module"))
+        self.file_targets: List[str] = _unique(
+            [str((invocation / p).resolve()) for p in config.getoption("workspace_file")]
+        )
+        self.module_targets: List[str] = _unique(list(config.getoption("workspace_module")))
         self.named_on_command_line = bool(cli or self.file_targets or self.module_targets)
+        # The command line replaces the ini option, as it does for pytest's own options.
+        ini = [] if self.named_on_command_line else [Path(p) for p in config.getini("workspace")]
+        #: Loaded at session start (fixtures see them) and collected, like testpaths,
+        #: unless positional arguments say what to collect (--workspace files always are).
+        self.named_files: List[Path] = _unique([p.resolve() for p in cli + ini])
         self.patterns: List[str] = list(config.getini("workspace_files"))
-        cli_timeout = config.getoption("workspace_timeout")
-        timeout = float(cli_timeout if cli_timeout is not None else config.getini("workspace_timeout"))
-        self.timeout: Optional[float] = timeout if timeout > 0 else None
-        no_execute = config.getoption("workspace_no_execute")
+        self.timeout = _timeout(config)
+        no_execute = bool(config.getoption("workspace_no_execute"))
         self.execute: bool = not no_execute and bool(config.getini("workspace_execute"))
         self._workspace: Optional[Workspace] = None
-        self._files: Dict[Path, Tuple[Union[WorkspaceSpec, WorkspaceFileError], List[Location]]] = {}
+        self._files: Dict[Path, _FileState] = {}
         self._targets: Dict[str, Location] = {}
-        self.collected: set[Path] = set()
+        self.collected: Set[Path] = set()
 
     @property
     def workspace(self) -> Workspace:
@@ -179,11 +234,12 @@ class WorkspaceRun:
         if not specs and not targets:
             return
         added = self.workspace.add(specs, [spec for _, spec in targets])
-        by_spec = {id(loc.spec): loc for loc in added}
+        by_spec = {id(location.spec): location for location in added}
         for spec in specs:
-            self._files[Path(spec.path)] = (spec, [by_spec[id(l)] for l in spec.locations])
-        for key, spec in targets:
-            self._targets[key] = by_spec[id(spec)]
+            started = [by_spec[id(location)] for location in spec.locations]
+            self._files[Path(spec.path).resolve()] = (spec, started)
+        for key, location_spec in targets:
+            self._targets[key] = by_spec[id(location_spec)]
 
     def _target_specs(self) -> List[Tuple[str, LocationSpec]]:
         targets = []
@@ -218,15 +274,19 @@ class WorkspaceRun:
     def header_lines(self) -> List[str]:
         lines = []
         for path, (spec, locations) in self._files.items():
-            described = ", ".join(_describe_location(loc) for loc in locations)
             if isinstance(spec, WorkspaceFileError):
                 described = "malformed"
-            lines.append(f"workspace: {_display_path(path, self.config)}: {described or 'no locations'}")
-        for key, location in self._targets.items():
-            lines.append(f"workspace location: {key}: {_describe_location(location)}")
+            else:
+                described = ", ".join(_describe_location(loc) for loc in locations)
+            shown = _display_path(path, self.config)
+            lines.append(f"workspace: {shown}: {described or 'no locations'}")
+        for location in self._targets.values():
+            lines.append(f"workspace location: {location.name}: {_describe_location(location)}")
         if not lines and (self.named_files or self.file_targets or self.module_targets):
-            names = [str(p) for p in self.named_files] + self.file_targets + self.module_targets
-            lines.append("workspace: " + ", ".join(names))
+            # An xdist controller: its workers load the locations.
+            names = [_display_path(p, self.config) for p in self.named_files]
+            names += [_display_path(Path(p), self.config) for p in self.file_targets]
+            lines.append("workspace: " + ", ".join(names + self.module_targets))
         return lines
 
     def close(self) -> None:
@@ -234,24 +294,36 @@ class WorkspaceRun:
             self._workspace.close()
 
 
+def _timeout(config: pytest.Config) -> Optional[float]:
+    value = config.getoption("workspace_timeout")
+    if value is None:
+        text = config.getini("workspace_timeout")
+        try:
+            value = float(text)
+        except ValueError:
+            raise pytest.UsageError(
+                f"ini option workspace_timeout must be a number of seconds, got {text!r}"
+            ) from None
+    return float(value) if value > 0 else None
+
+
 def _describe_location(location: Location) -> str:
     version = location.python_version
-    python = "Python " + ".".join(map(str, version)) if version else "not loaded"
-    return f"{location.name} ({python})"
+    python = "Python " + ".".join(map(str, version)) if version else "not started"
+    failed = ", failed to load" if location.load_error is not None else ""
+    return f"{location.name} ({python}{failed})"
 
 
 def _display_path(path: Path, config: pytest.Config) -> str:
-    try:
-        return str(path.relative_to(config.rootpath))
-    except ValueError:
-        return str(path)
+    """``path`` relative to the rootdir, ``../``-style when it lies outside."""
+    return os.path.relpath(path, config.rootpath).replace(os.sep, "/")
 
 
-def _unique(paths: Sequence[Path]) -> List[Path]:
-    seen: List[Path] = []
-    for path in paths:
-        if path not in seen:
-            seen.append(path)
+def _unique(values: Sequence[Any]) -> List[Any]:
+    seen: List[Any] = []
+    for value in values:
+        if value not in seen:
+            seen.append(value)
     return seen
 
 
@@ -263,49 +335,60 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Optional[p
     resolved = file_path.resolve()
     if resolved in run.collected:
         return None  # a workspace file reached twice is collected once
-    named = resolved in run.named_files or resolved in _arg_paths(parent.config)
+    # A positional argument is a workspace file whatever its name, if it is YAML at all
+    # (`pytest test_x.py` names a Python module, not a workspace).
+    named = resolved in run.named_files or (
+        file_path.suffix in _YAML_SUFFIXES and parent.session.isinitpath(file_path)
+    )
     if named or any(file_path.match(pattern) for pattern in run.patterns):
-        if file_path.suffix in (".yaml", ".yml") or named:
-            run.collected.add(resolved)
-            return WorkspaceFile.from_parent(parent, path=file_path)
+        run.collected.add(resolved)
+        if not file_path.is_relative_to(parent.config.rootpath):
+            # pytest gives files outside the rootdir an empty node id: use ../-style.
+            nodeid = _display_path(file_path, parent.config)
+            return WorkspaceFile.from_parent(parent, path=file_path, nodeid=nodeid)
+        return WorkspaceFile.from_parent(parent, path=file_path)
     return None
 
 
-def _arg_paths(config: pytest.Config) -> List[Path]:
-    invocation = Path(config.invocation_params.dir)
-    return [(invocation / arg.split("::")[0]).resolve() for arg in config.args]
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    report = yield
+    if isinstance(collector, pytest.Session) and report.passed:
+        # -f/-m targets are not files pytest could collect (a Python file named on the
+        # command line would be imported as a test module): they hang off the session.
+        report.result.extend(_target_collectors(collector))
+    return report
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(
-    session: pytest.Session, config: pytest.Config, items: List[pytest.Item]
-) -> None:
-    # Files named with --workspace (or the ini option) that the ordinary collection did
-    # not reach, and -f/-m targets, are collected here, before -k, -m and --lf filter.
-    run: WorkspaceRun = config.stash[_run_key]
-    extra: List[pytest.Collector] = []
-    for path in run.named_files:
-        if path not in run.collected:
-            run.collected.add(path)
-            extra.append(WorkspaceFile.from_parent(session, path=path))
-    for key in run.file_targets + run.module_targets:
-        name = _display_path(Path(key), config) if key in run.file_targets else key
-        extra.append(TargetLocation.from_parent(session, name=name, key=key))
-    for collector in extra:
-        items.extend(session.genitems(collector))
+def _target_collectors(session: pytest.Session) -> List[pytest.Collector]:
+    run: WorkspaceRun = session.config.stash[_run_key]
+    collectors: List[pytest.Collector] = []
+    for key in run.file_targets:
+        shown = _display_path(Path(key), session.config)
+        collectors.append(
+            TargetLocation.from_parent(session, name=shown, nodeid=shown, path=Path(key), key=key)
+        )
+    for key in run.module_targets:
+        collectors.append(TargetLocation.from_parent(session, name=key, nodeid=key, key=key))
+    return collectors
 
 
 class WorkspaceFile(pytest.File):
-    """A workspace file: its children are its code locations."""
+    """A workspace file: its children are its code locations (and skipped entries)."""
 
-    def collect(self) -> Iterator[pytest.Collector]:
+    def collect(self) -> Iterator[Union[pytest.Item, pytest.Collector]]:
         run: WorkspaceRun = self.config.stash[_run_key]
         try:
             spec, locations = run.file(self.path)
         except WorkspaceFileError as exc:
-            raise self.CollectError(str(exc)) from None
+            # Not a collection error: pytest would then interrupt the whole session, and
+            # one malformed file must not stop the other workspaces from running.
+            yield MalformedFileItem.from_parent(self, name=LOAD_WORKSPACE_ITEM, error=exc)
+            return
         for skipped in spec.skipped:
-            yield SkippedEntryItem.from_parent(self, name=skipped.key_path, reason=skipped.reason)
+            yield SkippedEntryItem.from_parent(self, name=skipped.key_path, entry=skipped)
         for location in locations:
             yield LocationNode.from_parent(self, name=location.name, location=location)
 
@@ -322,7 +405,7 @@ class LocationNode(pytest.Collector):
 
 
 class TargetLocation(pytest.Collector):
-    """A location named with --workspace-file or --workspace-module."""
+    """A location named with ``--workspace-file`` or ``--workspace-module``."""
 
     def __init__(self, *, key: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -337,14 +420,15 @@ def _location_children(
     parent: pytest.Collector, location: Location
 ) -> Iterator[Union[pytest.Item, pytest.Collector]]:
     if location.load_error is not None:
-        yield LocationLoadItem.from_parent(parent, name="load_location", location=location)
+        yield LocationLoadItem.from_parent(parent, name=LOAD_LOCATION_ITEM, code_location=location)
         return
+    # Sorted, so that every xdist worker collects the same list.
     for repository in sorted(location.repositories, key=lambda r: r.name):
         yield RepositoryNode.from_parent(parent, name=repository.name, repository=repository)
 
 
 class RepositoryNode(pytest.Collector):
-    """A repository: one item per job, schedule and sensor, sorted by name."""
+    """A repository: its jobs, then ``schedule:<name>`` and ``sensor:<name>`` items."""
 
     def __init__(self, *, repository: RepositoryHandle, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -355,7 +439,8 @@ class RepositoryNode(pytest.Collector):
         for name in sorted(repo.job_names):
             yield JobItem.from_parent(self, name=name, handle=repo.job(name))
         for name in sorted(repo.schedule_names):
-            yield ScheduleItem.from_parent(self, name=f"schedule:{name}", handle=repo.schedule(name))
+            handle = repo.schedule(name)
+            yield ScheduleItem.from_parent(self, name=f"schedule:{name}", handle=handle)
         for name in sorted(repo.sensor_names):
             yield SensorItem.from_parent(self, name=f"sensor:{name}", handle=repo.sensor(name))
 
@@ -372,34 +457,85 @@ class WorkspaceItem(pytest.Item):
 
     kind = "item"
 
-    def __init__(self, *, location: Location, **kwargs: Any) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.location_ = location
         self.add_marker(pytest.mark.workspace)
-        if self.config.getoption("dist", "no") == "loadgroup":
-            self.add_marker(pytest.mark.xdist_group(name=location.name))
+        group = self._group()
+        if group is not None and _loadgroup_active(self.config):
+            self.add_marker(pytest.mark.xdist_group(name=group))
+
+    def _group(self) -> Optional[str]:
+        """The xdist group: the code location, whose process the item runs in."""
+        return None
 
     def repr_failure(
-        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
-    ) -> Union[str, Any]:
+        self,
+        excinfo: pytest.ExceptionInfo[BaseException],
+        style: Any = None,
+    ) -> Any:
         if isinstance(excinfo.value, (ItemFailure, WorkspaceError)):
             return str(excinfo.value)
         return super().repr_failure(excinfo, style=style)
 
     def _source(self) -> Optional[Tuple[str, int]]:
+        """The user's file and 1-based line this item stands for, when known."""
         return None
 
-    def reportinfo(self) -> Tuple[Union[os.PathLike[str], str], Optional[int], str]:
+    def _title(self) -> str:
+        return f"{self.kind} {self.name}"
+
+    def reportinfo(self) -> _ReportInfo:
         source = self._source()
         if source is not None:
-            return Path(source[0]), source[1] - 1, f"{self.kind} {self.name}"
-        return self.path, None, f"{self.kind} {self.name}"
+            return Path(source[0]), max(source[1] - 1, 0), self._title()
+        return self.path, 0, self._title()
 
-    def _add_output(self, when: str, stdout: str, stderr: str) -> None:
+    def _add_output(self, stdout: str, stderr: str) -> None:
         if stdout:
-            self.add_report_section(when, "stdout", stdout)
+            self.add_report_section("call", "stdout", stdout)
         if stderr:
-            self.add_report_section(when, "stderr", stderr)
+            self.add_report_section("call", "stderr", stderr)
+
+
+def _loadgroup_active(config: pytest.Config) -> bool:
+    # The xdist controller has --dist loadgroup; xdist rewrites its workers' options to
+    # dist="no", loadgroup=True.
+    return bool(config.getoption("loadgroup", False)) or (
+        config.getoption("dist", "no") == "loadgroup"
+    )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if isinstance(item, WorkspaceItem) and report.skipped and isinstance(report.longrepr, tuple):
+        # A skip raised by us would point at this module; point it at the user's file.
+        path, line, _ = item.reportinfo()
+        report.longrepr = (os.fspath(path), (line or 0) + 1, report.longrepr[2])
+    return report
+
+
+class MalformedFileItem(WorkspaceItem):
+    """Stands for a malformed workspace file: it fails with the parser's message."""
+
+    kind = "workspace file"
+
+    def __init__(self, *, error: WorkspaceFileError, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.error = error
+
+    def _title(self) -> str:
+        return f"workspace file {self.path.name}"
+
+    def _source(self) -> Optional[Tuple[str, int]]:
+        return str(self.path), self.error.line or 1
+
+    def runtest(self) -> None:
+        raise ItemFailure(
+            f"workspace file {self.path} is malformed; nothing of it was loaded:\n{self.error}"
+        )
 
 
 class LocationLoadItem(WorkspaceItem):
@@ -407,78 +543,125 @@ class LocationLoadItem(WorkspaceItem):
 
     kind = "location"
 
+    def __init__(self, *, code_location: Location, **kwargs: Any) -> None:
+        self.code_location = code_location
+        super().__init__(**kwargs)
+
+    def _group(self) -> Optional[str]:
+        return self.code_location.name
+
+    def _title(self) -> str:
+        return f"location {self.code_location.name}"
+
+    def _source(self) -> Optional[Tuple[str, int]]:
+        spec = self.code_location.spec
+        if spec.source != COMMAND_LINE_SOURCE:
+            return spec.source, spec.line or 1
+        if spec.kind == "python_file":
+            return spec.target, 1
+        return None
+
     def runtest(self) -> None:
-        error = self.location_.load_error
+        error = self.code_location.load_error
         assert error is not None
-        stdout, stderr = self.location_.load_output
-        self._add_output("call", stdout, stderr)
+        self._add_output(*self.code_location.load_output)
         raise ItemFailure(str(error))
 
 
-class SkippedEntryItem(pytest.Item):
+class SkippedEntryItem(WorkspaceItem):
     """A workspace entry we do not load (``grpc_server``): reported as skipped."""
 
-    def __init__(self, *, reason: str, **kwargs: Any) -> None:
+    kind = "entry"
+
+    def __init__(self, *, entry: SkippedEntry, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.reason = reason
-        self.add_marker(pytest.mark.workspace)
+        self.entry = entry
+
+    def _source(self) -> Optional[Tuple[str, int]]:
+        return str(self.path), self.entry.line or 1
 
     def runtest(self) -> None:
-        pytest.skip(self.reason)
-
-    def reportinfo(self) -> Tuple[Union[os.PathLike[str], str], Optional[int], str]:
-        return self.path, None, f"skipped entry {self.name}"
+        pytest.skip(f"{self.entry.key_path}: {self.entry.reason}")
 
 
-class JobItem(WorkspaceItem):
-    """A job: it must build in its own interpreter, have the right name, and run."""
+class _MemberItem(WorkspaceItem):
+    """A job, schedule or sensor of a repository."""
 
-    kind = "job"
+    handle: Union[JobHandle, ScheduleHandle, SensorHandle]
 
-    def __init__(self, *, handle: JobHandle, **kwargs: Any) -> None:
-        super().__init__(location=handle.location, **kwargs)
+    def __init__(
+        self, *, handle: Union[JobHandle, ScheduleHandle, SensorHandle], **kwargs: Any
+    ) -> None:
         self.handle = handle
+        super().__init__(**kwargs)
+
+    def _group(self) -> Optional[str]:
+        return self.handle.location.name
+
+    def _title(self) -> str:
+        return f"{self.kind} {self.handle.name}"
 
     def _source(self) -> Optional[Tuple[str, int]]:
         return self.handle.repository.source
 
+    def _failure(self, step: str, detail: object) -> ItemFailure:
+        return ItemFailure(f"{self.kind} {self.handle.name!r} failed {step}:\n{detail}")
+
+
+class JobItem(_MemberItem):
+    """A job: it must build in its own interpreter, have the right name, and run."""
+
+    kind = "job"
+    handle: JobHandle
+
     def runtest(self) -> None:
         job = self.handle
-        try:
-            build = job.build()
-        except RemoteError as exc:
-            step = "name check" if exc.type_name.endswith("JobNameMismatchError") else "build"
-            raise ItemFailure(f"job {job.name!r} failed its {step}:\n{exc}") from None
-        self._add_output("setup", build.stdout, build.stderr)
-        if build.name != job.name:
-            raise ItemFailure(
-                f"job {job.name!r} failed its name check: it is declared as {job.name!r} "
-                f"but the built job is named {build.name!r}"
-            )
+        build = self._build(job)
+        stdout, stderr = build.stdout, build.stderr
         hook = self.config.hook
         execute = hook.pytest_workspace_should_execute(job=job)
         if execute is None:
             execute = self.config.stash[_run_key].execute
         if not execute:
+            self._add_output(stdout, stderr)
             return
         run_config = hook.pytest_workspace_run_config(job=job)
         try:
             result = job.execute(run_config=run_config)
         except RunConfigError as exc:
-            if exc.data.get("only_missing"):
+            self._add_output(stdout, stderr)
+            # Keys only missing (nothing wrong): the job needs config this run lacks.
+            if exc.data.get("only_missing", run_config is None and bool(exc.missing)):
                 pytest.skip(
-                    f"job {job.name!r} needs run config it was not given: "
-                    f"{', '.join(exc.missing)} (supply it with the "
-                    f"pytest_workspace_run_config hook)"
+                    f"job {job.name!r} needs run config it was not given: missing "
+                    f"{', '.join(exc.missing)}; supply it with the "
+                    f"pytest_workspace_run_config hook in a conftest.py"
                 )
-            raise ItemFailure(f"job {job.name!r} was given invalid run config:\n{exc}") from None
-        except RemoteError as exc:
-            raise ItemFailure(f"job {job.name!r} failed before any op ran:\n{exc}") from None
-        self._add_output("call", result.stdout, result.stderr)
+            raise self._failure("its run config check (no op ran)", exc) from None
+        except (RemoteError, WorkerError, LocationLoadError) as exc:
+            self._add_output(stdout, stderr)
+            raise self._failure("during execution", exc) from None
+        self._add_output(stdout + result.stdout, stderr + result.stderr)
         if result.logs:
             self.add_report_section("call", "log", _format_logs(result))
         if not result.success:
             raise ItemFailure(_execution_failure(job, result))
+
+    def _build(self, job: JobHandle) -> JobBuild:
+        try:
+            build = job.build()
+        except RemoteError as exc:
+            if exc.type_name.endswith("JobNameMismatchError"):
+                raise self._failure("the name check", exc) from None
+            raise self._failure("to build", exc) from None
+        except (WorkerError, LocationLoadError) as exc:
+            raise self._failure("to build", exc) from None
+        if build.name != job.name:
+            raise self._failure(
+                "the name check",
+                f"it is declared as {job.name!r} but the built job is named {build.name!r}",
+            )
+        return build
 
 
 def _format_logs(result: RunResult) -> str:
@@ -492,53 +675,40 @@ def _format_logs(result: RunResult) -> str:
 def _execution_failure(job: JobHandle, result: RunResult) -> str:
     failed = result.failed_op
     lines = [f"job {job.name!r} failed during execution" + (f" in op {failed!r}" if failed else "")]
-    error = result.error
-    if error is not None:
-        lines += ["", str(error)]
+    if result.error is not None:
+        lines += ["", str(result.error)]
     lines += ["", "steps:"]
     for step in result.step_results.values():
         lines.append(f"  {step.status:<8} {step.op_name} ({step.duration:.3f}s)")
     return "\n".join(lines)
 
 
-class ScheduleItem(WorkspaceItem):
+class ScheduleItem(_MemberItem):
     """A schedule: valid cron string, existing target job, an evaluation that runs."""
 
     kind = "schedule"
-
-    def __init__(self, *, handle: ScheduleHandle, **kwargs: Any) -> None:
-        super().__init__(location=handle.location, **kwargs)
-        self.handle = handle
-
-    def _source(self) -> Optional[Tuple[str, int]]:
-        return self.handle.repository.source
+    handle: ScheduleHandle
 
     def runtest(self) -> None:
         try:
             evaluation = self.handle.evaluate()
-        except RemoteError as exc:
-            raise ItemFailure(f"schedule {self.handle.name!r} failed:\n{exc}") from None
-        self._add_output("call", evaluation.stdout, evaluation.stderr)
+        except (RemoteError, WorkerError, LocationLoadError) as exc:
+            raise self._failure("its evaluation", exc) from None
+        self._add_output(evaluation.stdout, evaluation.stderr)
 
 
-class SensorItem(WorkspaceItem):
+class SensorItem(_MemberItem):
     """A sensor: existing target job and an evaluation that runs."""
 
     kind = "sensor"
-
-    def __init__(self, *, handle: SensorHandle, **kwargs: Any) -> None:
-        super().__init__(location=handle.location, **kwargs)
-        self.handle = handle
-
-    def _source(self) -> Optional[Tuple[str, int]]:
-        return self.handle.repository.source
+    handle: SensorHandle
 
     def runtest(self) -> None:
         try:
             evaluation = self.handle.evaluate()
-        except RemoteError as exc:
-            raise ItemFailure(f"sensor {self.handle.name!r} failed:\n{exc}") from None
-        self._add_output("call", evaluation.stdout, evaluation.stderr)
+        except (RemoteError, WorkerError, LocationLoadError) as exc:
+            raise self._failure("its evaluation", exc) from None
+        self._add_output(evaluation.stdout, evaluation.stderr)
 
 
 # -- fixtures --------------------------------------------------------------------------
@@ -558,13 +728,19 @@ def _session_workspace(config: pytest.Config) -> Workspace:
 
 @pytest.fixture(scope="session")
 def workspace(pytestconfig: pytest.Config) -> Workspace:
-    """The loaded workspace of this run: every location, each in its own process."""
+    """The loaded workspace of this run: every location, each in its own process.
+
+    The same object (and processes) the collected items use.
+    """
     return _session_workspace(pytestconfig)
 
 
 @pytest.fixture
 def workspace_job(workspace: Workspace) -> Callable[[str], JobHandle]:
-    """``workspace_job("complex_job")``: a JobHandle by name, ``repo/job`` or ``loc/repo/job``."""
+    """``workspace_job("complex_job")``: a JobHandle by name, ``repo/job`` or ``loc/repo/job``.
+
+    An unknown or ambiguous name fails the test with the candidates listed.
+    """
 
     def get(name: str) -> JobHandle:
         try:
@@ -577,7 +753,10 @@ def workspace_job(workspace: Workspace) -> Callable[[str], JobHandle]:
 
 @pytest.fixture
 def workspace_repository(workspace: Workspace) -> Callable[[str], RepositoryHandle]:
-    """``workspace_repository("hello_cereal_repository")``: a RepositoryHandle by name."""
+    """``workspace_repository("hello_cereal_repository")``: a RepositoryHandle by name.
+
+    ``location/repository`` picks one of several repositories of the same name.
+    """
 
     def get(name: str) -> RepositoryHandle:
         try:
@@ -586,4 +765,3 @@ def workspace_repository(workspace: Workspace) -> Callable[[str], RepositoryHand
             pytest.fail(str(exc), pytrace=False)
 
     return get
-
