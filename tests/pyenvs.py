@@ -112,9 +112,7 @@ def env_key(interpreter: str, name: str = "default") -> str:
     return f"{prefix}{base['version']}-{digest}"
 
 
-def ensure_env(
-    interpreter: str, cache_dir: Optional[Path] = None, name: str = "default"
-) -> Path:
+def ensure_env(interpreter: str, cache_dir: Optional[Path] = None, name: str = "default") -> Path:
     """Return the python of a bare virtualenv on ``interpreter``, creating it if needed.
 
     ``name`` tells apart several environments on one interpreter (a test that installs

@@ -1,0 +1,71 @@
+"""The project's own tooling: lint and type checks pass, and the benchmark script runs.
+
+ruff and mypy come with the ``test`` extra (``pip install -e '.[test]'``); both read
+their configuration from pyproject.toml and run from the repository root, exactly as CI
+and ``tox -e lint,type`` run them. A missing tool fails these tests: it is not a skip.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_tool(module: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m module *args`` from the repository root with this interpreter."""
+    if importlib.util.find_spec(module) is None:
+        pytest.fail(
+            f"{module} is not installed for {sys.executable}; install the test extra: "
+            f"pip install -e '.[test]'",
+            pytrace=False,
+        )
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def assert_clean(completed: subprocess.CompletedProcess[str]) -> None:
+    if completed.returncode != 0:
+        command = shlex.join(completed.args)
+        pytest.fail(
+            f"`{command}` exited with status {completed.returncode}:\n"
+            f"{completed.stdout}{completed.stderr}",
+            pytrace=False,
+        )
+
+
+def test_ruff_check_passes() -> None:
+    assert_clean(run_tool("ruff", "check", "."))
+
+
+def test_mypy_passes() -> None:
+    assert_clean(run_tool("mypy"))
+
+
+def test_load_benchmark_runs() -> None:
+    # Sizes as small as they go: this proves the script works, it measures nothing.
+    completed = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "benchmarks" / "bench_load.py"),
+            *("--locations", "2", "--jobs", "5", "--repeat", "1"),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert_clean(completed)
+    assert "ratio (b)/(a)" in completed.stdout
+    assert "jobs built by describing the workspace: 0 of 10" in completed.stdout
