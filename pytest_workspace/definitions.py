@@ -1002,7 +1002,7 @@ class JobDefinition:
             started = time.perf_counter()
             try:
                 output = node.op_def.fn(*args, **kwargs)
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:  # sys.exit() in an op fails that op
                 duration = time.perf_counter() - started
                 steps[name] = StepResult(name, "failure", duration, error=exc)
                 event(

@@ -1549,3 +1549,25 @@ def test_module_does_not_depend_on_the_host_package() -> None:
     assert not re.search(r"^\s*(from|import)\s+(pytest_workspace|\.)", source, re.MULTILINE)
     names = {node.id for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Name)}
     assert "__file__" not in names
+
+
+def test_sys_exit_in_an_op_fails_that_op_and_skips_downstream() -> None:
+    import sys as _sys
+
+    @op
+    def leaves() -> int:
+        _sys.exit(3)
+
+    @op
+    def after(value: int) -> int:
+        return value
+
+    @job
+    def exiting_job() -> None:
+        after(leaves())
+
+    result = exiting_job.execute_in_process(raise_on_error=False)
+    assert not result.success
+    assert result.step_results["leaves"].status == "failure"
+    assert isinstance(result.step_results["leaves"].error, SystemExit)
+    assert result.step_results["after"].status == "skipped"
