@@ -8,6 +8,7 @@ and ``tox -e lint,type`` run them. A missing tool fails these tests: it is not a
 from __future__ import annotations
 
 import importlib.util
+import re
 import shlex
 import subprocess
 import sys
@@ -69,3 +70,15 @@ def test_load_benchmark_runs() -> None:
     assert_clean(completed)
     assert "ratio (b)/(a)" in completed.stdout
     assert "jobs built by describing the workspace: 0 of 10" in completed.stdout
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    """.ci/run must run exactly the README's second command: what users run is what CI runs."""
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```bash\n(.*?)\n```", readme, flags=re.S)
+    assert len(blocks) >= 2, "the README must start with two bash blocks: demo, then tests"
+    demo, test_command = blocks[0].strip(), blocks[1].strip()
+    assert "--workspace fixtures/" in demo
+    ci_lines = (root / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert test_command in ci_lines
