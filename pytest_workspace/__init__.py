@@ -15,6 +15,7 @@ from .errors import (
     WorkerCrashedError,
     WorkerError,
     WorkerTimeoutError,
+    WorkspaceClosedError,
     WorkspaceError,
     WorkspaceFileError,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "WorkerError",
     "WorkerTimeoutError",
     "Workspace",
+    "WorkspaceClosedError",
     "WorkspaceError",
     "WorkspaceFileError",
     "WorkspaceSpec",

@@ -116,3 +116,7 @@ class NameLookupError(WorkspaceError, LookupError):
     def __init__(self, message: str, candidates: Sequence[str] = ()) -> None:
         self.candidates = list(candidates)
         super().__init__(message)
+
+
+class WorkspaceClosedError(WorkspaceError):
+    """A closed workspace was asked to add locations; load a new one instead."""

@@ -176,6 +176,35 @@ def pytest_report_header(config: pytest.Config) -> List[str]:
     return config.stash[_run_key].header_lines()
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # An xdist worker hands its lines to the controller, which loaded no location itself.
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["pytest_workspace_locations"] = session.config.stash[_run_key].all_lines()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    run: WorkspaceRun = node.config.stash[_run_key]
+    for line in getattr(node, "workeroutput", {}).get("pytest_workspace_locations", []):
+        if line not in run.worker_lines:
+            run.worker_lines.append(line)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    lines = config.stash[_run_key].worker_lines
+    if lines:
+        terminalreporter.write_sep("-", "workspace locations (loaded by xdist workers)")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
+def pytest_report_collectionfinish(config: pytest.Config) -> List[str]:
+    # Workspace files found while collecting folders were loaded after the header was
+    # printed: they get their line here, under "collected N items".
+    return config.stash[_run_key].header_lines()
+
+
 # -- the state of one pytest process ---------------------------------------------------
 
 
@@ -205,6 +234,9 @@ class WorkspaceRun:
         self.execute: bool = not no_execute and bool(config.getini("workspace_execute"))
         self._workspace: Optional[Workspace] = None
         self._files: Dict[Path, _FileState] = {}
+        self._reported: Set[Path] = set()
+        self._reported_targets: Set[str] = set()
+        self.worker_lines: List[str] = []
         self._targets: Dict[str, Location] = {}
         self.collected: Set[Path] = set()
 
@@ -271,18 +303,34 @@ class WorkspaceRun:
             self.start_named()
         return self._targets[key]
 
+    def all_lines(self) -> List[str]:
+        """One line per workspace file and -f/-m location loaded in this process."""
+        return self._lines(set(), set())
+
     def header_lines(self) -> List[str]:
+        """One line per workspace file (and -f/-m location) not yet reported."""
+        return self._lines(self._reported, self._reported_targets)
+
+    def _lines(self, reported: Set[Path], reported_targets: Set[str]) -> List[str]:
         lines = []
         for path, (spec, locations) in self._files.items():
+            if path in reported:
+                continue
+            reported.add(path)
             if isinstance(spec, WorkspaceFileError):
                 described = "malformed"
             else:
                 described = ", ".join(_describe_location(loc) for loc in locations)
             shown = _display_path(path, self.config)
             lines.append(f"workspace: {shown}: {described or 'no locations'}")
-        for location in self._targets.values():
+        for key, location in self._targets.items():
+            if key in reported_targets:
+                continue
+            reported_targets.add(key)
             lines.append(f"workspace location: {location.name}: {_describe_location(location)}")
-        if not lines and (self.named_files or self.file_targets or self.module_targets):
+        if not lines and not reported and (
+            self.named_files or self.file_targets or self.module_targets
+        ):
             # An xdist controller: its workers load the locations.
             names = [_display_path(p, self.config) for p in self.named_files]
             names += [_display_path(Path(p), self.config) for p in self.file_targets]

@@ -42,7 +42,13 @@ from .config import (
     location_from_module,
     location_from_python_file,
 )
-from .errors import LocationLoadError, NameLookupError, OutputNotAvailableError, RemoteError
+from .errors import (
+    LocationLoadError,
+    NameLookupError,
+    OutputNotAvailableError,
+    RemoteError,
+    WorkspaceClosedError,
+)
 from .locations import DEFAULT_TIMEOUT, START_TIMEOUT, LocationWorker, remote_error
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -399,6 +405,12 @@ class JobHandle(_MemberHandle):
         WorkerTimeoutError; a worker that dies raises WorkerCrashedError. Either way the
         next call starts a new worker.
         """
+        if run_config is not None and not isinstance(run_config, Mapping):
+            raise TypeError(
+                f"the run config of job {self.qualified_name!r} must be a dict like "
+                f"{{'ops': {{'op_name': {{'config': {{...}}}}}}}}, not "
+                f"{type(run_config).__name__}: {run_config!r:.100}"
+            )
         run_config = dict(run_config or {})
         if not protocol.is_plain(run_config):
             raise TypeError(
@@ -454,11 +466,18 @@ def _evaluation(data: Mapping[str, Any]) -> Evaluation:
 
 
 def _unknown(what: str, name: str, known: Sequence[str], where: str = "") -> str:
+    return _unknown_message(what, name, sorted(known), list(known), where)
+
+
+def _unknown_message(
+    what: str, name: str, listed: Sequence[str], short_names: Sequence[str], where: str = ""
+) -> str:
+    """``unknown job 'x' in ...; did you mean 'y'? Known jobs: a, b.``"""
     message = f"unknown {what} {name!r}{where}"
-    close = difflib.get_close_matches(name, list(known), n=1)
-    if close:
-        message += f"; did you mean {close[0]!r}?"
-    message += f" Known {what}s: {', '.join(sorted(known)) or 'none'}"
+    close = difflib.get_close_matches(name.rpartition("/")[2], list(short_names), n=1)
+    message += f"; did you mean {close[0]!r}?" if close else "."
+    plural = "repositories" if what == "repository" else f"{what}s"
+    message += f" Known {plural}: {', '.join(listed) or 'none'}."
     return message
 
 
@@ -507,7 +526,7 @@ class Workspace:
         ]
         with self._lock:
             if self._closed:
-                raise RuntimeError("this workspace is closed; load a new one")
+                raise WorkspaceClosedError("this workspace is closed; load a new one")
             self.locations.extend(added)
         if len(added) == 1:
             added[0]._load()
@@ -626,11 +645,7 @@ def _single(what: str, name: str, matches: List[_T], everything: Sequence[str]) 
         return matches[0]
     if not matches:
         short = sorted({entry.rpartition("/")[2] for entry in everything})
-        message = f"unknown {what} {name!r}"
-        close = difflib.get_close_matches(name.rpartition("/")[2], short, n=1)
-        if close:
-            message += f"; did you mean {close[0]!r}?"
-        message += f" Known {what}s: {', '.join(everything) or 'none'}"
+        message = _unknown_message(what, name, list(everything), short)
         raise NameLookupError(message, list(everything))
     candidates = [str(getattr(m, "qualified_name", m)) for m in matches]
     raise NameLookupError(
