@@ -187,6 +187,8 @@ class Location:
         self.load_output = {"stdout": "", "stderr": ""}
         self.definitions = sys.modules[_PACKAGE + ".definitions"]
         self.protocol = sys.modules[_PACKAGE + ".protocol"]
+        # Real Dagster objects (SPEC section 6); it imports dagster only if the user did.
+        self.dagster = sys.modules.get(_PACKAGE + "._dagster_adapter")
 
     # -- loading -------------------------------------------------------------------------
 
@@ -277,18 +279,42 @@ class Location:
                 return {found.name: found}
             if isinstance(found, d.JobDefinition):
                 return self._single_job_repository(found)
+            if self._dagster_kind(found) is not None:
+                repo = self.dagster.repository_for(found)
+                return {repo.name: repo}
             raise LoadError(
                 f"attribute {attribute!r} of {where} is an object of type "
                 f"{type(found).__name__}, not a repository or a job; point `attribute` at "
-                f"a @repository or a @job"
+                f"a @repository or a @job (or a Dagster Definitions object)"
             )
         repositories = {}
         jobs = []
-        for value in list(vars(module).values()):
+        dagster_found = {"repository": [], "definitions": []}
+        for name, value in list(vars(module).items()):
             if isinstance(value, d.RepositoryDefinition):
                 repositories.setdefault(value.name, value)
             elif isinstance(value, d.JobDefinition) and value not in jobs:
                 jobs.append(value)
+            else:
+                kind = self._dagster_kind(value)
+                if kind == "job" and value not in jobs:
+                    jobs.append(value)
+                elif kind in dagster_found and all(v is not value for _, v in dagster_found[kind]):
+                    dagster_found[kind].append((name, value))
+        # As Dagster does: one Definitions object stands for the module's Dagster code,
+        # and repositories count only when there is none.
+        if len(dagster_found["definitions"]) > 1:
+            raise LoadError(
+                "{} defines {} Dagster Definitions objects ({}); Dagster allows one per "
+                "module: merge them, or set `attribute` to one".format(
+                    where,
+                    len(dagster_found["definitions"]),
+                    ", ".join(name for name, _ in dagster_found["definitions"]),
+                )
+            )
+        for _, value in dagster_found["definitions"] or dagster_found["repository"]:
+            repo = self.dagster.repository_for(value)
+            repositories.setdefault(repo.name, repo)
         if repositories:
             return repositories
         if len(jobs) == 1:
@@ -305,7 +331,13 @@ class Location:
             "(from pytest_workspace.definitions import repository) or set `attribute`"
         )
 
+    def _dagster_kind(self, value):
+        return None if self.dagster is None else self.dagster.kind_of(value)
+
     def _single_job_repository(self, job_def):
+        if self._dagster_kind(job_def) == "job":
+            repo = self.dagster.repository_for(job_def)
+            return {repo.name: repo}
         name = "__repository__" + job_def.name
         repo = self.definitions.repository(name=name)(lambda: [job_def])
         return {name: repo}
@@ -402,10 +434,12 @@ class Location:
         to_plain = self.protocol.to_plain
         for step in result.step_results.values():
             step_error = None
-            if step.error is not None:
+            if isinstance(step.error, dict):  # error data already (Dagster's results)
+                step_error = dict(step.error, stage="execute", op=step.op_name)
+            elif step.error is not None:
                 step_error = self.error(step.error, stage="execute", op=step.op_name)
-                if output["error"] is None:
-                    output["error"] = step_error
+            if step_error is not None and output["error"] is None:
+                output["error"] = step_error
             output["steps"].append(
                 {
                     "op": step.op_name,
@@ -426,6 +460,8 @@ class Location:
             }
             for entry in result.logs
         ]
+        if output["error"] is None and isinstance(getattr(result, "error", None), dict):
+            output["error"] = result.error  # a run that failed outside any op (Dagster)
         _attribute_to_ops(logs.records, events)
         # Stable sort: at equal timestamps the run's own events come first.
         output["logs"] = sorted(events + logs.records, key=lambda entry: entry["timestamp"])
@@ -441,7 +477,8 @@ class Location:
             "cron_schedule": schedule_def.cron_schedule,
             "job_name": schedule_def.job_name,
         }
-        self.definitions.validate_cron_schedule(schedule_def.cron_schedule)
+        if not getattr(schedule_def, "cron_validated", False):
+            self.definitions.validate_cron_schedule(schedule_def.cron_schedule)
         self._check_target(repo, "schedule", schedule_def)
         with OutputCapture() as capture:
             ticks = schedule_def.evaluate_tick()
@@ -488,10 +525,15 @@ class Location:
             kind = "config"
             missing = list(getattr(exc, "missing", []))
             problems = list(getattr(exc, "problems", []))
-            extra["missing"] = ["{}.{}".format(*tuple(pair)) for pair in missing]
+            extra["missing"] = [
+                pair if isinstance(pair, str) else "{}.{}".format(*tuple(pair)) for pair in missing
+            ]
             extra["problems"] = [str(problem) for problem in problems]
             # Only keys missing (nothing wrong): the plugin skips such a job, not fails it.
-            extra["only_missing"] = bool(missing) and len(problems) <= len(missing)
+            only_missing = getattr(exc, "only_missing", None)
+            if only_missing is None:
+                only_missing = bool(missing) and len(problems) <= len(missing)
+            extra["only_missing"] = bool(only_missing)
         elif isinstance(exc, d.DefinitionError):
             kind = "definition"
         elif isinstance(exc, (LoadError, WorkerRequestError)):

@@ -29,7 +29,7 @@ import execnet
 from execnet import gateway_bootstrap, gateway_io
 from execnet.gateway_base import Popen2IO
 
-from . import _worker, definitions, protocol
+from . import _dagster_adapter, _worker, definitions, protocol
 from .config import LocationSpec
 from .errors import (
     LocationLoadError,
@@ -58,6 +58,7 @@ def shipped_modules() -> Dict[str, str]:
     return {
         "pytest_workspace.protocol": inspect.getsource(protocol),
         "pytest_workspace.definitions": inspect.getsource(definitions),
+        "pytest_workspace._dagster_adapter": inspect.getsource(_dagster_adapter),
     }
 
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Callable, Dict, Tuple
+from typing import Callable, Dict, Sequence, Tuple
 
 import pytest
 from interpreters import require_interpreter
 from pyenvs import ensure_env
 
-#: ``python_env(version, name="default") -> Path``: the python of a bare virtualenv.
+#: ``python_env(version, name="default", packages=()) -> Path``: the python of a virtualenv.
 PythonEnvFactory = Callable[..., Path]
 
 
@@ -25,16 +25,20 @@ def python_env() -> PythonEnvFactory:
     code location pointed at it proves that nothing of ours is needed there. Environments
     are cached across sessions (see ``tests/pyenvs.py``) and shared safely by xdist
     workers. ``name`` gives a separate environment of the same version, for a test that
-    changes its env. A Python version that is not installed fails the test, loudly.
+    changes its env. ``packages`` (pinned pip requirements) are installed into it once
+    per machine (``python_env("3.11", name="dagster", packages=["dagster==1.13.28"])``);
+    an install that fails fails the test with pip's output. A Python version that is
+    not installed fails the test, loudly.
     """
-    made: Dict[Tuple[str, str], Path] = {}
+    made: Dict[Tuple[str, str, Tuple[str, ...]], Path] = {}
     lock = threading.Lock()
 
-    def make(version: str, name: str = "default") -> Path:
+    def make(version: str, name: str = "default", packages: Sequence[str] = ()) -> Path:
         interpreter = require_interpreter(version)
+        key = (version, name, tuple(packages))
         with lock:
-            if (version, name) not in made:
-                made[version, name] = ensure_env(interpreter, name=name)
-            return made[version, name]
+            if key not in made:
+                made[key] = ensure_env(interpreter, name=name, packages=tuple(packages))
+            return made[key]
 
     return make

@@ -1,5 +1,9 @@
 """Bare virtualenvs on other Python versions, for code locations to run in.
 
+(An environment may also be asked for with pinned ``packages``, e.g. Dagster for the
+tests of real Dagster code locations: they are installed once, with the host's pip,
+and the environment is cached like the others.)
+
 A test environment has nothing of ours installed, not even pip: the point of the tests
 that use one is that the worker and ``pytest_workspace.definitions`` reach it over the
 gateway. Environments are created with the ``virtualenv`` package and cached across test
@@ -25,7 +29,7 @@ import subprocess
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Dict, Iterator, Optional, Sequence
 
 #: Written last when an environment is complete; its content is what the env was made of.
 MARKER = "pytest-workspace-test-env.json"
@@ -98,32 +102,47 @@ def exclusive_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def env_key(interpreter: str, name: str = "default") -> str:
+def env_key(interpreter: str, name: str = "default", packages: Sequence[str] = ()) -> str:
     """The cache folder name of an environment: ``3.12.1-<hash>`` (or ``name-3.12.1-...``).
 
-    Raises RuntimeError if the interpreter cannot run.
+    The hash covers the interpreter, its version, ``name`` and ``packages``, so that
+    changing a pinned package gives a new environment. Raises RuntimeError if the
+    interpreter cannot run.
     """
     base = probe(Path(interpreter), Path(interpreter).parent)
     if base is None:
         raise RuntimeError(f"the interpreter {interpreter} does not run")
     identity = f"{os.path.realpath(interpreter)}\n{base['version']}\n{name}"
+    if packages:
+        identity += "\n" + "\n".join(packages)
     digest = hashlib.sha256(identity.encode()).hexdigest()[:12]
     prefix = "" if name == "default" else f"{name}-"
     return f"{prefix}{base['version']}-{digest}"
 
 
-def ensure_env(interpreter: str, cache_dir: Optional[Path] = None, name: str = "default") -> Path:
-    """Return the python of a bare virtualenv on ``interpreter``, creating it if needed.
+def ensure_env(
+    interpreter: str,
+    cache_dir: Optional[Path] = None,
+    name: str = "default",
+    packages: Sequence[str] = (),
+) -> Path:
+    """Return the python of a virtualenv on ``interpreter``, creating it if needed.
 
     ``name`` tells apart several environments on one interpreter (a test that installs
-    something into its env must not share it). Safe to call from concurrent processes.
+    something into its env must not share it). ``packages`` (pip requirement strings,
+    pinned) are installed into it by the host's pip (``pip --python``), so the env
+    itself gets no pip; without them the env is bare. Safe to call from concurrent
+    processes: the first one creates the env, the others wait for it.
     """
     cache_dir = default_cache_dir() if cache_dir is None else cache_dir
-    key = env_key(interpreter, name)
+    packages = tuple(packages)
+    key = env_key(interpreter, name, packages)
     env_dir = cache_dir / key
     with exclusive_lock(cache_dir / f"{key}.lock"):
-        if not _is_valid(env_dir, interpreter):
+        if not _is_valid(env_dir, interpreter, packages):
             _create(env_dir, interpreter)
+            if packages:
+                _install(env_dir, packages)
             problem = _check(env_dir)
             if problem is not None:
                 raise RuntimeError(
@@ -131,12 +150,41 @@ def ensure_env(interpreter: str, cache_dir: Optional[Path] = None, name: str = "
                     f"unusable: {problem}"
                 )
             (env_dir / MARKER).write_text(
-                json.dumps({"interpreter": os.path.realpath(interpreter), "key": key})
+                json.dumps(
+                    {
+                        "interpreter": os.path.realpath(interpreter),
+                        "key": key,
+                        "packages": list(packages),
+                    }
+                )
             )
     return env_python(env_dir)
 
 
-def _is_valid(env_dir: Path, interpreter: str) -> bool:
+def _install(env_dir: Path, packages: Sequence[str]) -> None:
+    """pip-install ``packages`` into the env with the host's pip (pip >= 22.3)."""
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "--python",
+        str(env_python(env_dir)),
+        "install",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--quiet",
+        *packages,
+    ]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=1800)
+    if completed.returncode != 0:
+        raise RuntimeError(
+            f"could not install {' '.join(packages)} into the test environment {env_dir} "
+            f"(`{' '.join(command)}` exited with status {completed.returncode}; pip >= 22.3 "
+            f"is needed on the host):\n{completed.stdout}\n{completed.stderr}"
+        )
+
+
+def _is_valid(env_dir: Path, interpreter: str, packages: Sequence[str] = ()) -> bool:
     marker = env_dir / MARKER
     if not marker.is_file():
         return False
@@ -145,6 +193,8 @@ def _is_valid(env_dir: Path, interpreter: str) -> bool:
     except ValueError:
         return False
     if recorded.get("interpreter") != os.path.realpath(interpreter):
+        return False
+    if list(recorded.get("packages", [])) != list(packages):
         return False
     return _check(env_dir) is None
 
