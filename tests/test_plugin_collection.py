@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from processes import assert_no_worker_left, with_pid_recorder
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -120,12 +121,15 @@ def test_schedule_and_sensor_node_ids(pytester: pytest.Pytester, marking: Path) 
 
 
 def test_collection_builds_and_runs_nothing(pytester: pytest.Pytester, marking: Path) -> None:
+    pytester.makeconftest(with_pid_recorder())
     result = pytester.runpytest_subprocess("--collect-only")
     assert result.ret == 0
     assert markers(pytester) == set()
+    assert_no_worker_left(pytester.path)  # a --collect-only session starts workers too
     result = pytester.runpytest_subprocess("-k", "one_job", "--workspace-no-execute")
     result.assert_outcomes(passed=1, deselected=3)
     assert markers(pytester) == {"built_one_job"}
+    assert_no_worker_left(pytester.path, at_least=2)
 
 
 def test_keyword_selection(pytester: pytest.Pytester, cereal: Path) -> None:
@@ -200,6 +204,7 @@ def test_location_that_fails_to_load_is_one_failed_item(
         ".yaml",
         workspace="load_from:\n  - python_file: broken.py\n  - python_file: cereal/repos.py\n",
     )
+    pytester.makeconftest(with_pid_recorder())
     result = pytester.runpytest_subprocess("-v")
     result.assert_outcomes(passed=4, failed=1)  # cereal twice: its own file and ours
     result.stdout.fnmatch_lines(
@@ -216,6 +221,7 @@ def test_location_that_fails_to_load_is_one_failed_item(
     )
     result.stdout.no_fnmatch_line("*_worker*")
     result.stdout.no_fnmatch_line("*repos.py::load_location*")
+    assert_no_worker_left(pytester.path, at_least=2)  # cereal's two locations
 
 
 def test_grpc_server_entries_are_skipped(pytester: pytest.Pytester) -> None:

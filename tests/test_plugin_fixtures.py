@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from processes import assert_no_worker_left, with_pid_recorder
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -52,6 +53,7 @@ def test_fixtures_next_to_collected_items_share_the_workers(pytester: pytest.Pyt
             print("fixture pid", result.output_for("say_hello"))
         """
     )
+    pytester.makeconftest(with_pid_recorder())
     result = pytester.runpytest_subprocess("--workspace", WORKSPACE, "test_jobs.py", "-rA")
     result.assert_outcomes(passed=11)
     item_pid = fixture_pid = None
@@ -62,6 +64,7 @@ def test_fixtures_next_to_collected_items_share_the_workers(pytester: pytest.Pyt
             fixture_pid = line.rsplit(" ", 1)[1]
     assert item_pid is not None
     assert item_pid == fixture_pid
+    assert_no_worker_left(pytester.path, at_least=2)
 
 
 def test_unknown_and_ambiguous_names_list_the_candidates(pytester: pytest.Pytester) -> None:
@@ -104,9 +107,11 @@ def test_fixture_without_workspace_fails_clearly(pytester: pytest.Pytester) -> N
 
 def test_ini_workspace_serves_the_fixtures(pytester: pytest.Pytester) -> None:
     pytester.makeini(f"[pytest]\nworkspace = {WORKSPACE}\n")
+    pytester.makeconftest(with_pid_recorder())
     pytester.makepyfile(
         test_it="def test_it(workspace_repository):\n"
         "    assert workspace_repository('cereal_repository').job_names\n"
     )
     result = pytester.runpytest_subprocess("test_it.py")
     result.assert_outcomes(passed=1)
+    assert_no_worker_left(pytester.path, at_least=2)

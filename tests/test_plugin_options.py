@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from processes import assert_no_worker_left, with_pid_recorder
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 PYTHON = "Python {}.{}.{}".format(*sys.version_info[:3])
@@ -180,6 +181,7 @@ def test_workspace_file_and_module_options(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\n")
     shutil.copytree(FIXTURES / "multi_repo", pytester.path / "multi_repo")
     pytester.makepyfile(team_jobs=LAZY_REPOS)
+    pytester.makeconftest(with_pid_recorder())
     result = pytester.runpytest_subprocess(
         "--workspace-file",
         "multi_repo/single_repo.py",
@@ -196,6 +198,7 @@ def test_workspace_file_and_module_options(pytester: pytest.Pytester) -> None:
         ]
     )
     result.assert_outcomes(passed=3)
+    assert_no_worker_left(pytester.path, at_least=2)
 
 
 @pytest.mark.parametrize(
@@ -217,21 +220,25 @@ def test_no_execute_builds_only(pytester: pytest.Pytester, args: list, ini: str)
 
 @pytest.mark.parametrize(
     ("args", "ini"),
-    [(["--workspace-timeout", "1"], ""), ([], "workspace_timeout = 1\n")],
+    # Long enough for the location to load on a loaded machine; sleepy_job sleeps 600 s.
+    [(["--workspace-timeout", "4"], ""), ([], "workspace_timeout = 4\n")],
     ids=["option", "ini"],
 )
 def test_timeout(pytester: pytest.Pytester, args: list, ini: str) -> None:
     pytester.makeini("[pytest]\n" + ini)
     pytester.makepyfile(repos=LAZY_REPOS)
     pytester.makefile(".yaml", workspace="load_from:\n  - python_file: repos.py\n")
+    pytester.makeconftest(with_pid_recorder())
     result = pytester.runpytest_subprocess(*args, "-k", "sleepy_job")
     result.assert_outcomes(failed=1, deselected=1)
     result.stdout.fnmatch_lines(
         [
             "job 'sleepy_job' failed during execution:",
-            "execute_job in code location 'repos.py' did not finish within 1s*",
+            "execute_job in code location 'repos.py' did not finish within 4s; its worker "
+            "(pid *) was killed*",
         ]
     )
+    assert_no_worker_left(pytester.path)  # the worker stopped by the timeout
 
 
 def test_bad_ini_timeout_is_a_usage_error(pytester: pytest.Pytester) -> None:

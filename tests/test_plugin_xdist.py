@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import pytest
-from processes import wait_gone
-from test_plugin_items import PID_RECORDER, recorded_pids
+from processes import assert_no_worker_left, with_pid_recorder
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 OUTCOME = re.compile(r"^(PASSED|FAILED|SKIPPED|ERROR) (\S+::\S+?)(?: - .*)?$")
+
+#: Records, in every process that runs items (pytest itself or an xdist worker), each
+#: item's ``xdist_group`` marker (its name, or None): one JSON line per item.
+GROUP_RECORDER = """
+import json, os
+
+def pytest_runtest_setup(item):
+    marker = item.get_closest_marker("xdist_group")
+    group = None
+    if marker is not None:
+        group = marker.kwargs.get("name", marker.args[0] if marker.args else None)
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "groups.jsonl")
+    with open(path, "a") as handle:
+        handle.write(json.dumps([item.nodeid.partition("@")[0], group]) + "\\n")
+"""
 
 
 @pytest.fixture(autouse=True)
@@ -22,7 +37,7 @@ def _quick_sessions(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) 
     pytester.makeini("[pytest]\n")
     shutil.copytree(FIXTURES / "failing", pytester.path / "failing")
     shutil.copytree(FIXTURES / "multi_repo", pytester.path / "multi_repo")
-    pytester.makeconftest(PID_RECORDER)
+    pytester.makeconftest(with_pid_recorder(GROUP_RECORDER))
 
 
 def outcomes(result: pytest.RunResult) -> Dict[str, str]:
@@ -40,8 +55,10 @@ ARGS: List[str] = [
     "failing/workspace.yaml",
     "--workspace",
     "multi_repo/multi_repo_workspace.yaml",
+    # Long enough for every healthy location to load (and restart) on a loaded machine;
+    # the hanging job hangs forever, so it is the only one stopped by it.
     "--workspace-timeout",
-    "1",
+    "4",
     "-rA",
     # Skip reasons carry no node id: count them, and compare the rest per node id.
     "-k",
@@ -59,9 +76,7 @@ def test_xdist_outcomes_match_a_serial_run(pytester: pytest.Pytester) -> None:
         distributed.assert_outcomes(passed=10, failed=8, skipped=1)  # xdist omits deselected
         assert outcomes(distributed) == expected, extra
         assert distributed.ret == serial.ret == pytest.ExitCode.TESTS_FAILED
-    pids = recorded_pids(pytester)
-    assert len(pids) >= 10
-    assert wait_gone(pids) == []
+    assert_no_worker_left(pytester.path, at_least=10)
 
 
 def test_loadgroup_groups_items_by_location(pytester: pytest.Pytester) -> None:
@@ -82,3 +97,44 @@ def test_loadgroup_groups_items_by_location(pytester: pytest.Pytester) -> None:
             workers.setdefault(match.group(3), set()).add(match.group(1))
     assert set(workers) == {"cereal_package", "single_repo.py"}
     assert all(len(gateways) == 1 for gateways in workers.values()), workers
+
+
+def recorded_groups(pytester: pytest.Pytester) -> Dict[str, Optional[str]]:
+    """Node id (without xdist's ``@group``) -> its xdist_group (None: no marker); forgets them."""
+    path = pytester.path / "groups.jsonl"
+    groups = dict(json.loads(line) for line in path.read_text().splitlines())
+    path.unlink()
+    return groups
+
+
+LOCATION_OF_ITEM = {
+    "multi_repo/multi_repo_workspace.yaml::cereal_package::cereal_repository::count_job": (
+        "cereal_package"
+    ),
+    "multi_repo/multi_repo_workspace.yaml::cereal_package::cereal_repository::hello_job": (
+        "cereal_package"
+    ),
+    "multi_repo/multi_repo_workspace.yaml::cereal_package::reporting_repository::report_job": (
+        "cereal_package"
+    ),
+    "multi_repo/multi_repo_workspace.yaml::single_repo.py::single_file_repository::hello_job": (
+        "single_repo.py"
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("extra", "grouped"),
+    [([], False), (["-n", "2"], False), (["-n", "2", "--dist", "loadgroup"], True)],
+    ids=["serial", "load", "loadgroup"],
+)
+def test_items_have_an_xdist_group_only_with_dist_loadgroup(
+    pytester: pytest.Pytester, extra: List[str], grouped: bool
+) -> None:
+    result = pytester.runpytest_subprocess(
+        "--workspace", "multi_repo/multi_repo_workspace.yaml", *extra
+    )
+    result.assert_outcomes(passed=4)
+    expected = {node: location if grouped else None for node, location in LOCATION_OF_ITEM.items()}
+    assert recorded_groups(pytester) == expected
+    assert_no_worker_left(pytester.path, at_least=2)
