@@ -19,7 +19,6 @@ from __future__ import annotations
 import copy
 import difflib
 import importlib
-import logging
 import os
 import re
 import sys
@@ -384,6 +383,8 @@ class DagsterRunResult:
             entries = list(instance.all_logs(result.run_id))
         except Exception:
             entries = []
+        import logging  # Dagster has imported it; a worker without Dagster never needs it
+
         starts: Dict[str, float] = {}
         ends: Dict[str, Tuple[str, float]] = {}
         for entry in entries:
