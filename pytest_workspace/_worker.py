@@ -572,7 +572,9 @@ class Location:
             "job_name": schedule_def.job_name,
         }
         if not getattr(schedule_def, "cron_validated", False):
-            self.definitions.validate_cron_schedule(schedule_def.cron_schedule)
+            self.definitions.validate_cron_schedule(
+                schedule_def.cron_schedule, schedule_def.name
+            )
         self._check_target(repo, "schedule", schedule_def)
         with OutputCapture() as capture:
             ticks = schedule_def.evaluate_tick()

@@ -283,7 +283,7 @@ def _type_name(value: object) -> str:
 
 
 def _closest(name: str, known: Iterable[str]) -> Optional[str]:
-    matches = difflib.get_close_matches(name, list(known), n=1, cutoff=0.5)
+    matches = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
     return matches[0] if matches else None
 
 
@@ -1762,11 +1762,11 @@ class RepositoryDefinition:
             return
         known = list(self._slots["job"])
         closest = _closest(definition.job_name, known)
-        hint = f"; did you mean {closest!r}?" if closest else ""
+        hint = f" (did you mean {closest!r}?)" if closest else ""
         raise InvalidTargetError(
             f"{kind} {definition.name!r} of {self._where()} targets job "
-            f"{definition.job_name!r}, which is not in the repository; its jobs are: "
-            f"{', '.join(repr(k) for k in known) or 'none'}{hint}. Add the job to the "
+            f"{definition.job_name!r}{hint}, which is not in the repository; its jobs are: "
+            f"{', '.join(repr(k) for k in known) or 'none'}. Add the job to the "
             f"repository, or pass job=<the JobDefinition> to the {kind}",
             repository_name=self.name,
             definition_name=definition.name,

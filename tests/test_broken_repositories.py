@@ -102,7 +102,11 @@ CASES = {
     "invalid_cron.py": Case(
         "evaluation",
         "InvalidCronError",
-        ("invalid cron schedule '0 25 * * *'", "hour field '25'", "allowed: 0-23"),
+        (
+            "invalid cron schedule '0 25 * * *' of schedule 'late_schedule'",
+            "hour field '25'",
+            "allowed: 0-23",
+        ),
         member="late_schedule",
     ),
     "schedule_returns_garbage.py": Case(
