@@ -454,6 +454,7 @@ class Location:
                     "schedules": list(repo.schedule_names),
                     "sensors": list(repo.sensor_names),
                     "constructed_jobs": list(repo.constructed_job_names),
+                    "declared_at": _declared_at(repo),
                 }
             )
         return {
@@ -661,6 +662,24 @@ def _attribute_to_ops(records, events):
         for op_name, start, end in spans:
             if start <= record["timestamp"] and (end is None or record["timestamp"] <= end):
                 record["op"] = op_name
+
+
+def _declared_at(repo):
+    """``{"jobs": {name: [file, line]}, ...}`` for the members whose place is known."""
+    declared_at = getattr(repo, "declared_at", None)
+    places = {}
+    for kind, names in (
+        ("job", repo.job_names),
+        ("schedule", repo.schedule_names),
+        ("sensor", repo.sensor_names),
+    ):
+        found = {}
+        for name in names:
+            place = declared_at(kind, name) if declared_at is not None else None
+            if place:
+                found[name] = [str(place[0]), int(place[1])]
+        places[kind + "s"] = found
+    return places
 
 
 def _source(definition):

@@ -1834,6 +1834,19 @@ class RepositoryDefinition:
         """Names of the jobs built so far, in the order they were built."""
         return list(self._constructed)
 
+    def declared_at(self, kind: str, name: str) -> Optional[SourceLocation]:
+        """Where member ``name`` of ``kind`` (``job``, ``schedule``, ``sensor``) is declared.
+
+        The built definition's source, or else its builder's (the function in the dict
+        form, e.g. ``lambda: complex_job``): this builds nothing. None when unknown.
+        """
+        slot = self._slots.get(kind, {}).get(name)
+        if slot is None:
+            return None
+        if slot.built is not None:
+            return slot.built.source_location  # type: ignore[no-any-return]
+        return _source_location(slot.builder)
+
     def has_job(self, name: str) -> bool:
         """Whether the repository declares a job ``name``; builds nothing."""
         return name in self._slots["job"]

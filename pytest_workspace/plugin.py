@@ -650,7 +650,7 @@ class _MemberItem(WorkspaceItem):
         return f"{self.kind} {self.handle.name}"
 
     def _source(self) -> Optional[Tuple[str, int]]:
-        return self.handle.repository.source
+        return self.handle.declared_at
 
     def _failure(self, step: str, detail: object) -> ItemFailure:
         return ItemFailure(f"{self.kind} {self.handle.name!r} failed {step}:\n{detail}")

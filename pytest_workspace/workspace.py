@@ -297,6 +297,13 @@ class RepositoryHandle:
         self.sensor_names: List[str] = list(data.get("sensors", []))
         source = data.get("source")
         self.source: Optional[Tuple[str, int]] = (source[0], source[1]) if source else None
+        self._declared_at: Dict[str, Dict[str, List[Any]]] = dict(data.get("declared_at") or {})
+
+    def declared_at(self, kind: str, name: str) -> Optional[Tuple[str, int]]:
+        """Where a ``job``/``schedule``/``sensor`` is declared (file, 1-based line), known
+        without building it; else where the repository is; None if neither is known."""
+        place = self._declared_at.get(kind + "s", {}).get(name)
+        return (str(place[0]), int(place[1])) if place else self.source
 
     @property
     def constructed_job_names(self) -> List[str]:
@@ -354,9 +361,17 @@ class _MemberHandle:
     def location(self) -> Location:
         return self.repository.location
 
+    #: ``job``, ``schedule`` or ``sensor``.
+    kind = "member"
+
     @property
     def qualified_name(self) -> str:
         return f"{self.repository.qualified_name}/{self.name}"
+
+    @property
+    def declared_at(self) -> Optional[Tuple[str, int]]:
+        """The user's file and line that declare this member (no job is built to know)."""
+        return self.repository.declared_at(self.kind, self.name)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.qualified_name!r}>"
@@ -372,6 +387,8 @@ class _MemberHandle:
 
 class JobHandle(_MemberHandle):
     """A job of a repository; building and executing happen in the location's process."""
+
+    kind = "job"
 
     def build(self, timeout: Optional[float] = None) -> JobBuild:
         """Build the job (lazily declared jobs are built now, once) and describe it.
@@ -434,6 +451,8 @@ class JobHandle(_MemberHandle):
 class ScheduleHandle(_MemberHandle):
     """A schedule of a repository."""
 
+    kind = "schedule"
+
     def evaluate(self) -> Evaluation:
         """Check the cron string and the target job, run the schedule function once."""
         data = self.location.call(
@@ -444,6 +463,8 @@ class ScheduleHandle(_MemberHandle):
 
 class SensorHandle(_MemberHandle):
     """A sensor of a repository."""
+
+    kind = "sensor"
 
     def evaluate(self) -> Evaluation:
         """Check the target job and run the sensor function once."""

@@ -560,3 +560,17 @@ def test_a_location_runs_in_the_interpreter_it_names(tmp_path: Path) -> None:
         assert location.executable is not None and "3.8" in location.executable
         assert [repo.name for repo in location.repositories] == ["other_repository"]
         assert workspace.job("other_job").execute().output_for("greet") == "hello from other.py"
+
+
+def test_members_say_where_they_are_declared_without_being_built() -> None:
+    cereal = FIXTURES / "cereal" / "repos.py"
+    lines = cereal.read_text().splitlines()
+    with load_workspace(python_file=cereal, timeout=30) as workspace:
+        job = workspace.job("complex_job")
+        path, line = job.declared_at or ("", 0)
+        assert path == str(cereal)
+        # The lazy dict entry that declares it: found without building the job.
+        assert '"complex_job": lambda: complex_job' in lines[line - 1]
+        assert job.repository.constructed_job_names == []
+        built = job.build()
+        assert built.source is not None and lines[built.source[1] - 1] == "@job"

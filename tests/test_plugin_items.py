@@ -68,7 +68,7 @@ def test_acceptance_run(pytester: pytest.Pytester, failing: Path) -> None:
     result.stdout.fnmatch_lines(
         [
             "SKIPPED [[]1[]] failing/workspace.yaml:15: load_from[[]4[]]: grpc_server*",
-            "SKIPPED [[]1[]] failing/healthy.py:35: job 'forecast_job' needs run config it was "
+            "SKIPPED [[]1[]] failing/healthy.py:40: job 'forecast_job' needs run config it was "
             "not given: missing forecast.city, forecast.days; supply it with the "
             "pytest_workspace_run_config hook*",
         ],
@@ -171,7 +171,9 @@ def test_passing_job_shows_output_and_logs_and_points_at_user_file(
     )
     case = next(ET.parse(pytester.path / "report.xml").getroot().iter("testcase"))
     assert case.get("file") == "failing/healthy.py"
-    assert case.get("line") == "34"  # the repository (healthy.py:35), stored 0-based
+    # Where the job is declared, without building it: its entry in the repository's
+    # dict (healthy.py:39, `"greeting_job": lambda: greeting_job`), stored 0-based.
+    assert case.get("line") == "38"
 
 
 RUN_CONFIG_CONFTEST = """
