@@ -731,32 +731,29 @@ def _execution_failure(job: JobHandle, result: RunResult) -> str:
     return "\n".join(lines)
 
 
-class ScheduleItem(_MemberItem):
+class _EvaluatedItem(_MemberItem):
+    """A schedule or sensor: its evaluation runs in the location's process and passes."""
+
+    handle: Union[ScheduleHandle, SensorHandle]
+
+    def runtest(self) -> None:
+        try:
+            evaluation = self.handle.evaluate()
+        except (RemoteError, WorkerError, LocationLoadError) as exc:
+            raise self._failure("its evaluation", exc) from None
+        self._add_output(evaluation.stdout, evaluation.stderr)
+
+
+class ScheduleItem(_EvaluatedItem):
     """A schedule: valid cron string, existing target job, an evaluation that runs."""
 
     kind = "schedule"
-    handle: ScheduleHandle
-
-    def runtest(self) -> None:
-        try:
-            evaluation = self.handle.evaluate()
-        except (RemoteError, WorkerError, LocationLoadError) as exc:
-            raise self._failure("its evaluation", exc) from None
-        self._add_output(evaluation.stdout, evaluation.stderr)
 
 
-class SensorItem(_MemberItem):
+class SensorItem(_EvaluatedItem):
     """A sensor: existing target job and an evaluation that runs."""
 
     kind = "sensor"
-    handle: SensorHandle
-
-    def runtest(self) -> None:
-        try:
-            evaluation = self.handle.evaluate()
-        except (RemoteError, WorkerError, LocationLoadError) as exc:
-            raise self._failure("its evaluation", exc) from None
-        self._add_output(evaluation.stdout, evaluation.stderr)
 
 
 # -- fixtures --------------------------------------------------------------------------
