@@ -27,8 +27,11 @@ from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 #: Dagster's name for the repository of a ``Definitions`` object
 #: (``SINGLETON_REPOSITORY_NAME``); a bare job's repository adds the job's name.
 SINGLETON_REPOSITORY_NAME = "__repository__"
-#: Dagster's implicit asset jobs (``__ASSET_JOB`` …) are not user jobs: not listed.
+#: Dagster's implicit asset jobs (``__ASSET_JOB`` …): only the global one is listed, and
+#: only when it materializes some asset (see ``DagsterRepository.job_names``).
 _IMPLICIT_JOB_PREFIX = "__ASSET_JOB"
+#: Dagster's ``IMPLICIT_ASSET_JOB_NAME``: the job that materializes every asset.
+IMPLICIT_ASSET_JOB_NAME = "__ASSET_JOB"
 _MISSING_REASONS = ("MISSING_REQUIRED_FIELD", "MISSING_REQUIRED_FIELDS")
 # Config types that an empty mapping can stand for while we look for missing leaves.
 _SHAPE_TYPE_PREFIXES = ("Shape.", "Permissive.")
@@ -85,15 +88,36 @@ class DagsterRepository:
         self.description: Optional[str] = getattr(repo_def, "description", None)
         self.source_location = None
         self._built: List[str] = []
+        self._lists_asset_job: Optional[bool] = None
 
     @property
     def job_names(self) -> List[str]:
-        """Names of the jobs; Dagster's ``job_names`` builds no lazily declared job."""
+        """Names of the jobs; Dagster's ``job_names`` builds no lazily declared job.
+
+        Dagster's implicit asset job (``__ASSET_JOB``, every asset of the repository) is
+        listed when the repository has assets to materialize; other implicit jobs
+        (older Dagsters' per-partitions variants, ``__ASSET_JOB_0``…) are not.
+        """
         return [
             name
             for name in self.dagster_repository.job_names
             if not name.startswith(_IMPLICIT_JOB_PREFIX)
+            or (name == IMPLICIT_ASSET_JOB_NAME and self._materializes_assets())
         ]
+
+    def _materializes_assets(self) -> bool:
+        """Whether the repository has assets that its ``__ASSET_JOB`` materializes (not
+        only external assets), without building any job."""
+        if self._lists_asset_job is None:
+            repo = self.dagster_repository
+            try:
+                self._lists_asset_job = bool(
+                    repo.has_implicit_global_asset_job_def()
+                    and repo.asset_graph.materializable_asset_keys
+                )
+            except Exception:  # another Dagster: keep the implicit job hidden
+                self._lists_asset_job = False
+        return self._lists_asset_job
 
     @property
     def schedule_names(self) -> List[str]:
@@ -216,14 +240,16 @@ class DagsterJob:
     ) -> DagsterRunResult:
         """Run the job with Dagster's ``execute_in_process`` on an ephemeral instance."""
         dagster = loaded_dagster()
-        instance = dagster.DagsterInstance.ephemeral()
-        try:
-            result = self.dagster_job.execute_in_process(
-                run_config=run_config, instance=instance, raise_on_error=raise_on_error
-            )
-        except dagster.DagsterInvalidConfigError as exc:
-            raise _run_config_error(self.dagster_job, run_config, exc) from None
-        return DagsterRunResult(result, instance, self.op_names)
+        # Disposed after the run: assets stored by the default IO manager go to the
+        # instance's temporary folder, removed then (outputs are read in memory).
+        with dagster.DagsterInstance.ephemeral() as instance:
+            try:
+                result = self.dagster_job.execute_in_process(
+                    run_config=run_config, instance=instance, raise_on_error=raise_on_error
+                )
+            except dagster.DagsterInvalidConfigError as exc:
+                raise _run_config_error(self.dagster_job, run_config, exc) from None
+            return DagsterRunResult(result, instance, self.op_names)
 
 
 def _flatten(

@@ -59,7 +59,13 @@ def _single_location_workspace(tmp_path: Path, python_file: str) -> Path:
 def test_locations_run_dagster_in_their_own_interpreter(
     ws: Workspace, dagster_python: Path
 ) -> None:
-    assert [loc.name for loc in ws.locations] == ["cereal.py", "scheduled.py", "failures.py"]
+    assert [loc.name for loc in ws.locations] == [
+        "cereal.py",
+        "scheduled.py",
+        "failures.py",
+        "assets.py",
+        "asset_failures.py",
+    ]
     for location in ws.locations:
         assert location.load_error is None
         assert location.executable is not None
@@ -184,7 +190,8 @@ def test_wrong_run_config_is_not_only_missing(ws: Workspace) -> None:
 
 
 def test_a_definitions_object_is_a_repository_named_as_dagster_names_it(ws: Workspace) -> None:
-    repo = ws.repository("__repository__")
+    # assets.py and asset_failures.py hold Definitions objects too: same repository name.
+    repo = ws.repository("scheduled.py/__repository__")
     assert repo.location.name == "scheduled.py"
     assert repo.job_names == ["greeting_job"]
     assert repo.schedule_names == ["daily_greeting", "weekly_greeting"]
@@ -226,6 +233,126 @@ def test_a_bare_dagster_job_gets_dagsters_repository_name(
         assert result.success and result.output_for("add_one") == 2
 
 
+# -- assets ----------------------------------------------------------------------------------
+
+
+def test_asset_jobs_and_the_implicit_asset_job_are_listed(ws: Workspace) -> None:
+    assets = ws.repository("assets.py/__repository__")
+    # Dagster's order: the implicit job that materializes every asset, then asset jobs.
+    assert assets.job_names == ["__ASSET_JOB", "cereal_assets_job"]
+    assert ws.repository("asset_failures.py/__repository__").job_names == [
+        "__ASSET_JOB",
+        "protein_rich_job",
+        "report_job",
+    ]
+    # Without assets, Dagster's implicit asset job stays hidden.
+    assert ws.repository("scheduled.py/__repository__").job_names == ["greeting_job"]
+    assert "__ASSET_JOB" not in ws.repository("hello_cereal_repository").job_names
+
+
+def test_an_asset_job_builds_with_the_assets_step_keys_as_ops(ws: Workspace) -> None:
+    build = ws.job("cereal_assets_job").build()
+    assert build.name == "cereal_assets_job"
+    assert build.description == "Materialize the cereals and their protein ranking."
+    # A prefixed asset key (nutrition/protein_ranking) is Dagster's op nutrition__protein_ranking.
+    assert build.op_names == ("cereals", "nutrition__protein_ranking")
+    assert build.dependencies == {"cereals": (), "nutrition__protein_ranking": ("cereals",)}
+    implicit = ws.job("assets.py/__repository__/__ASSET_JOB").build()
+    assert implicit.name == "__ASSET_JOB"
+    assert implicit.op_names[0] == "cereals"
+    assert set(implicit.op_names) == {"cereals", "calorie_summary", "nutrition__protein_ranking"}
+    assert implicit.dependencies["calorie_summary"] == ("cereals",)
+
+
+def test_an_asset_job_materializes_its_assets(ws: Workspace) -> None:
+    result = ws.job("cereal_assets_job").execute()
+    assert result.success, result.error
+    assert {name: step.status for name, step in result.step_results.items()} == {
+        "cereals": "success",
+        "nutrition__protein_ranking": "success",
+    }
+    assert result.output_for("nutrition__protein_ranking")[:2] == ["Cheerios", "Special K"]
+    materialized = [log.op_name for log in result.logs if log.event == "ASSET_MATERIALIZATION"]
+    assert materialized == ["cereals", "nutrition__protein_ranking"]
+
+
+def test_the_implicit_asset_job_materializes_every_asset(ws: Workspace) -> None:
+    result = ws.job("assets.py/__repository__/__ASSET_JOB").execute()
+    assert result.success, result.error
+    assert set(result.step_results) == {"cereals", "calorie_summary", "nutrition__protein_ranking"}
+    assert result.output_for("calorie_summary") == {"min": 70, "max": 160}
+    materialized = {log.op_name for log in result.logs if log.event == "ASSET_MATERIALIZATION"}
+    assert materialized == set(result.step_results)
+    user_logs = [(log.op_name, log.message) for log in result.logs if log.event is None]
+    assert ("calorie_summary", "Calories range from 70 to 160") in user_logs
+
+
+def test_an_asset_needing_config_names_the_missing_key(ws: Workspace) -> None:
+    for name in ("protein_rich_job", "asset_failures.py/__repository__/__ASSET_JOB"):
+        with pytest.raises(RunConfigError) as excinfo:
+            ws.job(name).execute()
+        assert excinfo.value.missing == ["protein_rich.min_protein"]
+        assert excinfo.value.data["only_missing"] is True
+    result = ws.job("protein_rich_job").execute(
+        run_config={"ops": {"protein_rich": {"config": {"min_protein": 6}}}}
+    )
+    assert result.success, result.error
+    assert result.output_for("protein_rich") == ["Cheerios", "Special K"]
+
+
+def test_a_failing_asset_reports_the_users_exception(ws: Workspace) -> None:
+    result = ws.job("report_job").execute()
+    assert not result.success
+    assert {name: step.status for name, step in result.step_results.items()} == {
+        "raw_cereals": "success",
+        "cereal_count": "success",
+        "cereal_report": "failure",
+    }
+    assert result.failed_op == "cereal_report"
+    error = result.step_results["cereal_report"].error
+    assert error is not None
+    assert error.type_name == "ValueError"
+    assert error.message == "cannot write a report on 3 cereals"
+    assert "asset_failures.py" in error.remote_traceback
+    assert "cereal_report" in error.remote_traceback
+    assert "site-packages/dagster" not in error.remote_traceback
+
+
+def test_only_external_assets_list_no_implicit_asset_job(
+    tmp_path: Path, dagster_python: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An AssetSpec alone is an external asset: nothing to materialize, so no item.
+    (tmp_path / "external.py").write_text(
+        "from dagster import AssetSpec, Definitions\n"
+        "defs = Definitions(assets=[AssetSpec('warehouse_table')])\n"
+    )
+    monkeypatch.setenv("DAGSTER_PYTHON", str(dagster_python))
+    workspace = _single_location_workspace(tmp_path, str(tmp_path / "external.py"))
+    with load_workspace(workspace, timeout=120) as ws:
+        [repo] = ws.repositories
+        assert repo.name == "__repository__"
+        assert repo.job_names == []
+
+
+def test_an_asset_needing_a_missing_resource_fails_the_locations_load(
+    tmp_path: Path, dagster_python: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Dagster checks resources when it resolves the Definitions, as `dagster dev` would.
+    (tmp_path / "needs_db.py").write_text(
+        "from dagster import Definitions, asset\n"
+        "@asset(required_resource_keys={'warehouse'})\n"
+        "def orders(context):\n"
+        "    return []\n"
+        "defs = Definitions(assets=[orders])\n"
+    )
+    monkeypatch.setenv("DAGSTER_PYTHON", str(dagster_python))
+    workspace = _single_location_workspace(tmp_path, str(tmp_path / "needs_db.py"))
+    with load_workspace(workspace, timeout=120) as ws:
+        [location] = ws.locations
+        assert location.load_error is not None
+        assert "resource with key 'warehouse' required by op 'orders'" in str(location.load_error)
+
+
 # -- real pytest sessions --------------------------------------------------------------------
 
 
@@ -242,9 +369,9 @@ def dagster_session(
 
 def test_pytest_session_collects_and_runs_dagster_items(dagster_session: pytest.Pytester) -> None:
     result = dagster_session.runpytest_subprocess(
-        "--workspace", str(WORKSPACE), "-p", "no:cacheprovider", "-rs"
+        "--workspace", str(WORKSPACE), "-p", "no:cacheprovider", "-rs", "-v"
     )
-    result.assert_outcomes(passed=7, failed=2, skipped=1)
+    result.assert_outcomes(passed=9, failed=3, skipped=3)
     result.stdout.fnmatch_lines(
         [
             "*job 'failing_job' failed during execution in op 'find_cereal_with_protein'*",
@@ -255,6 +382,21 @@ def test_pytest_session_collects_and_runs_dagster_items(dagster_session: pytest.
     result.stdout.fnmatch_lines(
         ["*job 'protein_filter_job' needs run config*missing filter_cereals.min_protein*"]
     )
+    # Assets: a failing asset fails its job's item in the asset's op, with the user's error;
+    # assets needing run config skip their jobs, Dagster's implicit __ASSET_JOB included.
+    result.stdout.fnmatch_lines(
+        [
+            "*job 'report_job' failed during execution in op 'cereal_report'*",
+            "*ValueError: cannot write a report on 3 cereals*",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        ["*job 'protein_rich_job' needs run config*missing protein_rich.min_protein*"]
+    )
+    result.stdout.fnmatch_lines(
+        ["*job '__ASSET_JOB' needs run config*missing protein_rich.min_protein*"]
+    )
+    result.stdout.fnmatch_lines(["*assets.py::__repository__::__ASSET_JOB PASSED*"])
 
 
 def test_pytest_collect_only_lists_dagster_items(dagster_session: pytest.Pytester) -> None:
@@ -267,6 +409,11 @@ def test_pytest_collect_only_lists_dagster_items(dagster_session: pytest.Pyteste
             "*workspace.yaml::cereal.py::hello_cereal_repository::hello_cereal_job",
             "*workspace.yaml::scheduled.py::__repository__::greeting_job",
             "*workspace.yaml::scheduled.py::__repository__::schedule:daily_greeting",
+            "*workspace.yaml::assets.py::__repository__::__ASSET_JOB",
+            "*workspace.yaml::assets.py::__repository__::cereal_assets_job",
+            "*workspace.yaml::asset_failures.py::__repository__::__ASSET_JOB",
+            "*workspace.yaml::asset_failures.py::__repository__::protein_rich_job",
+            "*workspace.yaml::asset_failures.py::__repository__::report_job",
         ]
     )
 
@@ -277,6 +424,8 @@ def test_pytest_hooks_and_fixtures_work_on_dagster_jobs(dagster_session: pytest.
         def pytest_workspace_run_config(job):
             if job.name == "protein_filter_job":
                 return {"ops": {"filter_cereals": {"config": {"min_protein": 6}}}}
+            if job.name == "protein_rich_job":  # an asset job: the asset's config
+                return {"ops": {"protein_rich": {"config": {"min_protein": 6}}}}
         """
     )
     dagster_session.makepyfile(
@@ -296,10 +445,11 @@ def test_pytest_hooks_and_fixtures_work_on_dagster_jobs(dagster_session: pytest.
         "-p",
         "no:cacheprovider",
         "-k",
-        "not failing_job and not misnamed_job",
+        "not failing_job and not misnamed_job and not report_job"
+        " and not (asset_failures.py and __ASSET_JOB)",
         "test_cereal.py",
     )
-    result.assert_outcomes(passed=10)
+    result.assert_outcomes(passed=13)
 
 
 def test_our_definitions_in_a_dagster_env_never_import_dagster(
