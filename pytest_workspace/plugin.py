@@ -691,7 +691,9 @@ class JobItem(_MemberItem):
             raise self._failure("during execution", exc) from None
         self._add_output(stdout + result.stdout, stderr + result.stderr)
         if result.logs:
-            self.add_report_section("call", "log", _format_logs(result))
+            self.add_report_section(
+                "call", "log", _format_logs(result, self.config.get_verbosity())
+            )
         if not result.success:
             raise ItemFailure(_execution_failure(job, result))
 
@@ -712,9 +714,13 @@ class JobItem(_MemberItem):
         return build
 
 
-def _format_logs(result: RunResult) -> str:
+def _format_logs(result: RunResult, verbosity: int) -> str:
+    """The run's log lines. The run's own DEBUG events (an op started, an op succeeded)
+    repeat the step summary: they are shown from ``-vv`` on."""
     lines = []
     for record in result.logs:
+        if record.event is not None and record.level == "DEBUG" and verbosity < 2:
+            continue
         where = f" [{record.op_name}]" if record.op_name else ""
         lines.append(f"{record.level:<8} {record.logger}{where}: {record.message}")
     return "\n".join(lines)
