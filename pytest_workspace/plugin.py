@@ -318,7 +318,7 @@ class WorkspaceRun:
                 continue
             reported.add(path)
             if isinstance(spec, WorkspaceFileError):
-                described = "malformed"
+                described = "not found" if not path.exists() else "malformed, not loaded"
             else:
                 described = ", ".join(_describe_location(loc) for loc in locations)
             shown = _display_path(path, self.config)

@@ -55,3 +55,19 @@ def test_under_xdist_the_workers_report_their_locations(
         ]
     )
     result.assert_outcomes(passed=2)
+
+
+def test_the_header_says_when_a_named_file_is_missing_or_malformed(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeini("[pytest]\n")
+    pytester.makefile(".yaml", broken="load_from:\n  - python_flie: repos.py\n")
+    result = pytester.runpytest_subprocess(
+        "--workspace", "broken.yaml", "--workspace", "absent.yaml", "-p", "no:xdist"
+    )
+    result.stdout.fnmatch_lines(
+        ["workspace: broken.yaml: malformed, not loaded", "workspace: absent.yaml: not found"],
+        consecutive=False,
+    )
+    # pytest itself refuses a missing path; a malformed file never runs anything.
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
