@@ -362,7 +362,6 @@ def dagster_session(
 ) -> pytest.Pytester:
     monkeypatch.setenv("DAGSTER_PYTHON", str(dagster_python))
     monkeypatch.delenv("CEREAL_BUILD_LOG", raising=False)
-    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest")
     pytester.makeini("[pytest]\n")
     return pytester
 

@@ -66,9 +66,7 @@ def marking_repository():
 
 
 @pytest.fixture(autouse=True)
-def _quick_sessions(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Hypothesis' plugin adds about a second to every inner session; nothing here uses it.
-    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest")
+def _session_files(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\n")
 
 

@@ -12,9 +12,7 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 
 @pytest.fixture(autouse=True)
-def _quick_sessions(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Hypothesis' plugin adds about a second to every inner session; nothing here uses it.
-    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest")
+def _session_files(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\n")
     shutil.copytree(FIXTURES / "multi_repo", pytester.path / "multi_repo")
 

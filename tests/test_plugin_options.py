@@ -39,12 +39,6 @@ def marker_repository():
 """
 
 
-@pytest.fixture(autouse=True)
-def _quick_sessions(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Hypothesis' plugin adds about a second to every inner session; nothing here uses it.
-    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest")
-
-
 @pytest.fixture
 def cereal(pytester: pytest.Pytester) -> Path:
     """The cereal workspace copied under ``cereal/``, with an ini file at the root."""

@@ -31,9 +31,7 @@ def pytest_runtest_setup(item):
 
 
 @pytest.fixture(autouse=True)
-def _quick_sessions(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Hypothesis' plugin adds about a second to every inner session; nothing here uses it.
-    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest")
+def _session_files(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\n")
     shutil.copytree(FIXTURES / "failing", pytester.path / "failing")
     shutil.copytree(FIXTURES / "multi_repo", pytester.path / "multi_repo")
