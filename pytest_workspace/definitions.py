@@ -1002,7 +1002,7 @@ class JobDefinition:
             started = time.perf_counter()
             try:
                 output = node.op_def.fn(*args, **kwargs)
-            except (Exception, SystemExit) as exc:  # sys.exit() in an op fails that op
+            except BaseException as exc:  # sys.exit(), KeyboardInterrupt in an op fail that op
                 duration = time.perf_counter() - started
                 steps[name] = StepResult(name, "failure", duration, error=exc)
                 event(

@@ -45,7 +45,7 @@ from .errors import (
     WorkspaceError,
     WorkspaceFileError,
 )
-from .locations import DEFAULT_TIMEOUT
+from .locations import DEFAULT_LOAD_TIMEOUT, DEFAULT_TIMEOUT
 from .workspace import (
     JobBuild,
     JobHandle,
@@ -110,6 +110,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=f"time limit of one call into a code location (default {DEFAULT_TIMEOUT:g}; "
         "0 for none). A call over it kills the location's process.",
     )
+    group.addoption(
+        "--workspace-load-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help=f"time limit of starting a code location and importing its code (default "
+        f"{DEFAULT_LOAD_TIMEOUT:g}; 0 for none), separate from --workspace-timeout.",
+    )
+    group.addoption(
+        "--workspace-fresh-worker",
+        action="store_true",
+        default=None,
+        help="run each job, schedule and sensor on a new process of its location, so that "
+        "no job sees what another changed in the process.",
+    )
     parser.addini("workspace", "workspace files to collect", type="paths", default=[])
     parser.addini(
         "workspace_files",
@@ -124,6 +139,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "workspace_timeout",
         "time limit in seconds of one call into a code location (0: none)",
         default=str(DEFAULT_TIMEOUT),
+    )
+    parser.addini(
+        "workspace_load_timeout",
+        "time limit in seconds of starting a code location and importing its code (0: none)",
+        default=str(DEFAULT_LOAD_TIMEOUT),
+    )
+    parser.addini(
+        "workspace_fresh_worker",
+        "run each job, schedule and sensor on a new process of its location",
+        type="bool",
+        default=False,
     )
 
 
@@ -230,6 +256,11 @@ class WorkspaceRun:
         self.named_files: List[Path] = _unique([p.resolve() for p in cli + ini])
         self.patterns: List[str] = list(config.getini("workspace_files"))
         self.timeout = _timeout(config)
+        self.load_timeout = _timeout(config, "workspace_load_timeout")
+        fresh = config.getoption("workspace_fresh_worker")
+        if fresh is None:
+            fresh = config.getini("workspace_fresh_worker")
+        self.fresh_worker = bool(fresh)
         no_execute = bool(config.getoption("workspace_no_execute"))
         self.execute: bool = not no_execute and bool(config.getini("workspace_execute"))
         self._workspace: Optional[Workspace] = None
@@ -243,7 +274,11 @@ class WorkspaceRun:
     @property
     def workspace(self) -> Workspace:
         if self._workspace is None:
-            self._workspace = Workspace(timeout=self.timeout)
+            self._workspace = Workspace(
+                timeout=self.timeout,
+                load_timeout=self.load_timeout,
+                fresh_worker=self.fresh_worker,
+            )
         return self._workspace
 
     @property
@@ -342,15 +377,15 @@ class WorkspaceRun:
             self._workspace.close()
 
 
-def _timeout(config: pytest.Config) -> Optional[float]:
-    value = config.getoption("workspace_timeout")
+def _timeout(config: pytest.Config, name: str = "workspace_timeout") -> Optional[float]:
+    value = config.getoption(name)
     if value is None:
-        text = config.getini("workspace_timeout")
+        text = config.getini(name)
         try:
             value = float(text)
         except ValueError:
             raise pytest.UsageError(
-                f"ini option workspace_timeout must be a number of seconds, got {text!r}"
+                f"ini option {name} must be a number of seconds, got {text!r}"
             ) from None
     return float(value) if value > 0 else None
 
