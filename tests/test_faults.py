@@ -173,11 +173,9 @@ def test_a_job_that_replaces_sys_stdout_leaves_the_next_job_its_output(
 #: the job's item is over, let the thread go and wait until the worker is dead (idle).
 RELEASE_THE_THREAD = """
 import os, pathlib, time
-import pytest
 
-@pytest.hookimpl(specname="pytest_runtest_teardown")  # the pid recorder has that name
-def release_the_thread(item):
-    if item.name != "a_leaves_an_exiting_thread":
+def pytest_runtest_logfinish(nodeid):
+    if not nodeid.endswith("::a_leaves_an_exiting_thread"):
         return
     folder = pathlib.Path(__file__).parent
     (folder / "go").write_text("go")
