@@ -126,10 +126,11 @@ def kill_descendants(pid: int, spare: Collection[int] = ()) -> List[int]:
     return killed
 
 
-def kill_tree(pid: int, group: bool = True) -> None:
+def kill_tree(pid: int, with_descendants: bool = True) -> None:
     """End ``pid``, its process group (when it leads one) and all its descendants."""
-    kill_descendants(pid)
-    if group and hasattr(os, "killpg"):
+    if with_descendants:
+        kill_descendants(pid)
+    if hasattr(os, "killpg"):
         try:
             os.killpg(pid, signal.SIGKILL)
         except OSError:

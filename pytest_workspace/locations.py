@@ -837,8 +837,10 @@ def _kill(popen: subprocess.Popen[bytes]) -> None:
     also those that left the group with ``setsid``. Not yet reaped, the worker's pid cannot
     have been reused.
     """
-    if popen.returncode is None and _OWN_PROCESS_GROUP:
-        _reaper.kill_tree(popen.pid)
+    if _OWN_PROCESS_GROUP:
+        # A reaped worker has no descendants left to find, but its group may live on
+        # (a pid that still names a group is never reused).
+        _reaper.kill_tree(popen.pid, with_descendants=popen.returncode is None)
     _guardian.forget(popen.pid)
     if popen.poll() is None:
         try:
