@@ -42,6 +42,11 @@ from . import (
     definitions,
     protocol,
 )
+
+# Re-exported: the API's defaults live where the plugin can read them cheaply.
+from ._defaults import DEFAULT_LOAD_TIMEOUT as DEFAULT_LOAD_TIMEOUT
+from ._defaults import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT
+from ._defaults import START_TIMEOUT as START_TIMEOUT
 from .config import LocationSpec
 from .errors import (
     LocationLoadError,
@@ -54,12 +59,6 @@ from .errors import (
     WorkerTimeoutError,
 )
 
-#: How long one request may take by default, in seconds (``None``: no limit).
-DEFAULT_TIMEOUT: Optional[float] = 300.0
-#: How long an interpreter may take to start and answer ``init``.
-START_TIMEOUT = 30.0
-#: How long starting a location and importing its code may take by default, in seconds.
-DEFAULT_LOAD_TIMEOUT: Optional[float] = 300.0
 #: How long a worker asked to exit may take before it is killed.
 EXIT_GRACE = 1.0
 MIN_PYTHON = (3, 8)
