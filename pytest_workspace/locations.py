@@ -289,9 +289,14 @@ class _Guardian:
 
         def run() -> None:
             try:
+                script = _reaper.__file__
+                if not os.path.isfile(script):  # installed zipped: run its source
+                    script_args = ["-c", inspect.getsource(_reaper)]
+                else:
+                    script_args = [script]
                 started.append(
                     subprocess.Popen(
-                        [sys.executable, "-S", "-c", inspect.getsource(_reaper), str(os.getpid())],
+                        [sys.executable, "-S", *script_args, str(os.getpid())],
                         stdin=subprocess.PIPE,
                         stdout=subprocess.DEVNULL,
                         stderr=subprocess.DEVNULL,
