@@ -1002,7 +1002,7 @@ class JobDefinition:
             started = time.perf_counter()
             try:
                 output = node.op_def.fn(*args, **kwargs)
-            except BaseException as exc:  # sys.exit(), KeyboardInterrupt in an op fail that op
+            except (Exception, SystemExit) as exc:  # sys.exit() in an op fails that op
                 duration = time.perf_counter() - started
                 steps[name] = StepResult(name, "failure", duration, error=exc)
                 event(

@@ -748,8 +748,9 @@ def _load_all(locations: Sequence[Location]) -> None:
 
     Without that, the interrupt would wait for the slowest import to finish or time out.
     """
-    if len(locations) == 1:
-        locations[0]._load()
+    if len(locations) <= 1:
+        for location in locations:
+            location._load()
         return
     pool = ThreadPoolExecutor(max_workers=min(len(locations), 32))
     futures: List[Future[None]] = []
