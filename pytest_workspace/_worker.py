@@ -30,11 +30,15 @@ _PACKAGE = "pytest_workspace"
 #: Shipped modules named so are backends (``_backend.py``), asked in the order shipped.
 _BACKEND_PREFIX = _PACKAGE + "._backend_"
 #: The protocol this worker speaks; ``pytest_workspace.protocol`` must agree.
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 #: The exit status of a worker whose host process is gone.
 PARENT_GONE_STATUS = 70
 #: How often the parent watch looks at the parent process, in seconds.
 PARENT_WATCH_INTERVAL = 0.2
+#: The exit status of a process forked by user code that reaches the worker's channel.
+FORKED_CHILD_STATUS = 0
+#: The pid of the worker; a process forked from it (by user code) has another.
+_WORKER_PID = os.getpid()
 
 
 def install_modules(modules):
@@ -159,6 +163,8 @@ class OutputCapture:
         return self
 
     def __exit__(self, *exc_info):
+        # A forked child must not touch the scratch files it shares with the worker.
+        leave_if_forked()
         _flush(sys.stdout)
         _flush(sys.stderr)
         texts = []
@@ -690,6 +696,30 @@ def _protocol_error(message, stage="init"):
     }
 
 
+def send(channel, reply, request_id):
+    """Send the reply to request ``request_id``, from the worker process only.
+
+    A process that user code forked (``os.fork()`` in an op) and that did not exit comes
+    back here when the op returns in it: it must not answer the host (the worker
+    answers), so it ends at once, without running the worker's clean-up.
+    """
+    leave_if_forked()
+    reply["id"] = request_id
+    channel.send(reply)
+
+
+def receive(channel):
+    """The next request; a forked child (see :func:`send`) never reads the channel."""
+    leave_if_forked()
+    return channel.receive()
+
+
+def leave_if_forked():
+    """End a process forked by user code as soon as it is back in the worker's code."""
+    if os.getpid() != _WORKER_PID:
+        os._exit(FORKED_CHILD_STATUS)
+
+
 def start(channel, init):
     """Check the host's init message and install the shipped modules.
 
@@ -735,40 +765,43 @@ def serve(channel):
     """Answer the host's requests, one at a time, until it closes the channel."""
     import warnings
 
+    global _WORKER_PID
+    _WORKER_PID = os.getpid()
     CallCapture.baseline_filters = tuple(warnings.filters)
     watch_parent()
     enable_faulthandler()
-    location, reply = start(channel, channel.receive())
-    channel.send(reply)
+    init = receive(channel)
+    location, reply = start(channel, init)
+    send(channel, reply, init.get("id") if isinstance(init, dict) else None)
     if location is None:
         return
     try:
         _answer(channel, location)
     finally:
-        location.close()
+        if os.getpid() == _WORKER_PID:
+            location.close()
 
 
 def _answer(channel, location):
-    handlers = {
-        "load": location.load,
-        "describe": location.describe,
-        "build_job": location.build_job,
-        "execute_job": location.execute_job,
-        "evaluate_schedule": location.evaluate_schedule,
-        "evaluate_sensor": location.evaluate_sensor,
-    }
+    commands = sys.modules[_PACKAGE + ".protocol"].COMMANDS
+    handlers = {name: getattr(location, name) for name in commands if name != "init"}
     while True:
         try:
-            request = channel.receive()
+            request = receive(channel)
         except EOFError:
             return
         if request is None:
             return
         if not isinstance(request, dict):
-            channel.send(_protocol_error(f"a request must be a dict, got {request!r}", "request"))
+            send(
+                channel,
+                _protocol_error(f"a request must be a dict, got {request!r}", "request"),
+                None,
+            )
             continue
         args = dict(request)
         command = args.pop("cmd", None)
+        request_id = args.pop("id", None)
         handler = handlers.get(command)
         if handler is None:
             reply = _protocol_error(
@@ -780,7 +813,7 @@ def _answer(channel, location):
                 reply = {"ok": True, "result": handler(**args)}
             except (Exception, SystemExit) as exc:
                 reply = {"ok": False, "error": location.error(exc, stage=command)}
-        channel.send(reply)
+        send(channel, reply, request_id)
 
 
 if __name__ == "__channelexec__":
