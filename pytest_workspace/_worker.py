@@ -11,7 +11,6 @@ The loop answers one request at a time: ``{"cmd": ..., **args}`` ->
 ``{"ok": True, "result": ...}`` or ``{"ok": False, "error": {...}}``.
 """
 
-import difflib
 import faulthandler
 import hashlib
 import importlib
@@ -469,11 +468,12 @@ class Location:
         if attribute:
             if not hasattr(module, attribute):
                 names = [n for n in vars(module) if not n.startswith("_")]
-                close = difflib.get_close_matches(attribute, names, n=1)
-                hint = f" Did you mean {close[0]!r}?" if close else ""
                 raise LoadError(
-                    "{} has no attribute {!r}.{} Top-level names: {}".format(
-                        where, attribute, hint, ", ".join(sorted(names)) or "none"
+                    "{} has no attribute {!r}{} Top-level names: {}".format(
+                        where,
+                        attribute,
+                        self.protocol.did_you_mean(attribute, names) or ".",
+                        ", ".join(sorted(names)) or "none",
                     )
                 )
             found = getattr(module, attribute)
@@ -683,11 +683,13 @@ def _attribute_to_ops(records, events):
                 record["op"] = op_name
 
 
-def _protocol_error(message, stage="init"):
+def _protocol_error(message, stage="init", type_name="ProtocolError"):
+    """An error reply of the worker itself; it may come before ``protocol`` is installed,
+    so it cannot use ``protocol.error_dict``."""
     return {
         "ok": False,
         "error": {
-            "type": "ProtocolError",
+            "type": type_name,
             "kind": "protocol",
             "message": message,
             "traceback": "",
@@ -738,17 +740,10 @@ def start(channel, init):
     try:
         hidden = install_modules(init["modules"])
     except Exception as exc:
-        return None, {
-            "ok": False,
-            "error": {
-                "type": type(exc).__name__,
-                "kind": "protocol",
-                "stage": "init",
-                "message": "the modules sent by the host do not run on Python "
-                f"{sys.version.split()[0]}: {exc}",
-                "traceback": "",
-            },
-        }
+        return None, _protocol_error(
+            f"the modules sent by the host do not run on Python {sys.version.split()[0]}: {exc}",
+            type_name=type(exc).__name__,
+        )
     hidden.add(_THIS_FILE)
     protocol = sys.modules[_PACKAGE + ".protocol"]
     if protocol.PROTOCOL_VERSION != PROTOCOL_VERSION:

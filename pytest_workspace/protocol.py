@@ -271,14 +271,34 @@ def error_data(
     hidden = set(hidden_files)
     te = traceback.TracebackException(type(exc), exc, exc.__traceback__)
     _trim(te, hidden, set())
+    return error_dict(
+        qualified_name(type(exc)), _safe_str(exc), "".join(te.format()), kind=kind, **extra
+    )
+
+
+def error_dict(
+    type_name: str, message: str, traceback_text: str = "", *, kind: str = "user", **extra: Any
+) -> Dict[str, Any]:
+    """The error data shape (:class:`ErrorData`), from its parts: the one place that
+    makes it, for an exception (:func:`error_data`) or an error known only as text
+    (Dagster's ``SerializableErrorInfo``)."""
     data: Dict[str, Any] = {
-        "type": qualified_name(type(exc)),
-        "message": _safe_str(exc),
-        "traceback": "".join(te.format()),
+        "type": type_name,
+        "message": message,
+        "traceback": traceback_text,
         "kind": kind,
     }
     data.update(extra)
     return data
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the known name closest to ``name``, or ``""``: the
+    one wording of the hint, on both sides."""
+    import difflib
+
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _safe_str(exc: BaseException) -> str:

@@ -9,7 +9,6 @@ own process. Nothing here imports pytest.
 from __future__ import annotations
 
 import atexit
-import difflib
 import os
 import threading
 import weakref
@@ -566,8 +565,7 @@ def _unknown_message(
 ) -> str:
     """``unknown job 'x' in ...; did you mean 'y'? Known jobs: a, b.``"""
     message = f"unknown {what} {name!r}{where}"
-    close = difflib.get_close_matches(name.rpartition("/")[2], list(short_names), n=1)
-    message += f"; did you mean {close[0]!r}?" if close else "."
+    message += protocol.did_you_mean(name.rpartition("/")[2], short_names) or "."
     plural = "repositories" if what == "repository" else f"{what}s"
     message += f" Known {plural}: {', '.join(listed) or 'none'}."
     return message
@@ -584,7 +582,6 @@ class Workspace:
     ) -> None:
         self.timeout = timeout
         self.start_timeout = start_timeout
-        self.specs: List[WorkspaceSpec] = []
         self.locations: List[Location] = []
         self.skipped: List[SkippedEntry] = []
         self._group = execnet.Group()
@@ -603,7 +600,6 @@ class Workspace:
         """
         new_specs: List[LocationSpec] = []
         for spec in specs:
-            self.specs.append(spec)
             self.skipped.extend(spec.skipped)
             new_specs.extend(spec.locations)
         new_specs.extend(locations)  # after the files' locations, in the order given

@@ -433,14 +433,14 @@ def test_missing_run_config_raises_with_the_missing_keys(ws: Workspace) -> None:
     with pytest.raises(RunConfigError) as info:
         ws.job("config_job").execute()
     assert sorted(info.value.missing) == ["configured.count", "configured.label"]
-    assert info.value.data["only_missing"] is True
+    assert info.value.only_missing is True
     assert "count" in str(info.value)
 
 
 def test_wrong_run_config_raises_and_good_config_runs(ws: Workspace) -> None:
     with pytest.raises(RunConfigError) as info:
         ws.job("config_job").execute({"ops": {"configured": {"config": {"count": "two"}}}})
-    assert info.value.data["only_missing"] is False
+    assert info.value.only_missing is False
     assert "'count' must be int" in str(info.value)
     result = ws.job("config_job").execute(
         {"ops": {"configured": {"config": {"count": 2, "label": "ab"}}}}
@@ -595,7 +595,7 @@ def test_members_say_where_they_are_declared_without_being_built() -> None:
 
 # -- one request per job, warnings ---------------------------------------------------------
 
-WARNED_MODULE = '''\
+WARNED_MODULE = """\
 import warnings
 
 from pytest_workspace.definitions import job, op, repository, schedule
@@ -665,7 +665,7 @@ def warned_repository():
         },
         "schedules": {"warning_schedule": warning_schedule},
     }
-'''
+"""
 
 
 @pytest.fixture

@@ -63,7 +63,7 @@ EXPECTED_LOAD_ERRORS = {
     "no_such_module_here": ["module no_such_module_here was not found", "working_directory"],
     "healthy.py:healthy_repo": [
         "no attribute 'healthy_repo'",
-        "Did you mean 'healthy_repository'?",
+        "; did you mean 'healthy_repository'?",
     ],
     "healthy.py:NOT_A_REPOSITORY": ["of type int, not a repository or a job", "point `attribute`"],
     "lost_directory": ["no_such_directory does not exist", "working_directory"],
