@@ -378,6 +378,53 @@ def test_what_a_job_prints_at_any_level_is_captured(ws: Workspace) -> None:
     assert result.duration > 0
 
 
+CAPTURE_MODULE = """\
+import os
+import sys
+
+from pytest_workspace.definitions import job, op, repository
+
+
+@op
+def loud():
+    print("x" * 200_000)  # more than one read of the scratch file
+    os.write(2, b"to stderr\\n")
+
+
+@job
+def loud_job():
+    loud()
+
+
+@op
+def quiet():
+    return 1
+
+
+@job
+def quiet_job():
+    quiet()
+
+
+@repository
+def capture_repository():
+    return [loud_job, quiet_job]
+"""
+
+
+def test_each_call_captures_only_its_own_output(tmp_path: Path) -> None:
+    module = tmp_path / "capture.py"
+    module.write_text(CAPTURE_MODULE)
+    with load_workspace(python_file=module, timeout=30) as ws:
+        for _ in range(3):  # the worker reuses its scratch files from call to call
+            loud = ws.job("loud_job").execute()
+            assert loud.stdout == "x" * 200_000 + "\n"
+            assert loud.stderr == "to stderr\n"
+            quiet = ws.job("quiet_job").execute()
+            assert (quiet.stdout, quiet.stderr) == ("", "")
+            assert quiet.build is not None and quiet.build.stdout == ""
+
+
 def test_logging_warnings_and_context_log_are_in_the_logs_with_op_names(
     ws: Workspace,
 ) -> None:
