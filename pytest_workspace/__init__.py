@@ -9,6 +9,7 @@ from .errors import (
     LocationLoadError,
     NameLookupError,
     OutputNotAvailableError,
+    PartitionsUnavailableError,
     RemoteDefinitionError,
     RemoteError,
     RunConfigError,
@@ -20,6 +21,8 @@ from .errors import (
     WorkspaceFileError,
 )
 from .workspace import (
+    AssetCheckResult,
+    AssetMaterialization,
     Evaluation,
     JobBuild,
     JobHandle,
@@ -38,6 +41,8 @@ from .workspace import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AssetCheckResult",
+    "AssetMaterialization",
     "Evaluation",
     "JobBuild",
     "JobHandle",
@@ -47,6 +52,7 @@ __all__ = [
     "LogRecord",
     "NameLookupError",
     "OutputNotAvailableError",
+    "PartitionsUnavailableError",
     "RemoteDefinitionError",
     "RemoteError",
     "RemoteRepr",

@@ -46,6 +46,7 @@ from .errors import (
     LocationLoadError,
     NameLookupError,
     OutputNotAvailableError,
+    PartitionsUnavailableError,
     RemoteError,
     WorkspaceClosedError,
 )
@@ -108,8 +109,36 @@ class StepResult:
 
 
 @dataclass(frozen=True)
+class AssetMaterialization:
+    """An asset a run materialized (Dagster): its key (``nutrition/protein_ranking``),
+    the op (step) that did it, and the partition, if any."""
+
+    asset_key: str
+    op_name: Optional[str] = None
+    partition: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class AssetCheckResult:
+    """The result of one asset check in a run (Dagster). ``severity`` is ``"ERROR"`` or
+    ``"WARN"``; a failed ERROR check fails the run."""
+
+    asset_key: str
+    check_name: str
+    passed: bool
+    severity: str = "ERROR"
+    description: Optional[str] = None
+    metadata: Dict[str, Any] = field(default_factory=dict)
+    op_name: Optional[str] = None
+
+
+@dataclass(frozen=True)
 class RunResult:
-    """The outcome of :meth:`JobHandle.execute`, as reported by the location's process."""
+    """The outcome of :meth:`JobHandle.execute`, as reported by the location's process.
+
+    For Dagster jobs also: the ``partition_key`` that ran, the ``assets`` materialized
+    and the ``asset_checks``' results, in the order they happened.
+    """
 
     job_name: str
     success: bool
@@ -120,6 +149,9 @@ class RunResult:
     stderr: str
     duration: float
     error: Optional[RemoteError] = None
+    partition_key: Optional[str] = None
+    assets: Tuple[AssetMaterialization, ...] = ()
+    asset_checks: Tuple[AssetCheckResult, ...] = ()
 
     def output_for(self, op_name: str) -> Any:
         """The output of ``op_name``; a value that was not plain data is a RemoteRepr.
@@ -189,6 +221,27 @@ class RunResult:
             stderr=str(data.get("stderr", "")),
             duration=float(data.get("duration", 0.0)),
             error=RemoteError(error) if error else None,
+            partition_key=data.get("partition_key"),
+            assets=tuple(
+                AssetMaterialization(
+                    asset_key=str(asset["asset_key"]),
+                    op_name=asset.get("op"),
+                    partition=asset.get("partition"),
+                )
+                for asset in data.get("assets") or ()
+            ),
+            asset_checks=tuple(
+                AssetCheckResult(
+                    asset_key=str(check["asset_key"]),
+                    check_name=str(check["check_name"]),
+                    passed=bool(check["passed"]),
+                    severity=str(check.get("severity") or "ERROR"),
+                    description=check.get("description"),
+                    metadata=dict(from_plain(check.get("metadata") or {})),
+                    op_name=check.get("op"),
+                )
+                for check in data.get("asset_checks") or ()
+            ),
         )
 
 
@@ -425,10 +478,12 @@ class JobHandle(_MemberHandle):
         option it does not take with a RemoteError that lists those it takes.
 
         An op that fails gives ``success=False`` with ``error`` set. Build errors and
-        run config errors raise (RemoteDefinitionError, RunConfigError) since no op ran.
-        A run that takes longer than ``timeout`` (default: the workspace's) raises
-        WorkerTimeoutError; a worker that dies raises WorkerCrashedError. Either way the
-        next call starts a new worker.
+        run config errors raise (RemoteDefinitionError, RunConfigError) since no op ran,
+        and so does a partitioned job with no partition to run
+        (PartitionsUnavailableError: dynamic partitions not added yet). A run that takes
+        longer than ``timeout`` (default: the workspace's) raises WorkerTimeoutError; a
+        worker that dies raises WorkerCrashedError. Either way the next call starts a
+        new worker.
         """
         if run_config is not None and not isinstance(run_config, Mapping):
             raise TypeError(
@@ -447,6 +502,8 @@ class JobHandle(_MemberHandle):
         error = data.get("error")
         if error and error.get("stage") in ("build", "config"):
             raise remote_error(error)
+        if data.get("skip_reason"):
+            raise PartitionsUnavailableError(str(data["skip_reason"]))
         return RunResult.from_data(data)
 
 

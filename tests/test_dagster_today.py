@@ -141,7 +141,7 @@ def test_attribute_naming_a_graph_makes_it_a_job(ws: Workspace) -> None:
         pytest.param(
             "import dagster as dg\nVERSION = 1\n",
             "",
-            'No Definitions, RepositoryDefinition, Job, Pipeline, Graph, or AssetsDefinition '
+            "No Definitions, RepositoryDefinition, Job, Pipeline, Graph, or AssetsDefinition "
             'found in "code"',
             id="nothing-found",
         ),
@@ -164,8 +164,7 @@ def test_attribute_naming_a_graph_makes_it_a_job(ws: Workspace) -> None:
             id="two-jobs",
         ),
         pytest.param(
-            "import dagster as dg\n"
-            "defs = dg.Definitions()\nother = dg.Definitions()\n",
+            "import dagster as dg\ndefs = dg.Definitions()\nother = dg.Definitions()\n",
             "",
             "Cannot have more than one Definitions object defined at module scope. "
             "Found Definitions objects: code.defs, code.other",
@@ -180,8 +179,7 @@ def test_attribute_naming_a_graph_makes_it_a_job(ws: Workspace) -> None:
             id="two-definitions-functions",
         ),
         pytest.param(
-            "import dagster as dg\n"
-            "@dg.definitions\ndef defs(): return 42\n",
+            "import dagster as dg\n@dg.definitions\ndef defs(): return 42\n",
             "",
             "Function must return a Definitions or RepositoryDefinition object",
             id="definitions-function-returns-garbage",
@@ -290,7 +288,7 @@ def test_a_bad_resource_path_names_the_key_and_the_path(
     result = ws.job("shop/__repository__/__ASSET_JOB").execute(resources=resources)
     assert not result.success
     assert result.error is not None
-    [(key, path)] = resources.items()
+    [key] = resources
     assert f"resource {key!r} of job '__ASSET_JOB'" in result.error.message
     assert words in result.error.message
     assert result.step_results == {}  # no op ran
@@ -336,9 +334,7 @@ def test_a_job_over_empty_dynamic_partitions_cannot_run(ws: Workspace) -> None:
     for name in ("customer_job", "dynamic.py/__repository__/__ASSET_JOB"):
         with pytest.raises(PartitionsUnavailableError) as excinfo:
             ws.job(name).execute()
-        assert "DynamicPartitionsDefinition 'customers' has no partitions yet" in str(
-            excinfo.value
-        )
+        assert "DynamicPartitionsDefinition 'customers' has no partitions yet" in str(excinfo.value)
 
 
 # -- schedules and sensors, evaluated as the daemon does --------------------------------------
@@ -511,7 +507,9 @@ def pytest_workspace_partition_keys(job):
 
 
 def test_the_older_supported_dagster_line_runs_the_same_code(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, python_env  # type: ignore[no-untyped-def]
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    python_env,  # type: ignore[no-untyped-def]
 ) -> None:
     python = _line_python(python_env, OLDER)
     session = _session(pytester, monkeypatch, python)
