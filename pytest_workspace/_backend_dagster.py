@@ -331,12 +331,17 @@ class DagsterBackend(_backend.Backend):
                 "error": None,
                 "skip_reason": str(exc),
             }
-        result = job.execute_in_process(
-            run_config=dict(run_config) or None,
-            instance=self.instance,
-            resources=resources,
-            partition_key=partition_key,
-        )
+        try:
+            result = job.execute_in_process(
+                run_config=dict(run_config) or None,
+                instance=self.instance,
+                resources=resources,
+                partition_key=partition_key,
+            )
+        finally:
+            # What the default IO manager stored goes with the run, as it went with the
+            # instance of a run of its own: no item reads values another one stored.
+            _empty_folder(self.instance.storage_directory())
         data = _backend.run_data(result, lambda step: step.error, run_error=result.error)
         data.update(
             partition_key=partition_key,
@@ -372,6 +377,24 @@ class DagsterBackend(_backend.Backend):
 
 
 BACKEND = DagsterBackend
+
+
+def _empty_folder(path: str) -> None:
+    import shutil  # only Dagster locations run jobs here; Dagster imported it already
+
+    try:
+        entries = os.listdir(path)
+    except OSError:
+        return
+    for entry in entries:
+        full = os.path.join(path, entry)
+        if os.path.isdir(full) and not os.path.islink(full):
+            shutil.rmtree(full, ignore_errors=True)
+        else:
+            try:
+                os.unlink(full)
+            except OSError:
+                pass
 
 
 def _required_parameters(function: Any) -> List[str]:

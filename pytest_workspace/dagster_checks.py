@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .checks import FAILED, PASSED, SKIPPED, CheckStep, JobCheck, check_job
-from .workspace import JobHandle, RunResult
+from .workspace import JobHandle, LogRecord, RunResult
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,11 @@ class PartitionedJobCheck(JobCheck):
     """A job's check over several partitions: ``runs`` holds each key's own check."""
 
     runs: Tuple[Tuple[str, JobCheck], ...] = ()
+
+    @property
+    def logs(self) -> Tuple[LogRecord, ...]:
+        """The logs of every partition's run, one run after the other."""
+        return tuple(record for _, run in self.runs for record in run.logs)
 
 
 def check_job_runs(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import re
+import shutil
 from pathlib import Path
 from typing import Iterator
 
@@ -401,6 +402,31 @@ def test_a_request_with_invalid_run_config_is_refused(bad_requests: Workspace) -
 # -- the instance -------------------------------------------------------------------------------
 
 
+def test_no_run_reads_values_another_run_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dagster_python: Path
+) -> None:
+    # downstream_job selects `total` without its upstream asset: on a fresh instance it
+    # cannot load `numbers`. Materializing `numbers` first, in another item of the same
+    # worker, must not change that verdict.
+    source = (
+        "import dagster as dg\n"
+        "@dg.asset\ndef numbers(): return [1, 2, 3]\n"
+        "@dg.asset\ndef total(numbers): return sum(numbers)\n"
+        "downstream_job = dg.define_asset_job('downstream_job', selection=['total'])\n"
+        "defs = dg.Definitions(assets=[numbers, total], jobs=[downstream_job])\n"
+    )
+    monkeypatch.setenv("DAGSTER_PYTHON", str(dagster_python))
+    with load_workspace(_one_file_workspace(tmp_path, source), timeout=120) as ws:
+        alone = ws.job("downstream_job").execute()
+        everything = ws.job("__ASSET_JOB").execute()
+        after = ws.job("downstream_job").execute()
+    assert everything.success and everything.output_for("total") == 6
+    assert not alone.success and not after.success
+    assert after.failed_op == alone.failed_op == "total"
+    assert after.error is not None and alone.error is not None
+    assert after.error.type_name == alone.error.type_name
+
+
 def test_one_ephemeral_instance_per_worker_and_nothing_in_dagster_home(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dagster_python: Path
 ) -> None:
@@ -431,11 +457,15 @@ def pytest_workspace_resources(job):
 
 
 def _session(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, python: Path,
-             conftest: str = CONFTEST) -> pytest.Pytester:  # fmt: skip
+             conftest: str = CONFTEST) -> Path:  # fmt: skip
+    """The fixtures copied into the session's folder, with ``conftest`` beside the
+    workspace file (its hooks apply to the workspace files below it). Returns the
+    workspace file."""
     monkeypatch.setenv("DAGSTER_PYTHON", str(python))
     pytester.makeini("[pytest]\n")
-    pytester.makeconftest(with_pid_recorder(conftest))
-    return pytester
+    shutil.copytree(FIXTURES, pytester.path / "dagster_today")
+    (pytester.path / "dagster_today" / "conftest.py").write_text(with_pid_recorder(conftest))
+    return pytester.path / "dagster_today" / "workspace.yaml"
 
 
 def _assert_today_session(result: pytest.RunResult) -> None:
@@ -457,29 +487,44 @@ def _assert_today_session(result: pytest.RunResult) -> None:
 def test_pytest_runs_todays_dagster_code(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, dagster_python: Path
 ) -> None:
-    session = _session(pytester, monkeypatch, dagster_python)
-    result = session.runpytest_subprocess(
-        "--workspace", str(WORKSPACE), "-p", "no:cacheprovider", "-rA"
-    )
+    workspace = _session(pytester, monkeypatch, dagster_python)
+    result = pytester.runpytest_subprocess(str(workspace), "-p", "no:cacheprovider", "-rA")
     _assert_today_session(result)
-    # The reports list each asset materialized and each check's result, and the partition.
+    # The reports list each asset materialized and each check's result, and the partition:
+    # in the failure report...
+    failures = result.stdout.str().split("short test summary")[0]
+    assert "Captured dagster call" in failures
     result.stdout.fnmatch_lines(
         [
-            "*Dagster run*",
-            "*materialized inventory*",
-            "*check inventory:inventory_has_products*passed*ERROR*",
-            "*check inventory:no_negative_stock*FAILED*ERROR*negative stock: pears*",
-            "*check inventory:plenty_of_plums*FAILED*WARN*",
+            "*_ job inventory_job _*",
+            "*Captured dagster call*",
+            "materialized inventory",
+            "check inventory:inventory_has_products passed (ERROR)",
+            "check inventory:no_negative_stock FAILED (ERROR): negative stock: pears",
+            "check inventory:plenty_of_plums FAILED (WARN)",
         ]
     )
-    result.stdout.fnmatch_lines(["*partition apac*", "*materialized* order_totals*"])
-    assert_no_worker_left(session.path, at_least=6)
+    # ... and for passed items under -rA (-rP).
+    result.stdout.fnmatch_lines(
+        [
+            "*_ job __ASSET_JOB _*",
+            "*Captured dagster call*",
+            "materialized raw_orders",
+            "materialized order_totals",
+            "check raw_orders:raw_orders_have_ids passed (ERROR)",
+            "check order_totals:no_huge_order FAILED (WARN)",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        ["*_ job region_report_job _*", "*Captured dagster call*", "partition 'apac': passed"]
+    )
+    assert_no_worker_left(workspace.parent, at_least=6)
 
 
 def test_the_partition_keys_hook_runs_each_key_and_names_the_failed_ones(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, dagster_python: Path
 ) -> None:
-    session = _session(
+    workspace = _session(
         pytester,
         monkeypatch,
         dagster_python,
@@ -494,16 +539,45 @@ def pytest_workspace_partition_keys(job):
         return ["acme"]
 """,
     )
-    result = session.runpytest_subprocess(
-        "--workspace", str(WORKSPACE), "-p", "no:cacheprovider", "-rA",
+    result = pytester.runpytest_subprocess(
+        str(workspace), "-p", "no:cacheprovider", "-rA",
         "-k", "daily_sales_job or region_report_job or customer_job",
     )  # fmt: skip
     result.assert_outcomes(passed=3, failed=1)
     result.stdout.fnmatch_lines(
-        ["*job 'region_report_job' failed for partition 'mars' (1 of 2 partitions)*"]
+        [
+            "*job 'region_report_job' failed for partition 'mars' (1 of 2 partitions)*",
+            "*partition 'mars': job 'region_report_job' failed during execution*",
+            "*has no partition 'mars'*Could not find a partition with key `mars`*",
+            "*Captured dagster call*",
+            "partition 'emea': passed",
+            "partition 'mars': failed",
+        ]
     )
-    result.stdout.fnmatch_lines(["*partition 2024-01-01*", "*partition 2024-01-02*"])
-    result.stdout.fnmatch_lines(["*partition acme*materialized customer_profile*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*_ job daily_sales_job _*",
+            "*Captured dagster call*",
+            "partition '2024-01-01': passed",
+            "  materialized daily_sales",
+            "partition '2024-01-02': passed",
+            "  materialized daily_sales",
+        ]
+    )
+    # A key of dynamic partitions is added to the worker's instance, then runs.
+    result.stdout.fnmatch_lines(
+        ["*_ job customer_job _*", "*Captured dagster call*", "partition 'acme': passed"]
+    )
+    # The logs of every partition's run are kept.
+    result.stdout.fnmatch_lines(
+        [
+            "*PASSES*",
+            "*_ job daily_sales_job _*",
+            "*Captured log call*",
+            "INFO * [daily_sales]: computing the sales of 2024-01-01",
+            "INFO * [daily_sales]: computing the sales of 2024-01-02",
+        ]
+    )
 
 
 def test_the_older_supported_dagster_line_runs_the_same_code(
@@ -512,10 +586,8 @@ def test_the_older_supported_dagster_line_runs_the_same_code(
     python_env,  # type: ignore[no-untyped-def]
 ) -> None:
     python = _line_python(python_env, OLDER)
-    session = _session(pytester, monkeypatch, python)
-    result = session.runpytest_subprocess(
-        "--workspace", str(WORKSPACE), "-p", "no:cacheprovider", "-rA"
-    )
+    workspace = _session(pytester, monkeypatch, python)
+    result = pytester.runpytest_subprocess(str(workspace), "-p", "no:cacheprovider", "-rA")
     _assert_today_session(result)
     result.stdout.fnmatch_lines(["*Python 3.9*"])
-    assert_no_worker_left(session.path, at_least=6)
+    assert_no_worker_left(workspace.parent, at_least=6)
