@@ -109,6 +109,66 @@ class StepResult:
 
 
 @dataclass(frozen=True)
+class RemoteWarning:
+    """A warning user code raised in a location's process (load, build, run, evaluate).
+
+    ``category`` is the warning's class, module-qualified (``UserWarning``,
+    ``dagster.BetaWarning``); ``filename`` and ``lineno`` are where it was raised.
+    """
+
+    category: str
+    message: str
+    filename: str
+    lineno: int
+
+
+def _warnings(data: Mapping[str, Any]) -> Tuple[RemoteWarning, ...]:
+    return tuple(
+        RemoteWarning(
+            category=str(entry["category"]),
+            message=str(entry["message"]),
+            filename=str(entry["filename"]),
+            lineno=int(entry["lineno"]),
+        )
+        for entry in data.get("warnings") or ()
+    )
+
+
+@dataclass(frozen=True)
+class JobBuild:
+    """A job as built in its location: the answer of :meth:`JobHandle.build`, and the
+    ``build`` of a :class:`RunResult`."""
+
+    name: str
+    op_names: Tuple[str, ...]
+    dependencies: Dict[str, Tuple[str, ...]]
+    description: Optional[str] = None
+    tags: Dict[str, Any] = field(default_factory=dict)
+    source: Optional[Tuple[str, int]] = None
+    stdout: str = ""
+    stderr: str = ""
+    #: The name the job is declared under in its repository.
+    key: Optional[str] = None
+    warnings: Tuple[RemoteWarning, ...] = ()
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> JobBuild:
+        source = data.get("source")
+        return cls(
+            name=str(data["name"]),
+            op_names=tuple(data["op_names"]),
+            dependencies={op: tuple(deps) for op, deps in data["dependencies"].items()},
+            description=data.get("description"),
+            tags=dict(from_plain(data.get("tags") or {})),
+            source=(str(source[0]), int(source[1])) if source else None,
+            stdout=str(data.get("stdout", "")),
+            stderr=str(data.get("stderr", "")),
+            key=data.get("key"),
+            warnings=_warnings(data),
+        )
+
+
+@dataclass(frozen=True)
 class AssetMaterialization:
     """An asset a run materialized (Dagster): its key (``nutrition/protein_ranking``),
     the op (step) that did it, and the partition, if any."""
@@ -136,8 +196,11 @@ class AssetCheckResult:
 class RunResult:
     """The outcome of :meth:`JobHandle.execute`, as reported by the location's process.
 
-    For Dagster jobs also: the ``partition_key`` that ran, the ``assets`` materialized
-    and the ``asset_checks``' results, in the order they happened.
+    ``build`` describes the job as built for this run (None when it failed to build:
+    then ``error`` is the build's error); ``warnings`` are those the run raised. For
+    Dagster jobs also: the ``partition_key`` that ran, the ``assets`` materialized and
+    the ``asset_checks``' results, in the order they happened; ``skip_reason`` says why
+    nothing ran (a partitioned job with no partition yet).
     """
 
     job_name: str
@@ -149,9 +212,12 @@ class RunResult:
     stderr: str
     duration: float
     error: Optional[RemoteError] = None
+    build: Optional[JobBuild] = None
+    warnings: Tuple[RemoteWarning, ...] = ()
     partition_key: Optional[str] = None
     assets: Tuple[AssetMaterialization, ...] = ()
     asset_checks: Tuple[AssetCheckResult, ...] = ()
+    skip_reason: Optional[str] = None
 
     def output_for(self, op_name: str) -> Any:
         """The output of ``op_name``; a value that was not plain data is a RemoteRepr.
@@ -211,6 +277,7 @@ class RunResult:
             for entry in data.get("logs", [])
         )
         error = data.get("error")
+        build = data.get("build")
         return cls(
             job_name=str(data["job"]),
             success=bool(data["success"]),
@@ -220,7 +287,9 @@ class RunResult:
             stdout=str(data.get("stdout", "")),
             stderr=str(data.get("stderr", "")),
             duration=float(data.get("duration", 0.0)),
-            error=RemoteError(error) if error else None,
+            error=remote_error(error) if error else None,
+            build=JobBuild.from_data(build) if build else None,
+            warnings=_warnings(data),
             partition_key=data.get("partition_key"),
             assets=tuple(
                 AssetMaterialization(
@@ -242,21 +311,8 @@ class RunResult:
                 )
                 for check in data.get("asset_checks") or ()
             ),
+            skip_reason=data.get("skip_reason"),
         )
-
-
-@dataclass(frozen=True)
-class JobBuild:
-    """A job as built in its location: the answer of :meth:`JobHandle.build`."""
-
-    name: str
-    op_names: Tuple[str, ...]
-    dependencies: Dict[str, Tuple[str, ...]]
-    description: Optional[str] = None
-    tags: Dict[str, Any] = field(default_factory=dict)
-    source: Optional[Tuple[str, int]] = None
-    stdout: str = ""
-    stderr: str = ""
 
 
 @dataclass(frozen=True)
@@ -270,6 +326,7 @@ class Evaluation:
     cron_schedule: Optional[str] = None
     stdout: str = ""
     stderr: str = ""
+    warnings: Tuple[RemoteWarning, ...] = ()
 
 
 class Location:
@@ -306,6 +363,11 @@ class Location:
         """What importing the location's code printed: ``(stdout, stderr)``."""
         description = self.worker.description or {}
         return str(description.get("stdout", "")), str(description.get("stderr", ""))
+
+    @property
+    def load_warnings(self) -> Tuple[RemoteWarning, ...]:
+        """The warnings importing the location's code raised."""
+        return _warnings(self.worker.description or {})
 
     def _load(self) -> None:
         try:
@@ -452,17 +514,7 @@ class JobHandle(_MemberHandle):
         data = self.location.call(
             "build_job", repository=self.repository.name, job=self.name, timeout=timeout
         )
-        source = data.get("source")
-        return JobBuild(
-            name=data["name"],
-            op_names=tuple(data["op_names"]),
-            dependencies={op: tuple(deps) for op, deps in data["dependencies"].items()},
-            description=data.get("description"),
-            tags=dict(from_plain(data.get("tags") or {})),
-            source=(source[0], int(source[1])) if source else None,
-            stdout=data.get("stdout", ""),
-            stderr=data.get("stderr", ""),
-        )
+        return JobBuild.from_data(data)
 
     def execute(
         self,
@@ -471,20 +523,37 @@ class JobHandle(_MemberHandle):
         timeout: Optional[float] = None,
         **backend_options: Any,
     ) -> RunResult:
-        """Run the job in its location's process and return what happened.
-
-        ``backend_options`` (plain data) go to the location's backend as they are (the
-        Dagster backend's ``resources=``, ``partition_key=``...); a backend refuses an
-        option it does not take with a RemoteError that lists those it takes.
+        """Build the job and run it in its location's process; return what happened.
 
         An op that fails gives ``success=False`` with ``error`` set. Build errors and
         run config errors raise (RemoteDefinitionError, RunConfigError) since no op ran,
         and so does a partitioned job with no partition to run
-        (PartitionsUnavailableError: dynamic partitions not added yet). A run that takes
-        longer than ``timeout`` (default: the workspace's) raises WorkerTimeoutError; a
-        worker that dies raises WorkerCrashedError. Either way the next call starts a
-        new worker.
+        (PartitionsUnavailableError: dynamic partitions not added yet); :meth:`run`
+        returns them instead (``skip_reason``). A run that takes longer than ``timeout``
+        (default: the workspace's) raises WorkerTimeoutError; a worker that dies raises
+        WorkerCrashedError. Either way the next call starts a new worker.
+
+        ``backend_options`` (plain data) go to the location's backend as they are (the
+        Dagster backend's ``resources=``, ``partition_key=``...); a backend refuses an
+        option it does not take with a RemoteError that lists those it takes.
         """
+        result = self.run(run_config, timeout=timeout, **backend_options)
+        if result.error is not None and result.error.stage in ("build", "config"):
+            raise result.error
+        if result.skip_reason is not None:
+            raise PartitionsUnavailableError(result.skip_reason)
+        return result
+
+    def run(
+        self,
+        run_config: Optional[Mapping[str, Any]] = None,
+        *,
+        timeout: Optional[float] = None,
+        **backend_options: Any,
+    ) -> RunResult:
+        """As :meth:`execute`, in one request, but a job that fails to build or whose run
+        config is wrong is a result too: ``error.stage`` is ``"build"`` (then ``build``
+        is None) or ``"config"``, and no op ran."""
         if run_config is not None and not isinstance(run_config, Mapping):
             raise TypeError(
                 f"the run config of job {self.qualified_name!r} must be a dict like "
@@ -499,11 +568,6 @@ class JobHandle(_MemberHandle):
             options=_plain("execute options", self.qualified_name, backend_options),
             timeout=timeout,
         )
-        error = data.get("error")
-        if error and error.get("stage") in ("build", "config"):
-            raise remote_error(error)
-        if data.get("skip_reason"):
-            raise PartitionsUnavailableError(str(data["skip_reason"]))
         return RunResult.from_data(data)
 
 
@@ -551,6 +615,7 @@ def _evaluation(data: Mapping[str, Any]) -> Evaluation:
         cron_schedule=data.get("cron_schedule"),
         stdout=data.get("stdout", ""),
         stderr=data.get("stderr", ""),
+        warnings=_warnings(data),
     )
 
 
