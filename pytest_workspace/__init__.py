@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         LocationLoadError,
         NameLookupError,
         OutputNotAvailableError,
+        PartitionsUnavailableError,
         RemoteDefinitionError,
         RemoteError,
         RunConfigError,
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
         WorkspaceFileError,
     )
     from .workspace import (
+        AssetCheckResult,
+        AssetMaterialization,
         Evaluation,
         JobBuild,
         JobHandle,
@@ -63,6 +66,8 @@ __version__ = "0.1.0"
 _HOMES = ("errors", "config", "workspace", "checks")
 
 __all__ = [
+    "AssetCheckResult",
+    "AssetMaterialization",
     "Check",
     "CheckStep",
     "Evaluation",
@@ -76,6 +81,7 @@ __all__ = [
     "LogRecord",
     "NameLookupError",
     "OutputNotAvailableError",
+    "PartitionsUnavailableError",
     "RemoteDefinitionError",
     "RemoteError",
     "RemoteRepr",
