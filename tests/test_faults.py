@@ -24,7 +24,13 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Optional
 
 import pytest
-from processes import alive, assert_no_worker_left, wait_gone, with_pid_recorder
+from processes import (
+    alive,
+    assert_no_worker_left,
+    process_table,
+    wait_gone,
+    with_pid_recorder,
+)
 
 from pytest_workspace import WorkerTimeoutError, load_workspace
 
@@ -363,6 +369,15 @@ def wait_for_file(path: Path, timeout: float = 120.0) -> str:
     raise AssertionError(f"{path} was not written within {timeout:g}s")
 
 
+def guardians_of(host: int) -> List[int]:
+    """The pids of the guardian processes of the pytest process ``host`` that are alive."""
+    return [
+        pid
+        for pid, cmdline in process_table().items()
+        if "_reaper.py" in cmdline and cmdline.endswith(f" {host}") and alive(pid)
+    ]
+
+
 def finish(process: subprocess.Popen[str], timeout: float = 120.0) -> str:
     try:
         return process.communicate(timeout=timeout)[0]
@@ -394,6 +409,7 @@ def test_ctrl_c_while_a_location_imports_stops_the_run_at_once(
     assert "KeyboardInterrupt" in output
     assert "Traceback" not in output.split("KeyboardInterrupt")[0]
     assert wait_gone(pids) == []
+    assert wait_gone(guardians_of(process.pid)) == []
 
 
 def test_ctrl_c_during_a_job_stops_the_run_with_the_summary(pytester: pytest.Pytester) -> None:
@@ -412,6 +428,7 @@ def test_ctrl_c_during_a_job_stops_the_run_with_the_summary(pytester: pytest.Pyt
     assert "KeyboardInterrupt" in output
     assert re.search(r"=+ 1 passed in [\d.]+s", output), output  # the control job
     assert wait_gone([pid]) == []
+    assert wait_gone(guardians_of(process.pid)) == []
 
 
 # -- the host killed while its worker cannot act (point 13) -------------------------------
@@ -471,6 +488,8 @@ def test_a_worker_that_cannot_act_dies_with_its_killed_host(
     try:
         worker = int(wait_for_file(pytester.path / "worker.pid"))
         child = int(wait_for_file(pytester.path / "child.pid"))
+        guardians = guardians_of(process.pid)
+        assert len(guardians) == 1  # started with the first worker
         if how == "stopped":
             wait_until(lambda: process_state(worker) == "T", "the worker stops itself")
         else:
@@ -478,7 +497,7 @@ def test_a_worker_that_cannot_act_dies_with_its_killed_host(
             wait_until(lambda: "pause" in wchan.read_text(), "the worker enters pause()")
         process.kill()
         process.wait()
-        assert wait_gone([worker, child], timeout=30) == []
+        assert wait_gone([worker, child, *guardians], timeout=30) == []
     finally:
         if process.poll() is None:
             process.kill()
