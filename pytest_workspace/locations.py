@@ -892,7 +892,7 @@ class LocationWorker:
 
 
 #: Calls after which a worker with ``fresh_worker`` is stopped: one job, one process.
-FRESH_WORKER_AFTER = frozenset({"execute_job", "evaluate_schedule", "evaluate_sensor"})
+FRESH_WORKER_AFTER = frozenset({"build_job", "execute_job", "evaluate_schedule", "evaluate_sensor"})
 
 
 def _call_text(command: str, arguments: Mapping[str, Any]) -> str:
