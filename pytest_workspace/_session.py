@@ -31,6 +31,8 @@ from .workspace import (
 )
 
 _run_key = pytest.StashKey["WorkspaceRun"]()
+#: A Ctrl-C that interrupted the loading at session start, raised again at collection.
+_interrupted_key = pytest.StashKey[KeyboardInterrupt]()
 
 #: Name of the item that stands for a code location that failed to load.
 LOAD_LOCATION_ITEM = "load_location"
@@ -59,7 +61,20 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     # Start the named workspaces now, all at once, so the header can say their Pythons.
     # An xdist controller collects nothing: its workers start their own locations.
     if not _is_xdist_controller(session.config):
-        session.config.stash[_run_key].start_named()
+        try:
+            session.config.stash[_run_key].start_named()
+        except KeyboardInterrupt as interrupt:
+            # Ctrl-C while locations load (their workers are stopped already). pytest
+            # reports an interrupt of the session start without its summary: raise it
+            # again as collection begins, where pytest reports it as usual.
+            session.config.stash[_interrupted_key] = interrupt
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection(session: pytest.Session) -> None:
+    interrupt = session.config.stash.get(_interrupted_key, None)
+    if interrupt is not None:
+        raise interrupt
 
 
 def _is_xdist_controller(config: pytest.Config) -> bool:
