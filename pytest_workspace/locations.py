@@ -385,7 +385,7 @@ class LocationWorker:
         self.start_timeout = start_timeout
         #: Bounds starting the process and importing the code, together (None: no limit).
         self.load_timeout = load_timeout
-        #: Stop the process after each job execution or evaluation (hermetic jobs).
+        #: Stop the process after each call in FRESH_WORKER_AFTER (hermetic jobs).
         self.fresh_worker = fresh_worker
         #: The process being started, before start() knows it: kill() stops it too.
         self._launching: Optional[subprocess.Popen[bytes]] = None

@@ -859,8 +859,9 @@ def load_workspace(
     execution, evaluation); a call that exceeds it kills the worker (WorkerTimeoutError).
     ``load_timeout`` (seconds, None for no limit) bounds starting a location's process and
     importing its code, at load time and at every restart; ``start_timeout`` bounds the
-    start of the interpreter alone. ``fresh_worker=True`` runs each job execution and
-    each schedule or sensor evaluation on a new process (see docs/faults.md).
+    start of the interpreter alone. ``fresh_worker=True`` runs each call that runs user
+    code for a job (build, execution, evaluation of a schedule or sensor) on a new
+    process, stopped when the call ends (see docs/faults.md).
     """
     specs = [load_workspace_file(os.fspath(path)) for path in _many(paths)]
     extra = [location_from_python_file(os.fspath(path)) for path in _many(python_file)]
