@@ -907,9 +907,7 @@ class ProcessState:
         if self.reaper is not None:
             pid = os.getpid()
             self.reaper.kill_descendants(pid, spare=self.processes)
-            self.reaper.reap(
-                [p for p in self.reaper.descendants(pid) if p not in self.processes]
-            )
+            self.reaper.reap([p for p in self.reaper.descendants(pid) if p not in self.processes])
 
 
 def _getcwd():
