@@ -24,7 +24,7 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple, TypedDict
 
 #: Bumped whenever a message changes shape. The worker refuses a host of another
 #: version, and the host a worker that answers with another.
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 
 
 # -- shapes -----------------------------------------------------------------------------
@@ -54,7 +54,6 @@ class WarningData(TypedDict):
 class LocationData(TypedDict):
     """The location to load, in ``init``."""
 
-    name: str
     kind: str  # python_file, python_module, python_package
     target: str
     attribute: Optional[str]
