@@ -405,6 +405,10 @@ class LogCapture:
         return False
 
 
+#: The keys of a backend's run data that the worker itself turns into the reply.
+_RUN_KEYS = ("success", "run_id", "steps", "events", "error")
+
+
 class Location:
     """The loaded code of one location and the requests that act on it.
 
@@ -638,6 +642,9 @@ class Location:
             return output
         events = run["events"]
         _attribute_to_ops(logs.records, events)
+        # What a backend adds to its runs (Dagster: partition_key, assets, asset_checks,
+        # skip_reason) travels as it is.
+        output.update((key, value) for key, value in run.items() if key not in _RUN_KEYS)
         output.update(
             success=bool(run["success"]),
             run_id=run["run_id"],

@@ -115,6 +115,12 @@ class RunConfigError(RemoteError):
         return bool(self.data.get("only_missing", False))
 
 
+class PartitionsUnavailableError(WorkspaceError):
+    """A partitioned job has no partition to run: its partitions definition has no key
+    (Dagster's dynamic partitions before any is added). Nothing ran; name the keys to
+    run (``partition_key=``, or the ``pytest_workspace_partition_keys`` hook)."""
+
+
 class OutputNotAvailableError(WorkspaceError, LookupError):
     """:meth:`RunResult.output_for` was asked for an op that failed or was skipped."""
 

@@ -45,6 +45,7 @@ from .errors import (
     LocationLoadError,
     NameLookupError,
     OutputNotAvailableError,
+    PartitionsUnavailableError,
     RemoteError,
     WorkspaceClosedError,
 )
@@ -167,11 +168,38 @@ class JobBuild:
 
 
 @dataclass(frozen=True)
+class AssetMaterialization:
+    """An asset a run materialized (Dagster): its key (``nutrition/protein_ranking``),
+    the op (step) that did it, and the partition, if any."""
+
+    asset_key: str
+    op_name: Optional[str] = None
+    partition: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class AssetCheckResult:
+    """The result of one asset check in a run (Dagster). ``severity`` is ``"ERROR"`` or
+    ``"WARN"``; a failed ERROR check fails the run."""
+
+    asset_key: str
+    check_name: str
+    passed: bool
+    severity: str = "ERROR"
+    description: Optional[str] = None
+    metadata: Dict[str, Any] = field(default_factory=dict)
+    op_name: Optional[str] = None
+
+
+@dataclass(frozen=True)
 class RunResult:
     """The outcome of :meth:`JobHandle.execute`, as reported by the location's process.
 
     ``build`` describes the job as built for this run (None when it failed to build:
-    then ``error`` is the build's error); ``warnings`` are those the run raised.
+    then ``error`` is the build's error); ``warnings`` are those the run raised. For
+    Dagster jobs also: the ``partition_key`` that ran, the ``assets`` materialized and
+    the ``asset_checks``' results, in the order they happened; ``skip_reason`` says why
+    nothing ran (a partitioned job with no partition yet).
     """
 
     job_name: str
@@ -185,6 +213,10 @@ class RunResult:
     error: Optional[RemoteError] = None
     build: Optional[JobBuild] = None
     warnings: Tuple[RemoteWarning, ...] = ()
+    partition_key: Optional[str] = None
+    assets: Tuple[AssetMaterialization, ...] = ()
+    asset_checks: Tuple[AssetCheckResult, ...] = ()
+    skip_reason: Optional[str] = None
 
     def output_for(self, op_name: str) -> Any:
         """The output of ``op_name``; a value that was not plain data is a RemoteRepr.
@@ -257,6 +289,28 @@ class RunResult:
             error=remote_error(error) if error else None,
             build=JobBuild.from_data(build) if build else None,
             warnings=_warnings(data),
+            partition_key=data.get("partition_key"),
+            assets=tuple(
+                AssetMaterialization(
+                    asset_key=str(asset["asset_key"]),
+                    op_name=asset.get("op"),
+                    partition=asset.get("partition"),
+                )
+                for asset in data.get("assets") or ()
+            ),
+            asset_checks=tuple(
+                AssetCheckResult(
+                    asset_key=str(check["asset_key"]),
+                    check_name=str(check["check_name"]),
+                    passed=bool(check["passed"]),
+                    severity=str(check.get("severity") or "ERROR"),
+                    description=check.get("description"),
+                    metadata=dict(from_plain(check.get("metadata") or {})),
+                    op_name=check.get("op"),
+                )
+                for check in data.get("asset_checks") or ()
+            ),
+            skip_reason=data.get("skip_reason"),
         )
 
 
@@ -472,8 +526,10 @@ class JobHandle(_MemberHandle):
         """Build the job and run it in its location's process; return what happened.
 
         An op that fails gives ``success=False`` with ``error`` set. Build errors and
-        run config errors raise (RemoteDefinitionError, RunConfigError) since no op ran;
-        :meth:`run` returns them instead. A run that takes longer than ``timeout``
+        run config errors raise (RemoteDefinitionError, RunConfigError) since no op ran,
+        and so does a partitioned job with no partition to run
+        (PartitionsUnavailableError: dynamic partitions not added yet); :meth:`run`
+        returns them instead (``skip_reason``). A run that takes longer than ``timeout``
         (default: the workspace's) raises WorkerTimeoutError; a worker that dies raises
         WorkerCrashedError. Either way the next call starts a new worker.
 
@@ -484,6 +540,8 @@ class JobHandle(_MemberHandle):
         result = self.run(run_config, timeout=timeout, **backend_options)
         if result.error is not None and result.error.stage in ("build", "config"):
             raise result.error
+        if result.skip_reason is not None:
+            raise PartitionsUnavailableError(result.skip_reason)
         return result
 
     def run(
