@@ -387,7 +387,6 @@ class LocationWorker:
     def _location_message(self) -> protocol.LocationData:
         spec = self.spec
         return {
-            "name": spec.name,
             "kind": spec.kind,
             "target": spec.target,
             "attribute": spec.attribute,

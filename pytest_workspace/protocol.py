@@ -24,7 +24,7 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple, TypedDict
 
 #: Bumped whenever a message changes shape. The worker refuses a host of another
 #: version, and the host a worker that answers with another.
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 
 
 # -- shapes -----------------------------------------------------------------------------
@@ -54,7 +54,6 @@ class WarningData(TypedDict):
 class LocationData(TypedDict):
     """The location to load, in ``init``."""
 
-    name: str
     kind: str  # python_file, python_module, python_package
     target: str
     attribute: Optional[str]
@@ -142,9 +141,27 @@ class LogData(TypedDict):
     event: Optional[str]
 
 
-class RunData(TypedDict):
-    """The reply to ``execute_job``."""
+class AssetData(TypedDict):
+    """An asset a run materialized (Dagster)."""
 
+    asset_key: str  # "nutrition/protein_ranking"
+    op: Optional[str]
+    partition: Optional[str]
+
+
+class AssetCheckData(TypedDict):
+    """An asset check's result in a run (Dagster)."""
+
+    asset_key: str
+    check_name: str
+    passed: bool
+    severity: str  # ERROR, WARN
+    description: Optional[str]
+    metadata: Dict[str, Any]
+    op: Optional[str]
+
+
+class _RunData(TypedDict):
     job: str
     build: Optional[BuildData]
     success: bool
@@ -158,6 +175,16 @@ class RunData(TypedDict):
     error: Optional[ErrorData]
 
 
+class RunData(_RunData, total=False):
+    """The reply to ``execute_job``; the keys below only from backends that have them
+    (the Dagster backend), sent as the backend made them."""
+
+    partition_key: Optional[str]
+    assets: List[AssetData]
+    asset_checks: List[AssetCheckData]
+    skip_reason: Optional[str]  # nothing ran: no partition to run yet
+
+
 class ScheduleArguments(TypedDict):
     repository: str
     schedule: str
@@ -168,10 +195,15 @@ class SensorArguments(TypedDict):
     sensor: str
 
 
-class RunRequestData(TypedDict):
+class _RunRequestData(TypedDict):
     run_key: Optional[str]
     run_config: Dict[str, Any]
     tags: Dict[str, Any]
+
+
+class RunRequestData(_RunRequestData, total=False):
+    job_name: Optional[str]  # Dagster: the job the request targets
+    partition_key: Optional[str]
 
 
 class EvaluationData(TypedDict, total=False):
@@ -292,13 +324,19 @@ def error_dict(
     return data
 
 
-def did_you_mean(name: str, known: Iterable[str]) -> str:
-    """``"; did you mean 'x'?"`` for the known name closest to ``name``, or ``""``: the
-    one wording of the hint, on both sides."""
+def closest_name(name: str, known: Iterable[str]) -> Optional[str]:
+    """The known name closest to ``name`` (difflib's), or None."""
     import difflib
 
     close = difflib.get_close_matches(name, list(known), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    return close[0] if close else None
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the known name closest to ``name``, or ``""``: the
+    one wording of the hint, on both sides."""
+    close = closest_name(name, known)
+    return f"; did you mean {close!r}?" if close else ""
 
 
 def _safe_str(exc: BaseException) -> str:
