@@ -10,14 +10,16 @@ and turn their outcome into pytest results.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Generator, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
 import pytest
+from _pytest._code.code import ReprEntryNative, ReprExceptionInfo, ReprFileLocation, ReprTraceback
 
 from .checks import Check, TargetCache, check_job, check_schedule, check_sensor
 from .config import COMMAND_LINE_SOURCE, SkippedEntry
-from .errors import WorkspaceError, WorkspaceFileError
+from .errors import WorkerTimeoutError, WorkspaceError, WorkspaceFileError
 from .plugin import Settings, settings
 from .workspace import (
     JobHandle,
@@ -289,7 +291,12 @@ class RepositoryNode(pytest.Collector):
 
 
 class ItemFailure(Exception):
-    """A workspace item failed; the message is the whole report."""
+    """A workspace item failed: ``report`` is the whole report, ``reason`` its one line."""
+
+    def __init__(self, report: str, reason: str = "") -> None:
+        super().__init__(report)
+        self.report = report
+        self.reason = reason or next((ln for ln in report.splitlines() if ln.strip()), report)
 
 
 class WorkspaceItem(pytest.Item):
@@ -313,9 +320,22 @@ class WorkspaceItem(pytest.Item):
         excinfo: pytest.ExceptionInfo[BaseException],
         style: Any = None,
     ) -> Any:
-        if isinstance(excinfo.value, (ItemFailure, WorkspaceError)):
-            return str(excinfo.value)
-        return super().repr_failure(excinfo, style=style)
+        failure = excinfo.value
+        if isinstance(failure, WorkspaceError):
+            failure = ItemFailure(str(failure))
+        if not isinstance(failure, ItemFailure):
+            return super().repr_failure(excinfo, style=style)
+        # A report like pytest's own: `--tb=line` and the `-r` summary show the reason
+        # (reprcrash), `--tb=short` a short traceback, the rest the whole report. These
+        # classes are what pytest and xdist know how to print and send between processes.
+        style = self.config.getoption("tbstyle", "auto")
+        text = short_report(failure.report) if style == "short" else failure.report
+        lines = [] if style == "line" else [f"{line}\n" for line in text.splitlines()]
+        path, line, _ = self.reportinfo()
+        return ReprExceptionInfo(
+            reprtraceback=ReprTraceback([ReprEntryNative(lines)] if lines else [], None, "native"),
+            reprcrash=ReprFileLocation(os.fspath(path), (line or 0) + 1, failure.reason),
+        )
 
     def _source(self) -> Optional[Tuple[str, int]]:
         """The user's file and 1-based line this item stands for, when known."""
@@ -343,6 +363,22 @@ def _loadgroup_active(config: pytest.Config) -> bool:
     return bool(config.getoption("loadgroup", False)) or (
         config.getoption("dist", "no") == "loadgroup"
     )
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_timeout_set_timer(item: pytest.Item, settings: Any) -> Optional[bool]:
+    """pytest-timeout: a workspace item enforces the limit itself, on its calls.
+
+    Its call into the location gets the limit, and a call over it kills the location's
+    worker (the next item restarts it) and fails the item with one clear line; no
+    signal interrupts the host half-way through a call, no stack dump, and
+    ``timeout_method = thread`` does not end the session.
+    """
+    if isinstance(item, WorkspaceItem):
+        if isinstance(item, _MemberItem):
+            item.time_limit = float(settings.timeout)
+        return True  # no timer: nothing else of a workspace item can hang
+    return None
 
 
 @pytest.hookimpl(wrapper=True)
@@ -374,7 +410,8 @@ class MalformedFileItem(WorkspaceItem):
 
     def runtest(self) -> None:
         raise ItemFailure(
-            f"workspace file {self.path} is malformed; nothing of it was loaded:\n{self.error}"
+            f"workspace file {self.path} is malformed; nothing of it was loaded:\n{self.error}",
+            f"workspace file {self.path.name} is malformed: {self.error}".splitlines()[0],
         )
 
 
@@ -405,7 +442,12 @@ class LocationLoadItem(WorkspaceItem):
         error = self.code_location.load_error
         assert error is not None
         self._add_output(*self.code_location.load_output)
-        raise ItemFailure(str(error))
+        # The error itself (the traceback's last line) rather than the advice around it.
+        cause = (error.remote_traceback.strip() or error.message.strip()).splitlines()
+        cause_line = cause[-1] if error.remote_traceback.strip() else cause[0]
+        raise ItemFailure(
+            str(error), f"code location {error.location!r} failed to load: {cause_line}"
+        )
 
 
 class SkippedEntryItem(WorkspaceItem):
@@ -444,6 +486,16 @@ class _MemberItem(WorkspaceItem):
     def _source(self) -> Optional[Tuple[str, int]]:
         return self.handle.declared_at
 
+    #: pytest-timeout's limit for this item (seconds), which the item enforces itself.
+    time_limit: Optional[float] = None
+
+    def _check_timeout(self) -> Optional[float]:
+        """The time limit of this item's whole check, when pytest-timeout's is the tighter."""
+        own = self.config.stash[_run_key].settings.timeout
+        if self.time_limit is not None and (own is None or self.time_limit < own):
+            return self.time_limit
+        return None
+
     def _finish(self, outcome: Check, logs: Sequence[LogRecord] = ()) -> None:
         """Turn a check's outcome into this item's result: output sections, skip, failure."""
         self._add_output(outcome.stdout, outcome.stderr)
@@ -452,7 +504,52 @@ class _MemberItem(WorkspaceItem):
         if outcome.skipped:
             pytest.skip(outcome.reason)
         if outcome.failed:
-            raise ItemFailure(outcome.report)
+            limit = self._check_timeout()
+            if limit is not None and isinstance(outcome.error, WorkerTimeoutError):
+                reason = (
+                    f"{self.kind} {self.handle.name!r} did not finish within pytest-timeout's "
+                    f"limit of {limit:g}s; its worker was killed and restarts for the next item"
+                )
+                raise ItemFailure(f"{reason}\n\n{outcome.report}", reason)
+            raise ItemFailure(outcome.report, outcome.reason)
+
+
+def short_report(report: str) -> str:
+    """``--tb=short``: the headline, one line per frame of the user's code, the error.
+
+    The remote traceback is already trimmed to the user's frames; short drops their
+    context lines and the table of steps, like pytest's own short tracebacks.
+    """
+    lines = report.splitlines()
+    kept: List[str] = []
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        frame = _FRAME.match(line)
+        if frame:
+            path, number, function = frame.groups()
+            kept.append(f"{path}:{number}: in {function}")
+            index += 1
+            if index < len(lines) and lines[index].startswith("    "):
+                kept.append(lines[index])  # the frame's source line
+                index += 1
+            while index < len(lines) and lines[index].startswith("    "):
+                index += 1  # carets
+            continue
+        if line == "steps:":
+            index += 1
+            while index < len(lines) and lines[index].startswith("  "):
+                index += 1
+            continue
+        if line != "Traceback (most recent call last):":
+            kept.append(line)
+        index += 1
+    while kept and not kept[-1].strip():
+        kept.pop()
+    return "\n".join(kept)
+
+
+_FRAME = re.compile(r'^  File "(.+)", line (\d+), in (.+)$')
 
 
 class JobItem(_MemberItem):
@@ -469,7 +566,9 @@ class JobItem(_MemberItem):
         if execute is None:
             execute = self.config.stash[_run_key].settings.execute
         run_config = hook.pytest_workspace_run_config(job=job) if execute else None
-        outcome = check_job(job, execute=bool(execute), run_config=run_config)
+        outcome = check_job(
+            job, execute=bool(execute), run_config=run_config, timeout=self._check_timeout()
+        )
         self._finish(outcome, outcome.logs)
 
 
@@ -492,7 +591,7 @@ class ScheduleItem(_MemberItem):
     handle: ScheduleHandle
 
     def runtest(self) -> None:
-        self._finish(check_schedule(self.handle))
+        self._finish(check_schedule(self.handle, timeout=self._check_timeout()))
 
 
 class SensorItem(_MemberItem):
@@ -502,4 +601,4 @@ class SensorItem(_MemberItem):
     handle: SensorHandle
 
     def runtest(self) -> None:
-        self._finish(check_sensor(self.handle))
+        self._finish(check_sensor(self.handle, timeout=self._check_timeout()))

@@ -18,6 +18,7 @@ and ``-f``/``-m`` target of a run, parsed and started once, in one :class:`Works
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -122,16 +123,21 @@ def check_job(
     *,
     execute: bool = True,
     run_config: Optional[Mapping[str, object]] = None,
+    timeout: Optional[float] = None,
 ) -> JobCheck:
     """Build ``job`` in its location, check its name, then (``execute``) run it.
 
     Skipped, not failed, when the run config only *lacks* keys (no key is wrong) and
-    none was given: the job needs config this run does not have.
+    none was given: the job needs config this run does not have. ``timeout`` bounds the
+    whole check (each call gets what is left of it); without it each call has the
+    workspace's own timeout. A check over it kills the location's worker, which the
+    next call restarts.
     """
     name = job.name
     steps = _Steps("job", name)
+    deadline = _Deadline(timeout)
     try:
-        build = job.build()
+        build = job.build(timeout=deadline.remaining())
     except RemoteError as exc:
         if exc.type_name.endswith("JobNameMismatchError"):
             return steps.failed("name check", f"job {name!r} failed the name check", exc, exc)
@@ -147,7 +153,7 @@ def check_job(
     if not execute:
         return steps.outcome(PASSED)
     try:
-        result = job.execute(run_config=run_config)
+        result = job.execute(run_config=run_config, timeout=deadline.remaining())
     except RunConfigError as exc:
         if needs_more_run_config(exc, run_config):
             reason = (
@@ -235,27 +241,44 @@ def needs_more_run_config(error: RunConfigError, given: Optional[Mapping[str, ob
     return bool(error.data.get("only_missing", given is None and bool(error.missing)))
 
 
-def check_schedule(schedule: ScheduleHandle) -> EvaluationCheck:
+def check_schedule(schedule: ScheduleHandle, *, timeout: Optional[float] = None) -> EvaluationCheck:
     """A valid cron string, an existing target job, an evaluation that runs."""
-    return _check_evaluation(schedule)
+    return _check_evaluation(schedule, timeout)
 
 
-def check_sensor(sensor: SensorHandle) -> EvaluationCheck:
+def check_sensor(sensor: SensorHandle, *, timeout: Optional[float] = None) -> EvaluationCheck:
     """An existing target job and an evaluation that runs."""
-    return _check_evaluation(sensor)
+    return _check_evaluation(sensor, timeout)
 
 
-def check(handle: Union[JobHandle, ScheduleHandle, SensorHandle]) -> Check:
+def check(
+    handle: Union[JobHandle, ScheduleHandle, SensorHandle], *, timeout: Optional[float] = None
+) -> Check:
     """:func:`check_job`, :func:`check_schedule` or :func:`check_sensor`, by handle."""
     if isinstance(handle, JobHandle):
-        return check_job(handle)
-    return _check_evaluation(handle)
+        return check_job(handle, timeout=timeout)
+    return _check_evaluation(handle, timeout)
 
 
-def _check_evaluation(handle: Union[ScheduleHandle, SensorHandle]) -> EvaluationCheck:
+class _Deadline:
+    """What is left of a check's time limit, for its next call (None: no limit of its own)."""
+
+    def __init__(self, timeout: Optional[float]) -> None:
+        self.end = None if timeout is None else time.monotonic() + timeout
+
+    def remaining(self) -> Optional[float]:
+        if self.end is None:
+            return None
+        # Never 0 or less: a call must be sent to be timed out (and its worker killed).
+        return max(self.end - time.monotonic(), 0.001)
+
+
+def _check_evaluation(
+    handle: Union[ScheduleHandle, SensorHandle], timeout: Optional[float]
+) -> EvaluationCheck:
     kind, name = handle.kind, handle.name
     try:
-        evaluation = handle.evaluate()
+        evaluation = handle.evaluate(timeout=timeout)
     except _CALL_ERRORS as exc:
         headline = f"{kind} {name!r} failed its evaluation"
         return EvaluationCheck(

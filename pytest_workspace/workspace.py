@@ -464,10 +464,16 @@ class ScheduleHandle(_MemberHandle):
 
     kind = "schedule"
 
-    def evaluate(self) -> Evaluation:
-        """Check the cron string and the target job, run the schedule function once."""
+    def evaluate(self, timeout: Optional[float] = None) -> Evaluation:
+        """Check the cron string and the target job, run the schedule function once.
+
+        ``timeout`` overrides the workspace's timeout for this call.
+        """
         data = self.location.call(
-            "evaluate_schedule", repository=self.repository.name, schedule=self.name
+            "evaluate_schedule",
+            repository=self.repository.name,
+            schedule=self.name,
+            timeout=timeout,
         )
         return _evaluation(data)
 
@@ -477,10 +483,13 @@ class SensorHandle(_MemberHandle):
 
     kind = "sensor"
 
-    def evaluate(self) -> Evaluation:
-        """Check the target job and run the sensor function once."""
+    def evaluate(self, timeout: Optional[float] = None) -> Evaluation:
+        """Check the target job and run the sensor function once.
+
+        ``timeout`` overrides the workspace's timeout for this call.
+        """
         data = self.location.call(
-            "evaluate_sensor", repository=self.repository.name, sensor=self.name
+            "evaluate_sensor", repository=self.repository.name, sensor=self.name, timeout=timeout
         )
         return _evaluation(data)
 
