@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         LocationLoadError,
         NameLookupError,
         OutputNotAvailableError,
+        PartitionsUnavailableError,
         RemoteDefinitionError,
         RemoteError,
         RunConfigError,
@@ -40,12 +41,15 @@ if TYPE_CHECKING:
         WorkspaceFileError,
     )
     from .workspace import (
+        AssetCheckResult,
+        AssetMaterialization,
         Evaluation,
         JobBuild,
         JobHandle,
         Location,
         LogRecord,
         RemoteRepr,
+        RemoteWarning,
         RepositoryHandle,
         RunResult,
         ScheduleHandle,
@@ -61,6 +65,8 @@ __version__ = "0.1.0"
 _HOMES = ("errors", "config", "workspace", "checks")
 
 __all__ = [
+    "AssetCheckResult",
+    "AssetMaterialization",
     "Check",
     "CheckStep",
     "Evaluation",
@@ -74,9 +80,11 @@ __all__ = [
     "LogRecord",
     "NameLookupError",
     "OutputNotAvailableError",
+    "PartitionsUnavailableError",
     "RemoteDefinitionError",
     "RemoteError",
     "RemoteRepr",
+    "RemoteWarning",
     "RepositoryHandle",
     "RunConfigError",
     "RunResult",

@@ -17,8 +17,9 @@ from typing import Any, Generator, Iterator, List, Optional, Sequence, Set, Tupl
 import pytest
 from _pytest._code.code import ReprEntryNative, ReprExceptionInfo, ReprFileLocation, ReprTraceback
 
-from .checks import Check, TargetCache, check_job, check_schedule, check_sensor
+from .checks import Check, TargetCache, check_schedule, check_sensor
 from .config import COMMAND_LINE_SOURCE, SkippedEntry
+from .dagster_checks import check_job_runs, run_summary
 from .errors import WorkerTimeoutError, WorkspaceError, WorkspaceFileError
 from .plugin import Settings, settings
 from .workspace import (
@@ -566,9 +567,17 @@ class JobItem(_MemberItem):
         if execute is None:
             execute = self.config.stash[_run_key].settings.execute
         run_config = hook.pytest_workspace_run_config(job=job) if execute else None
-        outcome = check_job(
-            job, execute=bool(execute), run_config=run_config, timeout=self._check_timeout()
+        outcome = check_job_runs(
+            job,
+            execute=bool(execute),
+            run_config=run_config,
+            resources=hook.pytest_workspace_resources(job=job) if execute else None,
+            partition_keys=hook.pytest_workspace_partition_keys(job=job) if execute else None,
+            timeout=self._check_timeout(),
         )
+        summary = run_summary(outcome)
+        if summary:  # Dagster: the partition(s) that ran, assets and asset checks
+            self.add_report_section("call", "dagster", summary)
         self._finish(outcome, outcome.logs)
 
 

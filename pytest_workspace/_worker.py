@@ -11,7 +11,6 @@ The loop answers one request at a time: ``{"cmd": ..., **args}`` ->
 ``{"ok": True, "result": ...}`` or ``{"ok": False, "error": {...}}``.
 """
 
-import difflib
 import faulthandler
 import hashlib
 import importlib
@@ -30,11 +29,15 @@ _PACKAGE = "pytest_workspace"
 #: Shipped modules named so are backends (``_backend.py``), asked in the order shipped.
 _BACKEND_PREFIX = _PACKAGE + "._backend_"
 #: The protocol this worker speaks; ``pytest_workspace.protocol`` must agree.
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 #: The exit status of a worker whose host process is gone.
 PARENT_GONE_STATUS = 70
 #: How often the parent watch looks at the parent process, in seconds.
 PARENT_WATCH_INTERVAL = 0.2
+#: The exit status of a process forked by user code that reaches the worker's channel.
+FORKED_CHILD_STATUS = 0
+#: The pid of the worker; a process forked from it (by user code) has another.
+_WORKER_PID = os.getpid()
 
 
 def install_modules(modules):
@@ -146,35 +149,171 @@ def watch_parent():
 
 
 class OutputCapture:
-    """Capture what is written to file descriptors 1 and 2, as pytest's fd capture does."""
+    """Capture what is written to file descriptors 1 and 2, as pytest's fd capture does.
+
+    Each fd has one scratch file and one duplicate of the original for the worker's
+    life: a call costs a few system calls (about 20 µs), not the making of two files
+    (0.3 ms each). A scratch file is emptied only when something was written to it. A
+    capture inside another gets scratch files of its own.
+    """
+
+    #: fd -> (its reusable scratch file, a duplicate of the original fd), on first use.
+    _kept = {}
+    #: The scratch files a capture holds now.
+    _busy = set()
 
     def __enter__(self):
         self._saved = []
         for stream, fd in ((sys.stdout, 1), (sys.stderr, 2)):
             _flush(stream)
-            scratch = _scratch_fd()
-            self._saved.append((fd, os.dup(fd), scratch))
+            kept = self._kept.get(fd)
+            if kept is None:
+                kept = self._kept[fd] = (_scratch_fd(), os.dup(fd))
+            scratch, original = kept
+            if scratch in self._busy:  # nested: a file of its own, and a fresh original
+                scratch, original = _scratch_fd(), os.dup(fd)
+            elif os.lseek(scratch, 0, os.SEEK_END):  # written to since (a late writer)
+                _empty(scratch)
+            self._busy.add(scratch)
+            self._saved.append((fd, original, scratch, kept))
             os.dup2(scratch, fd)
         self.stdout = self.stderr = ""
         return self
 
     def __exit__(self, *exc_info):
+        # A forked child must not touch the scratch files it shares with the worker.
+        leave_if_forked()
         _flush(sys.stdout)
         _flush(sys.stderr)
         texts = []
-        for fd, saved, scratch in self._saved:
-            os.dup2(saved, fd)
-            os.close(saved)
-            os.lseek(scratch, 0, os.SEEK_SET)
-            chunks = []
-            chunk = os.read(scratch, 65536)
-            while chunk:
-                chunks.append(chunk)
-                chunk = os.read(scratch, 65536)
-            os.close(scratch)
-            texts.append(b"".join(chunks).decode("utf-8", "replace"))
+        for fd, original, scratch, kept in self._saved:
+            os.dup2(original, fd)
+            size = os.lseek(scratch, 0, os.SEEK_END)
+            data = _read_all(scratch, size) if size else b""
+            self._busy.discard(scratch)
+            if kept == (scratch, original):
+                if size:
+                    _empty(scratch)  # kept for the next call, without this call's output
+            else:
+                os.close(scratch)
+                os.close(original)
+            texts.append(data.decode("utf-8", "replace"))
         self.stdout, self.stderr = texts
         return False
+
+
+def _read_all(fd, size):
+    os.lseek(fd, 0, os.SEEK_SET)
+    chunks = []
+    chunk = os.read(fd, max(size, 65536))
+    while chunk:
+        chunks.append(chunk)
+        chunk = os.read(fd, 65536)
+    return b"".join(chunks)
+
+
+def _empty(scratch):
+    os.ftruncate(scratch, 0)
+    os.lseek(scratch, 0, os.SEEK_SET)
+
+
+class WarningCapture:
+    """Record the warnings user code raises during a call, every one of them.
+
+    As ``warnings.catch_warnings(record=True)`` with ``simplefilter("always")``, so the
+    host can apply the user's pytest filters (``-W error``, ``filterwarnings``) when it
+    re-emits them, except that the filters the user's code set (at import time, or in
+    an earlier call) still win: "always" overrides only the interpreter's own filters
+    (``baseline``, as they were when the worker started, such as Python's default
+    ignoring of DeprecationWarning). Filters set during a call are kept after it.
+    """
+
+    def __init__(self, baseline):
+        self._baseline = {id(entry) for entry in baseline}
+
+    def __enter__(self):
+        import warnings
+
+        saved = list(warnings.filters)
+        self._saved = {id(entry) for entry in saved}
+        self._catcher = warnings.catch_warnings(record=True)
+        self._log = self._catcher.__enter__()
+        self._always = ("always", None, Warning, None, 0)
+        warnings.filters[:] = (
+            [entry for entry in saved if id(entry) not in self._baseline]
+            + [self._always]
+            + [entry for entry in saved if id(entry) in self._baseline]
+        )
+        _filters_mutated(warnings)
+        self.warnings = []
+        return self
+
+    def __exit__(self, *exc_info):
+        import warnings
+
+        added = [
+            entry
+            for entry in warnings.filters
+            if entry is not self._always and id(entry) not in self._saved
+        ]
+        self._catcher.__exit__(*exc_info)
+        if added:
+            warnings.filters[:0] = added
+            _filters_mutated(warnings)
+        qualified_name = sys.modules[_PACKAGE + ".protocol"].qualified_name
+        self.warnings = [
+            {
+                "category": qualified_name(entry.category),
+                "message": _text(entry.message),
+                "filename": str(entry.filename),
+                "lineno": int(entry.lineno or 0),
+            }
+            for entry in self._log
+        ]
+        return False
+
+
+def _filters_mutated(warnings):
+    mutated = getattr(warnings, "_filters_mutated", None)
+    if mutated is not None:
+        mutated()
+
+
+def _text(value):
+    try:
+        return str(value)
+    except Exception as exc:
+        return f"<{type(value).__name__}: str() failed: {exc!r}>"
+
+
+class CallCapture:
+    """What a call leaves besides its result: output on fds 1 and 2, and warnings."""
+
+    #: The interpreter's own warning filters, as they were before any user code ran.
+    baseline_filters = ()
+
+    def __enter__(self):
+        self._output = OutputCapture()
+        self._warnings = WarningCapture(CallCapture.baseline_filters)
+        self._output.__enter__()
+        self._warnings.__enter__()
+        return self
+
+    def __exit__(self, *exc_info):
+        try:
+            self._warnings.__exit__(*exc_info)
+        finally:
+            self._output.__exit__(*exc_info)
+        return False
+
+    @property
+    def data(self):
+        """``{"stdout", "stderr", "warnings"}`` of the call, for its result."""
+        return {
+            "stdout": self._output.stdout,
+            "stderr": self._output.stderr,
+            "warnings": self._warnings.warnings,
+        }
 
 
 def _scratch_fd():
@@ -266,6 +405,10 @@ class LogCapture:
         return False
 
 
+#: The keys of a backend's run data that the worker itself turns into the reply.
+_RUN_KEYS = ("success", "run_id", "steps", "events", "error")
+
+
 class Location:
     """The loaded code of one location and the requests that act on it.
 
@@ -279,7 +422,7 @@ class Location:
         self.hidden = hidden_files
         #: name -> (backend, repository), in discovery order
         self.repositories = {}
-        self.load_output = {"stdout": "", "stderr": ""}
+        self.load_output = {"stdout": "", "stderr": "", "warnings": []}
         self.definitions = sys.modules[_PACKAGE + ".definitions"]
         self.protocol = sys.modules[_PACKAGE + ".protocol"]
         self.seam = sys.modules[_PACKAGE + "._backend"]
@@ -294,13 +437,13 @@ class Location:
         error, with whatever the import printed.
         """
         error = None
-        with OutputCapture() as capture:
+        with CallCapture() as capture:
             try:
                 module = self._import()
                 self.repositories = self._find_repositories(module)
             except (Exception, SystemExit) as exc:
                 error = self.error(exc, stage="load")
-        self.load_output = {"stdout": capture.stdout, "stderr": capture.stderr}
+        self.load_output = capture.data
         description = self.describe()
         description["load_error"] = error
         return description
@@ -364,11 +507,12 @@ class Location:
         if attribute:
             if not hasattr(module, attribute):
                 names = [n for n in vars(module) if not n.startswith("_")]
-                close = difflib.get_close_matches(attribute, names, n=1)
-                hint = f" Did you mean {close[0]!r}?" if close else ""
                 raise LoadError(
-                    "{} has no attribute {!r}.{} Top-level names: {}".format(
-                        where, attribute, hint, ", ".join(sorted(names)) or "none"
+                    "{} has no attribute {!r}{} Top-level names: {}".format(
+                        where,
+                        attribute,
+                        self.protocol.did_you_mean(attribute, names) or ".",
+                        ", ".join(sorted(names)) or "none",
                     )
                 )
             found = getattr(module, attribute)
@@ -427,6 +571,7 @@ class Location:
             ],
             "stdout": self.load_output["stdout"],
             "stderr": self.load_output["stderr"],
+            "warnings": self.load_output["warnings"],
             "load_error": None,
         }
 
@@ -443,47 +588,63 @@ class Location:
 
     def build_job(self, repository, job):
         backend, repo = self.repository(repository)
-        with OutputCapture() as capture:
-            job_def = backend.build_job(repo, job)
-        build = backend.describe_job(repo, job, job_def)
-        build.update(stdout=capture.stdout, stderr=capture.stderr)
+        _, build, error, _ = self._build(backend, repo, job)
+        if error is not None:
+            raise error
         return build
 
+    def _build(self, backend, repo, key):
+        """``(job, build description, exception, capture)``: build the job ``key``."""
+        with CallCapture() as capture:
+            try:
+                job_def = backend.build_job(repo, key)
+                build = backend.describe_job(repo, key, job_def)
+            except (Exception, SystemExit) as exc:
+                return None, None, exc, capture
+        build.update(capture.data)
+        return job_def, build, None, capture
+
     def execute_job(self, repository, job, run_config=None, options=None):
+        """Build the job and run it: the run's result, with the build's description."""
         backend, repo = self.repository(repository)
         started = time.time()
         run = None
         error = None
         logs = LogCapture()
-        with OutputCapture() as capture, logs:
-            try:
-                job_def = backend.build_job(repo, job)
-            except Exception as exc:
-                error = self.error(exc, stage="build")
+        with logs:
+            job_def, build, build_exc, build_capture = self._build(backend, repo, job)
+            captured = build_capture.data  # a failed build's output is the run's
+            if build_exc is not None:
+                error = self.error(build_exc, stage="build")
             else:
-                try:
-                    run = backend.execute_job(repo, job_def, run_config or {}, options or {})
-                except self.definitions.RunConfigError as exc:
-                    error = self.error(exc, stage="config")
-                except self.seam.RequestError:
-                    raise  # an option the backend refuses: a bad request, not a run
-                except (Exception, SystemExit) as exc:
-                    error = self.error(exc, stage="execute")
+                with CallCapture() as capture:
+                    try:
+                        run = backend.execute_job(repo, job_def, run_config or {}, options or {})
+                    except self.definitions.RunConfigError as exc:
+                        error = self.error(exc, stage="config")
+                    except self.seam.RequestError:
+                        raise  # an option the backend refuses: a bad request, not a run
+                    except (Exception, SystemExit) as exc:
+                        error = self.error(exc, stage="execute")
+                captured = capture.data
         output = {
             "job": job,
+            "build": build,
             "success": False,
             "run_id": None,
             "steps": [],
             "logs": logs.records,
-            "stdout": capture.stdout,
-            "stderr": capture.stderr,
             "duration": time.time() - started,
             "error": error,
         }
+        output.update(captured)
         if run is None:
             return output
         events = run["events"]
         _attribute_to_ops(logs.records, events)
+        # What a backend adds to its runs (Dagster: partition_key, assets, asset_checks,
+        # skip_reason) travels as it is.
+        output.update((key, value) for key, value in run.items() if key not in _RUN_KEYS)
         output.update(
             success=bool(run["success"]),
             run_id=run["run_id"],
@@ -502,9 +663,9 @@ class Location:
 
     def _evaluate(self, method, repository, name):
         backend, repo = self.repository(repository)
-        with OutputCapture() as capture:
+        with CallCapture() as capture:
             evaluation = getattr(backend, method)(repo, name)
-        evaluation.update(stdout=capture.stdout, stderr=capture.stderr)
+        evaluation.update(capture.data)
         return evaluation
 
     def close(self):
@@ -564,17 +725,43 @@ def _attribute_to_ops(records, events):
                 record["op"] = op_name
 
 
-def _protocol_error(message, stage="init"):
+def _protocol_error(message, stage="init", type_name="ProtocolError"):
+    """An error reply of the worker itself; it may come before ``protocol`` is installed,
+    so it cannot use ``protocol.error_dict``."""
     return {
         "ok": False,
         "error": {
-            "type": "ProtocolError",
+            "type": type_name,
             "kind": "protocol",
             "message": message,
             "traceback": "",
             "stage": stage,
         },
     }
+
+
+def send(channel, reply, request_id):
+    """Send the reply to request ``request_id``, from the worker process only.
+
+    A process that user code forked (``os.fork()`` in an op) and that did not exit comes
+    back here when the op returns in it: it must not answer the host (the worker
+    answers), so it ends at once, without running the worker's clean-up.
+    """
+    leave_if_forked()
+    reply["id"] = request_id
+    channel.send(reply)
+
+
+def receive(channel):
+    """The next request; a forked child (see :func:`send`) never reads the channel."""
+    leave_if_forked()
+    return channel.receive()
+
+
+def leave_if_forked():
+    """End a process forked by user code as soon as it is back in the worker's code."""
+    if os.getpid() != _WORKER_PID:
+        os._exit(FORKED_CHILD_STATUS)
 
 
 def start(channel, init):
@@ -595,17 +782,10 @@ def start(channel, init):
     try:
         hidden = install_modules(init["modules"])
     except Exception as exc:
-        return None, {
-            "ok": False,
-            "error": {
-                "type": type(exc).__name__,
-                "kind": "protocol",
-                "stage": "init",
-                "message": "the modules sent by the host do not run on Python "
-                f"{sys.version.split()[0]}: {exc}",
-                "traceback": "",
-            },
-        }
+        return None, _protocol_error(
+            f"the modules sent by the host do not run on Python {sys.version.split()[0]}: {exc}",
+            type_name=type(exc).__name__,
+        )
     hidden.add(_THIS_FILE)
     protocol = sys.modules[_PACKAGE + ".protocol"]
     if protocol.PROTOCOL_VERSION != PROTOCOL_VERSION:
@@ -620,39 +800,45 @@ def start(channel, init):
 
 def serve(channel):
     """Answer the host's requests, one at a time, until it closes the channel."""
+    import warnings
+
+    global _WORKER_PID
+    _WORKER_PID = os.getpid()
+    CallCapture.baseline_filters = tuple(warnings.filters)
     watch_parent()
     enable_faulthandler()
-    location, reply = start(channel, channel.receive())
-    channel.send(reply)
+    init = receive(channel)
+    location, reply = start(channel, init)
+    send(channel, reply, init.get("id") if isinstance(init, dict) else None)
     if location is None:
         return
     try:
         _answer(channel, location)
     finally:
-        location.close()
+        if os.getpid() == _WORKER_PID:
+            location.close()
 
 
 def _answer(channel, location):
-    handlers = {
-        "load": location.load,
-        "describe": location.describe,
-        "build_job": location.build_job,
-        "execute_job": location.execute_job,
-        "evaluate_schedule": location.evaluate_schedule,
-        "evaluate_sensor": location.evaluate_sensor,
-    }
+    commands = sys.modules[_PACKAGE + ".protocol"].COMMANDS
+    handlers = {name: getattr(location, name) for name in commands if name != "init"}
     while True:
         try:
-            request = channel.receive()
+            request = receive(channel)
         except EOFError:
             return
         if request is None:
             return
         if not isinstance(request, dict):
-            channel.send(_protocol_error(f"a request must be a dict, got {request!r}", "request"))
+            send(
+                channel,
+                _protocol_error(f"a request must be a dict, got {request!r}", "request"),
+                None,
+            )
             continue
         args = dict(request)
         command = args.pop("cmd", None)
+        request_id = args.pop("id", None)
         handler = handlers.get(command)
         if handler is None:
             reply = _protocol_error(
@@ -664,7 +850,7 @@ def _answer(channel, location):
                 reply = {"ok": True, "result": handler(**args)}
             except (Exception, SystemExit) as exc:
                 reply = {"ok": False, "error": location.error(exc, stage=command)}
-        channel.send(reply)
+        send(channel, reply, request_id)
 
 
 if __name__ == "__channelexec__":

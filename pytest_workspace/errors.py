@@ -79,6 +79,9 @@ class RemoteError(WorkspaceError):
         self.message: str = str(data.get("message", ""))
         self.remote_traceback: str = str(data.get("traceback", ""))
         self.kind: str = str(data.get("kind", "user"))
+        #: Where it was raised: ``load``, ``build``, ``config``, ``execute``, or the
+        #: request's name.
+        self.stage: str = str(data.get("stage", ""))
         super().__init__(f"{self.type_name}: {self.message}")
 
     def __str__(self) -> str:
@@ -99,6 +102,23 @@ class RunConfigError(RemoteError):
     @property
     def missing(self) -> Sequence[str]:
         return list(self.data.get("missing", []))
+
+    @property
+    def only_missing(self) -> bool:
+        """True when keys are only missing and nothing given is wrong: the job needs run
+        config it was not given (the plugin skips it), rather than bad config (it fails).
+
+        Decided once, in the location (``only_missing`` of the error data): Dagster says
+        which of its errors are missing fields; for our definitions, every problem is a
+        missing key.
+        """
+        return bool(self.data.get("only_missing", False))
+
+
+class PartitionsUnavailableError(WorkspaceError):
+    """A partitioned job has no partition to run: its partitions definition has no key
+    (Dagster's dynamic partitions before any is added). Nothing ran; name the keys to
+    run (``partition_key=``, or the ``pytest_workspace_partition_keys`` hook)."""
 
 
 class OutputNotAvailableError(WorkspaceError, LookupError):

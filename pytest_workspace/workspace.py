@@ -9,7 +9,6 @@ own process. Nothing here imports pytest.
 from __future__ import annotations
 
 import atexit
-import difflib
 import os
 import threading
 import weakref
@@ -46,6 +45,7 @@ from .errors import (
     LocationLoadError,
     NameLookupError,
     OutputNotAvailableError,
+    PartitionsUnavailableError,
     RemoteError,
     WorkspaceClosedError,
 )
@@ -108,8 +108,99 @@ class StepResult:
 
 
 @dataclass(frozen=True)
+class RemoteWarning:
+    """A warning user code raised in a location's process (load, build, run, evaluate).
+
+    ``category`` is the warning's class, module-qualified (``UserWarning``,
+    ``dagster.BetaWarning``); ``filename`` and ``lineno`` are where it was raised.
+    """
+
+    category: str
+    message: str
+    filename: str
+    lineno: int
+
+
+def _warnings(data: Mapping[str, Any]) -> Tuple[RemoteWarning, ...]:
+    return tuple(
+        RemoteWarning(
+            category=str(entry["category"]),
+            message=str(entry["message"]),
+            filename=str(entry["filename"]),
+            lineno=int(entry["lineno"]),
+        )
+        for entry in data.get("warnings") or ()
+    )
+
+
+@dataclass(frozen=True)
+class JobBuild:
+    """A job as built in its location: the answer of :meth:`JobHandle.build`, and the
+    ``build`` of a :class:`RunResult`."""
+
+    name: str
+    op_names: Tuple[str, ...]
+    dependencies: Dict[str, Tuple[str, ...]]
+    description: Optional[str] = None
+    tags: Dict[str, Any] = field(default_factory=dict)
+    source: Optional[Tuple[str, int]] = None
+    stdout: str = ""
+    stderr: str = ""
+    #: The name the job is declared under in its repository.
+    key: Optional[str] = None
+    warnings: Tuple[RemoteWarning, ...] = ()
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> JobBuild:
+        source = data.get("source")
+        return cls(
+            name=str(data["name"]),
+            op_names=tuple(data["op_names"]),
+            dependencies={op: tuple(deps) for op, deps in data["dependencies"].items()},
+            description=data.get("description"),
+            tags=dict(from_plain(data.get("tags") or {})),
+            source=(str(source[0]), int(source[1])) if source else None,
+            stdout=str(data.get("stdout", "")),
+            stderr=str(data.get("stderr", "")),
+            key=data.get("key"),
+            warnings=_warnings(data),
+        )
+
+
+@dataclass(frozen=True)
+class AssetMaterialization:
+    """An asset a run materialized (Dagster): its key (``nutrition/protein_ranking``),
+    the op (step) that did it, and the partition, if any."""
+
+    asset_key: str
+    op_name: Optional[str] = None
+    partition: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class AssetCheckResult:
+    """The result of one asset check in a run (Dagster). ``severity`` is ``"ERROR"`` or
+    ``"WARN"``; a failed ERROR check fails the run."""
+
+    asset_key: str
+    check_name: str
+    passed: bool
+    severity: str = "ERROR"
+    description: Optional[str] = None
+    metadata: Dict[str, Any] = field(default_factory=dict)
+    op_name: Optional[str] = None
+
+
+@dataclass(frozen=True)
 class RunResult:
-    """The outcome of :meth:`JobHandle.execute`, as reported by the location's process."""
+    """The outcome of :meth:`JobHandle.execute`, as reported by the location's process.
+
+    ``build`` describes the job as built for this run (None when it failed to build:
+    then ``error`` is the build's error); ``warnings`` are those the run raised. For
+    Dagster jobs also: the ``partition_key`` that ran, the ``assets`` materialized and
+    the ``asset_checks``' results, in the order they happened; ``skip_reason`` says why
+    nothing ran (a partitioned job with no partition yet).
+    """
 
     job_name: str
     success: bool
@@ -120,6 +211,12 @@ class RunResult:
     stderr: str
     duration: float
     error: Optional[RemoteError] = None
+    build: Optional[JobBuild] = None
+    warnings: Tuple[RemoteWarning, ...] = ()
+    partition_key: Optional[str] = None
+    assets: Tuple[AssetMaterialization, ...] = ()
+    asset_checks: Tuple[AssetCheckResult, ...] = ()
+    skip_reason: Optional[str] = None
 
     def output_for(self, op_name: str) -> Any:
         """The output of ``op_name``; a value that was not plain data is a RemoteRepr.
@@ -179,6 +276,7 @@ class RunResult:
             for entry in data.get("logs", [])
         )
         error = data.get("error")
+        build = data.get("build")
         return cls(
             job_name=str(data["job"]),
             success=bool(data["success"]),
@@ -188,22 +286,32 @@ class RunResult:
             stdout=str(data.get("stdout", "")),
             stderr=str(data.get("stderr", "")),
             duration=float(data.get("duration", 0.0)),
-            error=RemoteError(error) if error else None,
+            error=remote_error(error) if error else None,
+            build=JobBuild.from_data(build) if build else None,
+            warnings=_warnings(data),
+            partition_key=data.get("partition_key"),
+            assets=tuple(
+                AssetMaterialization(
+                    asset_key=str(asset["asset_key"]),
+                    op_name=asset.get("op"),
+                    partition=asset.get("partition"),
+                )
+                for asset in data.get("assets") or ()
+            ),
+            asset_checks=tuple(
+                AssetCheckResult(
+                    asset_key=str(check["asset_key"]),
+                    check_name=str(check["check_name"]),
+                    passed=bool(check["passed"]),
+                    severity=str(check.get("severity") or "ERROR"),
+                    description=check.get("description"),
+                    metadata=dict(from_plain(check.get("metadata") or {})),
+                    op_name=check.get("op"),
+                )
+                for check in data.get("asset_checks") or ()
+            ),
+            skip_reason=data.get("skip_reason"),
         )
-
-
-@dataclass(frozen=True)
-class JobBuild:
-    """A job as built in its location: the answer of :meth:`JobHandle.build`."""
-
-    name: str
-    op_names: Tuple[str, ...]
-    dependencies: Dict[str, Tuple[str, ...]]
-    description: Optional[str] = None
-    tags: Dict[str, Any] = field(default_factory=dict)
-    source: Optional[Tuple[str, int]] = None
-    stdout: str = ""
-    stderr: str = ""
 
 
 @dataclass(frozen=True)
@@ -217,6 +325,7 @@ class Evaluation:
     cron_schedule: Optional[str] = None
     stdout: str = ""
     stderr: str = ""
+    warnings: Tuple[RemoteWarning, ...] = ()
 
 
 class Location:
@@ -251,8 +360,16 @@ class Location:
     @property
     def load_output(self) -> Tuple[str, str]:
         """What importing the location's code printed: ``(stdout, stderr)``."""
-        description = self.worker.description or {}
-        return str(description.get("stdout", "")), str(description.get("stderr", ""))
+        description = self.worker.description
+        if description is None:
+            return "", ""
+        return description["stdout"], description["stderr"]
+
+    @property
+    def load_warnings(self) -> Tuple[RemoteWarning, ...]:
+        """The warnings importing the location's code raised."""
+        description = self.worker.description
+        return _warnings(description) if description is not None else ()
 
     def _load(self) -> None:
         try:
@@ -270,15 +387,15 @@ class Location:
             RepositoryHandle(self, repo["name"], repo) for repo in description["repositories"]
         ]
 
-    def call(self, command: str, timeout: Optional[float] = None, **arguments: Any) -> Any:
-        """Send one protocol request to this location's worker and return its result.
+    @property
+    def client(self) -> LocationWorker:
+        """The typed protocol client of this location's worker (see ``locations.py``).
 
-        Raises this location's ``load_error`` if it never loaded; see
-        :meth:`LocationWorker.call` for the rest.
+        Raises this location's ``load_error`` if it never loaded.
         """
         if self.load_error is not None:
             raise self.load_error
-        return self.worker.call(command, timeout=timeout, **arguments)
+        return self.worker
 
     def __repr__(self) -> str:
         state = "failed" if self.load_error else f"{len(self._repositories)} repositories"
@@ -308,7 +425,7 @@ class RepositoryHandle:
     @property
     def constructed_job_names(self) -> List[str]:
         """The jobs built so far in the location's process (asks the process)."""
-        description = self.location.call("describe")
+        description = self.location.client.describe()
         for repo in description["repositories"]:
             if repo["name"] == self.name:
                 return list(repo["constructed_jobs"])
@@ -396,20 +513,8 @@ class JobHandle(_MemberHandle):
         Raises RemoteDefinitionError if the built job's name differs from its key.
         ``timeout`` overrides the workspace's timeout for this call.
         """
-        data = self.location.call(
-            "build_job", repository=self.repository.name, job=self.name, timeout=timeout
-        )
-        source = data.get("source")
-        return JobBuild(
-            name=data["name"],
-            op_names=tuple(data["op_names"]),
-            dependencies={op: tuple(deps) for op, deps in data["dependencies"].items()},
-            description=data.get("description"),
-            tags=dict(from_plain(data.get("tags") or {})),
-            source=(source[0], int(source[1])) if source else None,
-            stdout=data.get("stdout", ""),
-            stderr=data.get("stderr", ""),
-        )
+        data = self.location.client.build_job(self.repository.name, self.name, timeout=timeout)
+        return JobBuild.from_data(data)
 
     def execute(
         self,
@@ -418,35 +523,50 @@ class JobHandle(_MemberHandle):
         timeout: Optional[float] = None,
         **backend_options: Any,
     ) -> RunResult:
-        """Run the job in its location's process and return what happened.
+        """Build the job and run it in its location's process; return what happened.
+
+        An op that fails gives ``success=False`` with ``error`` set. Build errors and
+        run config errors raise (RemoteDefinitionError, RunConfigError) since no op ran,
+        and so does a partitioned job with no partition to run
+        (PartitionsUnavailableError: dynamic partitions not added yet); :meth:`run`
+        returns them instead (``skip_reason``). A run that takes longer than ``timeout``
+        (default: the workspace's) raises WorkerTimeoutError; a worker that dies raises
+        WorkerCrashedError. Either way the next call starts a new worker.
 
         ``backend_options`` (plain data) go to the location's backend as they are (the
         Dagster backend's ``resources=``, ``partition_key=``...); a backend refuses an
         option it does not take with a RemoteError that lists those it takes.
-
-        An op that fails gives ``success=False`` with ``error`` set. Build errors and
-        run config errors raise (RemoteDefinitionError, RunConfigError) since no op ran.
-        A run that takes longer than ``timeout`` (default: the workspace's) raises
-        WorkerTimeoutError; a worker that dies raises WorkerCrashedError. Either way the
-        next call starts a new worker.
         """
+        result = self.run(run_config, timeout=timeout, **backend_options)
+        if result.error is not None and result.error.stage in ("build", "config"):
+            raise result.error
+        if result.skip_reason is not None:
+            raise PartitionsUnavailableError(result.skip_reason)
+        return result
+
+    def run(
+        self,
+        run_config: Optional[Mapping[str, Any]] = None,
+        *,
+        timeout: Optional[float] = None,
+        **backend_options: Any,
+    ) -> RunResult:
+        """As :meth:`execute`, in one request, but a job that fails to build or whose run
+        config is wrong is a result too: ``error.stage`` is ``"build"`` (then ``build``
+        is None) or ``"config"``, and no op ran."""
         if run_config is not None and not isinstance(run_config, Mapping):
             raise TypeError(
                 f"the run config of job {self.qualified_name!r} must be a dict like "
                 f"{{'ops': {{'op_name': {{'config': {{...}}}}}}}}, not "
                 f"{type(run_config).__name__}: {run_config!r:.100}"
             )
-        data = self.location.call(
-            "execute_job",
-            repository=self.repository.name,
-            job=self.name,
+        data = self.location.client.execute_job(
+            self.repository.name,
+            self.name,
             run_config=_plain("run config", self.qualified_name, dict(run_config or {})),
             options=_plain("execute options", self.qualified_name, backend_options),
             timeout=timeout,
         )
-        error = data.get("error")
-        if error and error.get("stage") in ("build", "config"):
-            raise remote_error(error)
         return RunResult.from_data(data)
 
 
@@ -469,11 +589,8 @@ class ScheduleHandle(_MemberHandle):
 
         ``timeout`` overrides the workspace's timeout for this call.
         """
-        data = self.location.call(
-            "evaluate_schedule",
-            repository=self.repository.name,
-            schedule=self.name,
-            timeout=timeout,
+        data = self.location.client.evaluate_schedule(
+            self.repository.name, self.name, timeout=timeout
         )
         return _evaluation(data)
 
@@ -488,8 +605,8 @@ class SensorHandle(_MemberHandle):
 
         ``timeout`` overrides the workspace's timeout for this call.
         """
-        data = self.location.call(
-            "evaluate_sensor", repository=self.repository.name, sensor=self.name, timeout=timeout
+        data = self.location.client.evaluate_sensor(
+            self.repository.name, self.name, timeout=timeout
         )
         return _evaluation(data)
 
@@ -503,6 +620,7 @@ def _evaluation(data: Mapping[str, Any]) -> Evaluation:
         cron_schedule=data.get("cron_schedule"),
         stdout=data.get("stdout", ""),
         stderr=data.get("stderr", ""),
+        warnings=_warnings(data),
     )
 
 
@@ -515,8 +633,7 @@ def _unknown_message(
 ) -> str:
     """``unknown job 'x' in ...; did you mean 'y'? Known jobs: a, b.``"""
     message = f"unknown {what} {name!r}{where}"
-    close = difflib.get_close_matches(name.rpartition("/")[2], list(short_names), n=1)
-    message += f"; did you mean {close[0]!r}?" if close else "."
+    message += protocol.did_you_mean(name.rpartition("/")[2], short_names) or "."
     plural = "repositories" if what == "repository" else f"{what}s"
     message += f" Known {plural}: {', '.join(listed) or 'none'}."
     return message
@@ -533,7 +650,6 @@ class Workspace:
     ) -> None:
         self.timeout = timeout
         self.start_timeout = start_timeout
-        self.specs: List[WorkspaceSpec] = []
         self.locations: List[Location] = []
         self.skipped: List[SkippedEntry] = []
         self._group = execnet.Group()
@@ -552,7 +668,6 @@ class Workspace:
         """
         new_specs: List[LocationSpec] = []
         for spec in specs:
-            self.specs.append(spec)
             self.skipped.extend(spec.skipped)
             new_specs.extend(spec.locations)
         new_specs.extend(locations)  # after the files' locations, in the order given
