@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Generator, Iterator, List, Optional, Sequence, Set, Tuple, Union
+from typing import Any, Dict, Generator, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
 import pytest
 from _pytest._code.code import ReprEntryNative, ReprExceptionInfo, ReprFileLocation, ReprTraceback
@@ -33,6 +33,8 @@ from .workspace import (
 )
 
 _run_key = pytest.StashKey["WorkspaceRun"]()
+#: The workerinput key of the controller's location states.
+_STATES_KEY = "pytest_workspace_states"
 
 #: Name of the item that stands for a code location that failed to load.
 LOAD_LOCATION_ITEM = "load_location"
@@ -59,9 +61,21 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
     # Start the named workspaces now, all at once, so the header can say their Pythons.
-    # An xdist controller collects nothing: its workers start their own locations.
-    if not _is_xdist_controller(session.config):
-        session.config.stash[_run_key].start_named()
+    run: WorkspaceRun = session.config.stash[_run_key]
+    run.start_named()
+    if _is_xdist_controller(session.config):
+        # The controller describes each location once and runs no item: its workers
+        # get the descriptions (pytest_configure_node), collect the same items from
+        # them, and start a location only where its items run (the scheduler sends
+        # all of a location's items to one worker).
+        run.states = run.cache.states()
+        run.close()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    run: WorkspaceRun = node.config.stash[_run_key]
+    node.workerinput[_STATES_KEY] = run.states
 
 
 def _is_xdist_controller(config: pytest.Config) -> bool:
@@ -76,7 +90,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     # An xdist worker hands its lines to the controller, which loaded no location itself.
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:
-        workeroutput["pytest_workspace_locations"] = session.config.stash[_run_key].all_lines()
+        workeroutput["pytest_workspace_locations"] = session.config.stash[_run_key].worker_lines()
 
 
 def pytest_report_collectionfinish(config: pytest.Config) -> List[str]:
@@ -101,7 +115,11 @@ class WorkspaceRun:
     def __init__(self, config: pytest.Config, settings: Settings) -> None:
         self.config = config
         self.settings = settings
-        self.cache = TargetCache(timeout=settings.timeout)
+        # An xdist worker receives what its controller loaded (pytest_configure_node).
+        adopted = getattr(config, "workerinput", {}).get(_STATES_KEY)
+        self.cache = TargetCache(settings.timeout, adopted=adopted, base=config.rootpath)
+        #: An xdist controller's locations, as plain data for its workers.
+        self.states: Dict[str, Dict[str, Any]] = {}
         self._reported: Set[Path] = set()
         self._reported_targets: Set[str] = set()
         #: Node ids of the workspace files whose items were made.
@@ -117,20 +135,27 @@ class WorkspaceRun:
             self.start_named()
         return self.cache.targets[key]
 
-    def all_lines(self) -> List[str]:
-        """One line per workspace file and -f/-m location loaded in this process."""
-        return self._lines(set(), set())
+    def worker_lines(self) -> List[str]:
+        """For an xdist worker's summary: one line per file, with the locations that
+        started in this worker (a location runs only where its items run)."""
+        lines = []
+        for path, (spec, locations) in self.cache.files.items():
+            started = [loc for loc in locations if loc.python_version is not None]
+            if started and not isinstance(spec, WorkspaceFileError):
+                described = ", ".join(_describe_location(loc) for loc in started)
+                lines.append(f"workspace: {_display_path(path, self.config)}: {described}")
+        for location in self.cache.targets.values():
+            if location.python_version is not None:
+                lines.append(f"workspace location: {location.name}: {_describe_location(location)}")
+        return lines
 
     def header_lines(self) -> List[str]:
         """One line per workspace file (and -f/-m location) not yet reported."""
-        return self._lines(self._reported, self._reported_targets)
-
-    def _lines(self, reported: Set[Path], reported_targets: Set[str]) -> List[str]:
         lines = []
         for path, (spec, locations) in self.cache.files.items():
-            if path in reported:
+            if path in self._reported:
                 continue
-            reported.add(path)
+            self._reported.add(path)
             if isinstance(spec, WorkspaceFileError):
                 described = "not found" if not path.exists() else "malformed, not loaded"
             else:
@@ -138,16 +163,10 @@ class WorkspaceRun:
             shown = _display_path(path, self.config)
             lines.append(f"workspace: {shown}: {described or 'no locations'}")
         for key, location in self.cache.targets.items():
-            if key in reported_targets:
+            if key in self._reported_targets:
                 continue
-            reported_targets.add(key)
+            self._reported_targets.add(key)
             lines.append(f"workspace location: {location.name}: {_describe_location(location)}")
-        s = self.settings
-        if not lines and not reported and s.names_a_workspace:
-            # An xdist controller: its workers load the locations.
-            names = [_display_path(p, self.config) for p in s.named_files]
-            names += [_display_path(Path(p), self.config) for p in s.python_files]
-            lines.append("workspace: " + ", ".join(names + s.modules))
         return lines
 
     def close(self) -> None:
@@ -308,13 +327,6 @@ class WorkspaceItem(pytest.Item):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.add_marker(pytest.mark.workspace)
-        group = self._group()
-        if group is not None and _loadgroup_active(self.config):
-            self.add_marker(pytest.mark.xdist_group(name=group))
-
-    def _group(self) -> Optional[str]:
-        """The xdist group: the code location, whose process the item runs in."""
-        return None
 
     def repr_failure(
         self,
@@ -356,14 +368,6 @@ class WorkspaceItem(pytest.Item):
             self.add_report_section("call", "stdout", stdout)
         if stderr:
             self.add_report_section("call", "stderr", stderr)
-
-
-def _loadgroup_active(config: pytest.Config) -> bool:
-    # The xdist controller has --dist loadgroup; xdist rewrites its workers' options to
-    # dist="no", loadgroup=True.
-    return bool(config.getoption("loadgroup", False)) or (
-        config.getoption("dist", "no") == "loadgroup"
-    )
 
 
 @pytest.hookimpl(tryfirst=True, optionalhook=True)
@@ -425,9 +429,6 @@ class LocationLoadItem(WorkspaceItem):
         self.code_location = code_location
         super().__init__(**kwargs)
 
-    def _group(self) -> Optional[str]:
-        return self.code_location.name
-
     def _title(self) -> str:
         return f"location {self.code_location.name}"
 
@@ -477,9 +478,6 @@ class _MemberItem(WorkspaceItem):
     ) -> None:
         self.handle = handle
         super().__init__(**kwargs)
-
-    def _group(self) -> Optional[str]:
-        return self.handle.location.name
 
     def _title(self) -> str:
         return f"{self.kind} {self.handle.name}"
