@@ -9,10 +9,12 @@ and turn their outcome into pytest results.
 
 from __future__ import annotations
 
+import builtins
 import os
 import re
+import warnings
 from pathlib import Path
-from typing import Any, Dict, Generator, Iterator, List, Optional, Sequence, Set, Tuple, Union
+from typing import Any, Dict, Generator, Iterator, List, Optional, Sequence, Set, Tuple, Type, Union
 
 import pytest
 from _pytest._code.code import ReprEntryNative, ReprExceptionInfo, ReprFileLocation, ReprTraceback
@@ -336,6 +338,12 @@ class WorkspaceItem(pytest.Item):
         failure = excinfo.value
         if isinstance(failure, WorkspaceError):
             failure = ItemFailure(str(failure))
+        elif isinstance(failure, Warning) and isinstance(self, _MemberItem):
+            # A warning from the location, turned into an error by a warnings filter.
+            where = f"{self.kind} {self.handle.name!r} raised {type(failure).__name__}: {failure}"
+            failure = ItemFailure(
+                f"{where}\n(an error under this run's warnings filters, e.g. -W error)", where
+            )
         if not isinstance(failure, ItemFailure):
             return super().repr_failure(excinfo, style=style)
         # A report like pytest's own: `--tb=line` and the `-r` summary show the reason
@@ -498,6 +506,12 @@ class _MemberItem(WorkspaceItem):
     def _finish(self, outcome: Check, logs: Sequence[LogRecord] = ()) -> None:
         """Turn a check's outcome into this item's result: output sections, skip, failure."""
         self._add_output(outcome.stdout, outcome.stderr)
+        for warning in outcome.warnings:
+            # As if raised here: pytest's warnings summary lists it, its filters apply
+            # (`-W error` raises it, which fails the item; see repr_failure).
+            warnings.warn_explicit(
+                warning.message, _warning_class(warning.category), warning.filename, warning.lineno
+            )
         if logs:
             self.add_report_section("call", "log", _format_logs(logs, self.config.get_verbosity()))
         if outcome.skipped:
@@ -511,6 +525,23 @@ class _MemberItem(WorkspaceItem):
                 )
                 raise ItemFailure(f"{reason}\n\n{outcome.report}", reason)
             raise ItemFailure(outcome.report, outcome.reason)
+
+
+_WARNING_CLASSES: Dict[str, Type[Warning]] = {}
+
+
+def _warning_class(category: str) -> Type[Warning]:
+    """The host's class for a location's warning category: the builtin one of that name,
+    else a UserWarning subclass of the same module and name (the host may not have the
+    module: `-W error::UserWarning` and `-W error` apply to it)."""
+    module, _, name = category.rpartition(".")
+    builtin = getattr(builtins, name, None)
+    if not module and isinstance(builtin, type) and issubclass(builtin, Warning):
+        return builtin
+    if category not in _WARNING_CLASSES:
+        made = type(name, (UserWarning,), {"__module__": module or "builtins"})
+        _WARNING_CLASSES[category] = made
+    return _WARNING_CLASSES[category]
 
 
 def short_report(report: str) -> str:

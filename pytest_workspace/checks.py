@@ -46,6 +46,7 @@ from .workspace import (
     JobHandle,
     Location,
     LogRecord,
+    RemoteWarning,
     RunResult,
     ScheduleHandle,
     SensorHandle,
@@ -93,6 +94,11 @@ class Check:
         return self.status == PASSED
 
     @property
+    def warnings(self) -> Tuple[RemoteWarning, ...]:
+        """The warnings the user's code raised in the location during this check."""
+        return ()
+
+    @property
     def failed(self) -> bool:
         return self.status == FAILED
 
@@ -112,12 +118,25 @@ class JobCheck(Check):
     def logs(self) -> Tuple[LogRecord, ...]:
         return self.result.logs if self.result is not None else ()
 
+    @property
+    def warnings(self) -> Tuple[RemoteWarning, ...]:
+        """What building and then running the job raised (each once: a run that built
+        the job again reports the build's warnings too)."""
+        found = list(self.build.warnings if self.build is not None else ())
+        if self.result is not None:
+            found += [w for w in self.result.warnings if w not in found]
+        return tuple(found)
+
 
 @dataclass(frozen=True)
 class EvaluationCheck(Check):
     """A schedule's or sensor's check, with the evaluation the location answered."""
 
     evaluation: Optional[Evaluation] = None
+
+    @property
+    def warnings(self) -> Tuple[RemoteWarning, ...]:
+        return self.evaluation.warnings if self.evaluation is not None else ()
 
 
 def check_job(

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .checks import FAILED, PASSED, SKIPPED, CheckStep, JobCheck, check_job
-from .workspace import JobHandle, LogRecord, RunResult
+from .workspace import JobHandle, LogRecord, RemoteWarning, RunResult
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,11 @@ class PartitionedJobCheck(JobCheck):
     def logs(self) -> Tuple[LogRecord, ...]:
         """The logs of every partition's run, one run after the other."""
         return tuple(record for _, run in self.runs for record in run.logs)
+
+    @property
+    def warnings(self) -> Tuple[RemoteWarning, ...]:
+        """The warnings of every partition's run."""
+        return tuple(warning for _, run in self.runs for warning in run.warnings)
 
 
 def check_job_runs(
