@@ -62,16 +62,32 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
-    # Start the named workspaces now, all at once, so the header can say their Pythons.
     run: WorkspaceRun = session.config.stash[_run_key]
-    run.start_named()
     if _is_xdist_controller(session.config):
         # The controller describes each location once and runs no item: its workers
-        # get the descriptions (pytest_configure_node), collect the same items from
-        # them, and start a location only where its items run (the scheduler sends
-        # all of a location's items to one worker).
+        # get the descriptions (pytest_configure_node, before they start), collect the
+        # same items from them, and start a location only where its items run (the
+        # scheduler sends all of a location's items to one worker).
+        run.start_named()
         run.states = run.cache.states()
         run.close()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection(session: pytest.Session) -> None:
+    # Start the named workspaces, all at once, after the header: loading counts in the
+    # session's time, and each file's line follows as soon as its locations are ready.
+    run: WorkspaceRun = session.config.stash[_run_key]
+    run.start_named()
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and _shows_header(session.config):
+        for line in run.header_lines():
+            reporter.write_line(line)
+
+
+def _shows_header(config: pytest.Config) -> bool:
+    """Whether pytest prints its header in this run (not under -q or --no-header)."""
+    return config.get_verbosity() >= 0 and not config.getoption("no_header", False)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -85,6 +101,8 @@ def _is_xdist_controller(config: pytest.Config) -> bool:
 
 
 def pytest_report_header(config: pytest.Config) -> List[str]:
+    # An xdist controller's locations (loaded at session start); other runs load theirs
+    # as collection starts and print their lines then.
     return config.stash[_run_key].header_lines()
 
 
@@ -98,7 +116,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 def pytest_report_collectionfinish(config: pytest.Config) -> List[str]:
     # Workspace files found while collecting folders were loaded after the header was
     # printed: they get their line here, under "collected N items".
-    return config.stash[_run_key].header_lines()
+    return config.stash[_run_key].header_lines() if _shows_header(config) else []
 
 
 def session_workspace(config: pytest.Config) -> Workspace:
