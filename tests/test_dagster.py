@@ -9,6 +9,7 @@ fail with pip's output; they are never skipped.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Iterator
 
@@ -440,9 +441,12 @@ def test_pytest_hooks_and_fixtures_work_on_dagster_jobs(dagster_session: pytest.
             assert repo.job_names == ["hello_cereal_job", "complex_job", "protein_filter_job"]
         """
     )
+    # A conftest's hooks apply to the workspace files below its folder: a copy of the
+    # fixtures goes next to it, as a user's workspace file sits next to its conftest.py.
+    shutil.copytree(DAGSTER_FIXTURES, dagster_session.path / "dagster")
     result = dagster_session.runpytest_subprocess(
         "--workspace",
-        str(WORKSPACE),
+        str(dagster_session.path / "dagster" / "workspace.yaml"),
         "-p",
         "no:cacheprovider",
         "-k",
