@@ -102,7 +102,8 @@ class WorkspaceRun:
         self.cache = TargetCache(timeout=settings.timeout)
         self._reported: Set[Path] = set()
         self._reported_targets: Set[str] = set()
-        self.collected: Set[Path] = set()
+        #: Node ids of the workspace files whose items were made.
+        self.collected: Set[str] = set()
 
     def start_named(self) -> None:
         """Parse the named files and start all their locations (and -f/-m) at once."""
@@ -166,16 +167,23 @@ def _display_path(path: Path, config: pytest.Config) -> str:
 # -- collection ------------------------------------------------------------------------
 
 
-def collect_workspace_file(file_path: Path, parent: pytest.Collector) -> Optional[pytest.Collector]:
-    """The collector of a workspace file pytest reached (once, however often reached)."""
-    run: WorkspaceRun = parent.config.stash[_run_key]
-    resolved = file_path.resolve()
-    if resolved in run.collected:
-        return None  # a workspace file reached twice is collected once
-    run.collected.add(resolved)
+def collect_workspace_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector:
+    """The collector of a workspace file that ``parent`` (a folder) found."""
+    # pytest collects a folder again for each file argument in it, and keeps only the
+    # node that matches the argument: a fresh collector each time, and duplicates are
+    # dropped where their items would be made (WorkspaceFile.collect).
+    nodeid = None
     if not file_path.is_relative_to(parent.config.rootpath):
         # pytest gives files outside the rootdir an empty node id: use ../-style.
         nodeid = _display_path(file_path, parent.config)
+    while isinstance(parent, pytest.Package):
+        # A package's setup imports its __init__.py on the host, which may import what
+        # only the location's interpreter has (dagster): hang the file off the folder
+        # above it, under the same node id.
+        nodeid = nodeid or _display_path(file_path, parent.config)
+        assert isinstance(parent.parent, pytest.Collector)
+        parent = parent.parent
+    if nodeid is not None:
         return WorkspaceFile.from_parent(parent, path=file_path, nodeid=nodeid)
     return WorkspaceFile.from_parent(parent, path=file_path)
 
@@ -210,6 +218,9 @@ class WorkspaceFile(pytest.File):
 
     def collect(self) -> Iterator[Union[pytest.Item, pytest.Collector]]:
         run: WorkspaceRun = self.config.stash[_run_key]
+        if self.nodeid in run.collected:
+            return  # a workspace file reached twice (named twice, or named and found)
+        run.collected.add(self.nodeid)
         try:
             spec, locations = run.cache.file(self.path)
         except WorkspaceFileError as exc:

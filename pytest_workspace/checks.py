@@ -237,10 +237,9 @@ class _Steps:
 def needs_more_run_config(error: RunConfigError, given: Optional[Mapping[str, object]]) -> bool:
     """True when the run config only lacks keys (no key is wrong): skip, do not fail.
 
-    The location says so itself (``only_missing``); an older worker that does not is
-    judged by what it reported missing, and only when no run config was given.
+    The location decides it (:attr:`RunConfigError.only_missing`).
     """
-    return bool(error.data.get("only_missing", given is None and bool(error.missing)))
+    return error.only_missing
 
 
 def check_schedule(schedule: ScheduleHandle) -> EvaluationCheck:

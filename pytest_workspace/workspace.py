@@ -9,7 +9,6 @@ own process. Nothing here imports pytest.
 from __future__ import annotations
 
 import atexit
-import difflib
 import os
 import threading
 import weakref
@@ -361,13 +360,16 @@ class Location:
     @property
     def load_output(self) -> Tuple[str, str]:
         """What importing the location's code printed: ``(stdout, stderr)``."""
-        description = self.worker.description or {}
-        return str(description.get("stdout", "")), str(description.get("stderr", ""))
+        description = self.worker.description
+        if description is None:
+            return "", ""
+        return description["stdout"], description["stderr"]
 
     @property
     def load_warnings(self) -> Tuple[RemoteWarning, ...]:
         """The warnings importing the location's code raised."""
-        return _warnings(self.worker.description or {})
+        description = self.worker.description
+        return _warnings(description) if description is not None else ()
 
     def _load(self) -> None:
         try:
@@ -385,15 +387,15 @@ class Location:
             RepositoryHandle(self, repo["name"], repo) for repo in description["repositories"]
         ]
 
-    def call(self, command: str, timeout: Optional[float] = None, **arguments: Any) -> Any:
-        """Send one protocol request to this location's worker and return its result.
+    @property
+    def client(self) -> LocationWorker:
+        """The typed protocol client of this location's worker (see ``locations.py``).
 
-        Raises this location's ``load_error`` if it never loaded; see
-        :meth:`LocationWorker.call` for the rest.
+        Raises this location's ``load_error`` if it never loaded.
         """
         if self.load_error is not None:
             raise self.load_error
-        return self.worker.call(command, timeout=timeout, **arguments)
+        return self.worker
 
     def __repr__(self) -> str:
         state = "failed" if self.load_error else f"{len(self._repositories)} repositories"
@@ -423,7 +425,7 @@ class RepositoryHandle:
     @property
     def constructed_job_names(self) -> List[str]:
         """The jobs built so far in the location's process (asks the process)."""
-        description = self.location.call("describe")
+        description = self.location.client.describe()
         for repo in description["repositories"]:
             if repo["name"] == self.name:
                 return list(repo["constructed_jobs"])
@@ -511,9 +513,7 @@ class JobHandle(_MemberHandle):
         Raises RemoteDefinitionError if the built job's name differs from its key.
         ``timeout`` overrides the workspace's timeout for this call.
         """
-        data = self.location.call(
-            "build_job", repository=self.repository.name, job=self.name, timeout=timeout
-        )
+        data = self.location.client.build_job(self.repository.name, self.name, timeout=timeout)
         return JobBuild.from_data(data)
 
     def execute(
@@ -560,10 +560,9 @@ class JobHandle(_MemberHandle):
                 f"{{'ops': {{'op_name': {{'config': {{...}}}}}}}}, not "
                 f"{type(run_config).__name__}: {run_config!r:.100}"
             )
-        data = self.location.call(
-            "execute_job",
-            repository=self.repository.name,
-            job=self.name,
+        data = self.location.client.execute_job(
+            self.repository.name,
+            self.name,
             run_config=_plain("run config", self.qualified_name, dict(run_config or {})),
             options=_plain("execute options", self.qualified_name, backend_options),
             timeout=timeout,
@@ -587,9 +586,7 @@ class ScheduleHandle(_MemberHandle):
 
     def evaluate(self) -> Evaluation:
         """Check the cron string and the target job, run the schedule function once."""
-        data = self.location.call(
-            "evaluate_schedule", repository=self.repository.name, schedule=self.name
-        )
+        data = self.location.client.evaluate_schedule(self.repository.name, self.name)
         return _evaluation(data)
 
 
@@ -600,9 +597,7 @@ class SensorHandle(_MemberHandle):
 
     def evaluate(self) -> Evaluation:
         """Check the target job and run the sensor function once."""
-        data = self.location.call(
-            "evaluate_sensor", repository=self.repository.name, sensor=self.name
-        )
+        data = self.location.client.evaluate_sensor(self.repository.name, self.name)
         return _evaluation(data)
 
 
@@ -628,8 +623,7 @@ def _unknown_message(
 ) -> str:
     """``unknown job 'x' in ...; did you mean 'y'? Known jobs: a, b.``"""
     message = f"unknown {what} {name!r}{where}"
-    close = difflib.get_close_matches(name.rpartition("/")[2], list(short_names), n=1)
-    message += f"; did you mean {close[0]!r}?" if close else "."
+    message += protocol.did_you_mean(name.rpartition("/")[2], short_names) or "."
     plural = "repositories" if what == "repository" else f"{what}s"
     message += f" Known {plural}: {', '.join(listed) or 'none'}."
     return message
@@ -646,7 +640,6 @@ class Workspace:
     ) -> None:
         self.timeout = timeout
         self.start_timeout = start_timeout
-        self.specs: List[WorkspaceSpec] = []
         self.locations: List[Location] = []
         self.skipped: List[SkippedEntry] = []
         self._group = execnet.Group()
@@ -665,7 +658,6 @@ class Workspace:
         """
         new_specs: List[LocationSpec] = []
         for spec in specs:
-            self.specs.append(spec)
             self.skipped.extend(spec.skipped)
             new_specs.extend(spec.locations)
         new_specs.extend(locations)  # after the files' locations, in the order given
