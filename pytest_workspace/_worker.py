@@ -738,14 +738,81 @@ def serve(channel):
     CallCapture.baseline_filters = tuple(warnings.filters)
     watch_parent()
     enable_faulthandler()
-    location, reply = start(channel, channel.receive())
+    init = channel.receive()
+    location, reply = start(channel, init)
+    coverage = None
+    if location is not None:
+        coverage, measured = start_coverage(init.get("coverage"))
+        if measured is not None:
+            reply["result"]["coverage"] = measured
     channel.send(reply)
     if location is None:
         return
     try:
         _answer(channel, location)
     finally:
-        location.close()
+        try:
+            location.close()
+        finally:
+            stop_coverage(coverage)
+
+
+# -- coverage (SPEC section 8): measured as the host is, when the host is measured ------
+
+
+def start_coverage(settings):
+    """Start coverage.py as the host's ``init`` asks, before the location's code loads.
+
+    Returns ``(coverage object or None, state)``; ``state`` (None when the host measures
+    nothing) goes back in the ``init`` reply: ``{"measured": True, "data_file": ...}`` or
+    ``{"measured": False, "reason": ...}``, which the host's header shows.
+    """
+    if not settings:
+        return None, None
+    try:
+        import coverage
+    except Exception as exc:
+        reason = f"coverage is not importable in {sys.executable} ({type(exc).__name__}: {exc})"
+        return None, {"measured": False, "reason": reason}
+    cwd = os.getcwd()
+    try:
+        # Relative paths in the configuration mean what they mean to the host.
+        os.chdir(settings["cwd"])
+        cov = coverage.Coverage(
+            data_file=settings["data_file"],
+            data_suffix=True,
+            config_file=settings["config_file"],
+            source=settings["source"],
+            source_pkgs=settings["source_pkgs"],
+            include=settings["include"],
+            omit=settings["omit"],
+            branch=settings["branch"],
+        )
+        # A location that runs none of the measured code is no news (pytest-cov's choice).
+        cov._warn_no_data = False
+        cov._warn_unimported_source = False
+        cov._warn_preimported_source = False
+        cov.start()
+        data_file = cov.get_data().data_filename()
+    except Exception as exc:
+        version = getattr(coverage, "__version__", "?")
+        problem = f"{type(exc).__name__}: {exc}"
+        reason = f"coverage {version} in {sys.executable} could not start: {problem}"
+        return None, {"measured": False, "reason": reason}
+    finally:
+        os.chdir(cwd)
+    return cov, {"measured": True, "data_file": data_file}
+
+
+def stop_coverage(cov):
+    """Stop measuring and write this worker's data file, for the host to combine."""
+    if cov is None:
+        return
+    try:
+        cov.stop()
+        cov.save()
+    except Exception as exc:  # the worker is exiting: say it on stderr, the host shows it
+        sys.stderr.write(f"pytest-workspace: coverage data not saved: {exc!r}\n")
 
 
 def _answer(channel, location):
