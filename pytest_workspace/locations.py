@@ -29,7 +29,11 @@ import execnet
 from execnet import gateway_bootstrap, gateway_io
 from execnet.gateway_base import Popen2IO
 
-from . import _dagster_adapter, _worker, definitions, protocol
+from . import _backend, _backend_dagster, _backend_native, _coverage, _worker, definitions, protocol
+
+# Re-exported: the API's defaults live where the plugin can read them cheaply.
+from ._defaults import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT
+from ._defaults import START_TIMEOUT as START_TIMEOUT
 from .config import LocationSpec
 from .errors import (
     LocationLoadError,
@@ -41,25 +45,24 @@ from .errors import (
     WorkerTimeoutError,
 )
 
-#: How long one request may take by default, in seconds (``None``: no limit).
-DEFAULT_TIMEOUT: Optional[float] = 300.0
-#: How long an interpreter may take to start and answer ``init``.
-START_TIMEOUT = 30.0
 #: How long a worker asked to exit may take before it is killed.
 EXIT_GRACE = 1.0
+#: ...and a worker that measures coverage, which saves its data as it exits.
+COVERAGE_EXIT_GRACE = 10.0
 MIN_PYTHON = (3, 8)
 #: How much of a dead worker's stderr is quoted in the error.
 STDERR_TAIL = 2000
 
 
+#: The modules sent to every worker, each after those it imports. The backends
+#: (``_backend_*``, see ``_backend.py``) come last, in the order the worker asks them.
+SHIPPED_MODULES = (protocol, definitions, _backend, _backend_native, _backend_dagster)
+
+
 @lru_cache(maxsize=None)
-def shipped_modules() -> Dict[str, str]:
-    """The modules sent to every worker: name -> source text (read once per process)."""
-    return {
-        "pytest_workspace.protocol": inspect.getsource(protocol),
-        "pytest_workspace.definitions": inspect.getsource(definitions),
-        "pytest_workspace._dagster_adapter": inspect.getsource(_dagster_adapter),
-    }
+def shipped_modules() -> List[List[str]]:
+    """The modules sent to every worker: ``[name, source]`` pairs (read once per process)."""
+    return [[module.__name__, inspect.getsource(module)] for module in SHIPPED_MODULES]
 
 
 def resolve_executable(spec: LocationSpec) -> str:
@@ -223,6 +226,8 @@ class LocationWorker:
         #: Why the host itself stopped the current process, if it did (timeout, close).
         self._stop_reason: Optional[str] = None
         self.info: Optional[InterpreterInfo] = None
+        #: What the worker said about measuring coverage (None: the host measures nothing).
+        self.coverage: Optional[Dict[str, Any]] = None
         self.description: Optional[Dict[str, Any]] = None
         self.starts = 0
         self.closed = False
@@ -268,6 +273,7 @@ class LocationWorker:
                         "host_pid": os.getpid(),
                         "location": self._location_message(),
                         "modules": shipped_modules(),
+                        "coverage": _coverage.settings(),
                     }
                 )
                 # Pipelined: the worker answers init, then load, in order; one round trip.
@@ -286,6 +292,8 @@ class LocationWorker:
             except RemoteError as exc:
                 self._stop_process(graceful=False)
                 raise LocationLoadError(self.spec.name, f"{exc.type_name}: {exc.message}") from None
+            self.coverage = info.get("coverage")
+            _coverage.record(self.coverage)
             self.info = InterpreterInfo(
                 executable=str(info["executable"]),
                 python_version=tuple(int(part) for part in info["python_version"]),
@@ -425,6 +433,9 @@ class LocationWorker:
         # A worker busy with a call (in another thread) cannot exit gracefully: kill it.
         idle = self._lock.acquire(blocking=False)
         try:
+            if self.coverage and self.coverage.get("measured"):
+                # It writes its coverage data as it exits: give it time to.
+                timeout = max(timeout, COVERAGE_EXIT_GRACE)
             self._stop_process(graceful=idle, grace=timeout, reason="the workspace was closed")
         finally:
             if idle:

@@ -33,7 +33,7 @@ from typing import (
 
 import execnet
 
-from . import protocol
+from . import _coverage, protocol
 from .config import (
     LocationSpec,
     SkippedEntry,
@@ -108,8 +108,72 @@ class StepResult:
 
 
 @dataclass(frozen=True)
+class RemoteWarning:
+    """A warning user code raised in a location's process (load, build, run, evaluate).
+
+    ``category`` is the warning's class, module-qualified (``UserWarning``,
+    ``dagster.BetaWarning``); ``filename`` and ``lineno`` are where it was raised.
+    """
+
+    category: str
+    message: str
+    filename: str
+    lineno: int
+
+
+def _warnings(data: Mapping[str, Any]) -> Tuple[RemoteWarning, ...]:
+    return tuple(
+        RemoteWarning(
+            category=str(entry["category"]),
+            message=str(entry["message"]),
+            filename=str(entry["filename"]),
+            lineno=int(entry["lineno"]),
+        )
+        for entry in data.get("warnings") or ()
+    )
+
+
+@dataclass(frozen=True)
+class JobBuild:
+    """A job as built in its location: the answer of :meth:`JobHandle.build`, and the
+    ``build`` of a :class:`RunResult`."""
+
+    name: str
+    op_names: Tuple[str, ...]
+    dependencies: Dict[str, Tuple[str, ...]]
+    description: Optional[str] = None
+    tags: Dict[str, Any] = field(default_factory=dict)
+    source: Optional[Tuple[str, int]] = None
+    stdout: str = ""
+    stderr: str = ""
+    #: The name the job is declared under in its repository.
+    key: Optional[str] = None
+    warnings: Tuple[RemoteWarning, ...] = ()
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> JobBuild:
+        source = data.get("source")
+        return cls(
+            name=str(data["name"]),
+            op_names=tuple(data["op_names"]),
+            dependencies={op: tuple(deps) for op, deps in data["dependencies"].items()},
+            description=data.get("description"),
+            tags=dict(from_plain(data.get("tags") or {})),
+            source=(str(source[0]), int(source[1])) if source else None,
+            stdout=str(data.get("stdout", "")),
+            stderr=str(data.get("stderr", "")),
+            key=data.get("key"),
+            warnings=_warnings(data),
+        )
+
+
+@dataclass(frozen=True)
 class RunResult:
-    """The outcome of :meth:`JobHandle.execute`, as reported by the location's process."""
+    """The outcome of :meth:`JobHandle.execute`, as reported by the location's process.
+
+    ``build`` describes the job as built for this run (None when it failed to build:
+    then ``error`` is the build's error); ``warnings`` are those the run raised.
+    """
 
     job_name: str
     success: bool
@@ -120,6 +184,8 @@ class RunResult:
     stderr: str
     duration: float
     error: Optional[RemoteError] = None
+    build: Optional[JobBuild] = None
+    warnings: Tuple[RemoteWarning, ...] = ()
 
     def output_for(self, op_name: str) -> Any:
         """The output of ``op_name``; a value that was not plain data is a RemoteRepr.
@@ -179,6 +245,7 @@ class RunResult:
             for entry in data.get("logs", [])
         )
         error = data.get("error")
+        build = data.get("build")
         return cls(
             job_name=str(data["job"]),
             success=bool(data["success"]),
@@ -188,22 +255,10 @@ class RunResult:
             stdout=str(data.get("stdout", "")),
             stderr=str(data.get("stderr", "")),
             duration=float(data.get("duration", 0.0)),
-            error=RemoteError(error) if error else None,
+            error=remote_error(error) if error else None,
+            build=JobBuild.from_data(build) if build else None,
+            warnings=_warnings(data),
         )
-
-
-@dataclass(frozen=True)
-class JobBuild:
-    """A job as built in its location: the answer of :meth:`JobHandle.build`."""
-
-    name: str
-    op_names: Tuple[str, ...]
-    dependencies: Dict[str, Tuple[str, ...]]
-    description: Optional[str] = None
-    tags: Dict[str, Any] = field(default_factory=dict)
-    source: Optional[Tuple[str, int]] = None
-    stdout: str = ""
-    stderr: str = ""
 
 
 @dataclass(frozen=True)
@@ -217,6 +272,7 @@ class Evaluation:
     cron_schedule: Optional[str] = None
     stdout: str = ""
     stderr: str = ""
+    warnings: Tuple[RemoteWarning, ...] = ()
 
 
 class Location:
@@ -245,6 +301,12 @@ class Location:
         return info.python_version if info else None
 
     @property
+    def coverage(self) -> Optional[str]:
+        """Whether coverage.py measures the location's code, and if not why (see
+        docs/plugin.md); None when the host itself is not measured."""
+        return _coverage.describe(self.worker.coverage)
+
+    @property
     def repositories(self) -> List[RepositoryHandle]:
         return list(self._repositories)
 
@@ -253,6 +315,11 @@ class Location:
         """What importing the location's code printed: ``(stdout, stderr)``."""
         description = self.worker.description or {}
         return str(description.get("stdout", "")), str(description.get("stderr", ""))
+
+    @property
+    def load_warnings(self) -> Tuple[RemoteWarning, ...]:
+        """The warnings importing the location's code raised."""
+        return _warnings(self.worker.description or {})
 
     def _load(self) -> None:
         try:
@@ -399,53 +466,66 @@ class JobHandle(_MemberHandle):
         data = self.location.call(
             "build_job", repository=self.repository.name, job=self.name, timeout=timeout
         )
-        source = data.get("source")
-        return JobBuild(
-            name=data["name"],
-            op_names=tuple(data["op_names"]),
-            dependencies={op: tuple(deps) for op, deps in data["dependencies"].items()},
-            description=data.get("description"),
-            tags=dict(from_plain(data.get("tags") or {})),
-            source=(source[0], int(source[1])) if source else None,
-            stdout=data.get("stdout", ""),
-            stderr=data.get("stderr", ""),
-        )
+        return JobBuild.from_data(data)
 
     def execute(
-        self, run_config: Optional[Mapping[str, Any]] = None, timeout: Optional[float] = None
+        self,
+        run_config: Optional[Mapping[str, Any]] = None,
+        *,
+        timeout: Optional[float] = None,
+        **backend_options: Any,
     ) -> RunResult:
-        """Run the job in its location's process and return what happened.
+        """Build the job and run it in its location's process; return what happened.
 
         An op that fails gives ``success=False`` with ``error`` set. Build errors and
-        run config errors raise (RemoteDefinitionError, RunConfigError) since no op ran.
-        A run that takes longer than ``timeout`` (default: the workspace's) raises
-        WorkerTimeoutError; a worker that dies raises WorkerCrashedError. Either way the
-        next call starts a new worker.
+        run config errors raise (RemoteDefinitionError, RunConfigError) since no op ran;
+        :meth:`run` returns them instead. A run that takes longer than ``timeout``
+        (default: the workspace's) raises WorkerTimeoutError; a worker that dies raises
+        WorkerCrashedError. Either way the next call starts a new worker.
+
+        ``backend_options`` (plain data) go to the location's backend as they are (the
+        Dagster backend's ``resources=``, ``partition_key=``...); a backend refuses an
+        option it does not take with a RemoteError that lists those it takes.
         """
+        result = self.run(run_config, timeout=timeout, **backend_options)
+        if result.error is not None and result.error.stage in ("build", "config"):
+            raise result.error
+        return result
+
+    def run(
+        self,
+        run_config: Optional[Mapping[str, Any]] = None,
+        *,
+        timeout: Optional[float] = None,
+        **backend_options: Any,
+    ) -> RunResult:
+        """As :meth:`execute`, in one request, but a job that fails to build or whose run
+        config is wrong is a result too: ``error.stage`` is ``"build"`` (then ``build``
+        is None) or ``"config"``, and no op ran."""
         if run_config is not None and not isinstance(run_config, Mapping):
             raise TypeError(
                 f"the run config of job {self.qualified_name!r} must be a dict like "
                 f"{{'ops': {{'op_name': {{'config': {{...}}}}}}}}, not "
                 f"{type(run_config).__name__}: {run_config!r:.100}"
             )
-        run_config = dict(run_config or {})
-        if not protocol.is_plain(run_config):
-            raise TypeError(
-                f"the run config of job {self.qualified_name!r} must be plain data (dicts with "
-                f"str keys, lists, str, int, float, bool, None) to travel to its location; "
-                f"got {run_config!r}"
-            )
         data = self.location.call(
             "execute_job",
             repository=self.repository.name,
             job=self.name,
-            run_config=protocol.to_plain(run_config),
+            run_config=_plain("run config", self.qualified_name, dict(run_config or {})),
+            options=_plain("execute options", self.qualified_name, backend_options),
             timeout=timeout,
         )
-        error = data.get("error")
-        if error and error.get("stage") in ("build", "config"):
-            raise remote_error(error)
         return RunResult.from_data(data)
+
+
+def _plain(what: str, job: str, value: Dict[str, Any]) -> Dict[str, Any]:
+    if not protocol.is_plain(value):
+        raise TypeError(
+            f"the {what} of job {job!r} must be plain data (dicts with str keys, lists, str, "
+            f"int, float, bool, None) to travel to its location; got {value!r}"
+        )
+    return dict(protocol.to_plain(value))
 
 
 class ScheduleHandle(_MemberHandle):
@@ -483,6 +563,7 @@ def _evaluation(data: Mapping[str, Any]) -> Evaluation:
         cron_schedule=data.get("cron_schedule"),
         stdout=data.get("stdout", ""),
         stderr=data.get("stderr", ""),
+        warnings=_warnings(data),
     )
 
 
