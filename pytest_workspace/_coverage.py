@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Dict, List, Optional
+from typing import Any, List, Optional, Union
+
+from .protocol import CoverageSettings, CoverageState
 
 #: Configuration files coverage.py reads with a ``coverage:`` prefix or a ``tool.coverage``
 #: table when it finds them itself: a worker must find them the same way, not be handed
@@ -39,14 +41,14 @@ def _current() -> Any:
         return None
 
 
-def settings() -> Optional[Dict[str, Any]]:
+def settings() -> Optional[CoverageSettings]:
     """What a worker needs to measure as this process does; None when nothing measures it."""
     current = _current()
     if current is None:
         return None
     config = current.config
     cwd = os.getcwd()
-    config_file: Any = False
+    config_file: Union[str, bool] = False
     if config.config_file:
         shared = os.path.basename(config.config_file) in _SHARED_CONFIG_FILES
         config_file = True if shared else config.config_file
@@ -68,7 +70,7 @@ def settings() -> Optional[Dict[str, Any]]:
     }
 
 
-def record(state: Optional[Dict[str, Any]]) -> None:
+def record(state: Optional[CoverageState]) -> None:
     """Remember the data file of a worker that measures (its ``init`` reply's ``coverage``)."""
     if state and state.get("measured") and state.get("data_file"):
         _data_files.append(str(state["data_file"]))
@@ -93,7 +95,7 @@ def combine() -> None:
     current.combine(data_paths=files, keep=False)
 
 
-def describe(state: Optional[Dict[str, Any]]) -> Optional[str]:
+def describe(state: Optional[CoverageState]) -> Optional[str]:
     """The header's words for a location's coverage, or None when coverage is off."""
     if state is None:
         return None

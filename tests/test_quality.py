@@ -50,6 +50,10 @@ def test_ruff_check_passes() -> None:
     assert_clean(run_tool("ruff", "check", "."))
 
 
+def test_ruff_format_is_clean() -> None:
+    assert_clean(run_tool("ruff", "format", "--check", "pytest_workspace"))
+
+
 def test_mypy_passes() -> None:
     assert_clean(run_tool("mypy"))
 
