@@ -19,6 +19,7 @@ from typing import Any, Dict, Generator, Iterator, List, Optional, Sequence, Set
 import pytest
 from _pytest._code.code import ReprEntryNative, ReprExceptionInfo, ReprFileLocation, ReprTraceback
 
+from . import _coverage
 from .checks import Check, TargetCache, check_schedule, check_sensor
 from .config import COMMAND_LINE_SOURCE, SkippedEntry
 from .dagster_checks import check_job_runs, run_summary
@@ -58,6 +59,20 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     run = config.stash.get(_run_key, None)
     if run is not None:
         run.close()
+    _coverage.combine()
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
+    try:
+        return (yield)
+    finally:
+        # pytest-cov combines and reports when the loop ends (its wrapper is outside this
+        # one): by then the locations' workers must have stopped, which writes their
+        # coverage data, and the data must be in this process's.
+        if _coverage.pending():
+            session.config.stash[_run_key].close()
+            _coverage.combine()
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -197,7 +212,8 @@ def _describe_location(location: Location) -> str:
     version = location.python_version
     python = "Python " + ".".join(map(str, version)) if version else "not started"
     failed = ", failed to load" if location.load_error is not None else ""
-    return f"{location.name} ({python}{failed})"
+    coverage = f", {location.coverage}" if location.coverage else ""
+    return f"{location.name} ({python}{failed}{coverage})"
 
 
 def _display_path(path: Path, config: pytest.Config) -> str:

@@ -32,7 +32,7 @@ from typing import (
 
 import execnet
 
-from . import protocol
+from . import _coverage, protocol
 from .config import (
     LocationSpec,
     SkippedEntry,
@@ -352,6 +352,12 @@ class Location:
         """``sys.version_info[:3]`` of the location's interpreter, once started."""
         info = self.worker.info
         return info.python_version if info else None
+
+    @property
+    def coverage(self) -> Optional[str]:
+        """Whether coverage.py measures the location's code, and if not why (see
+        docs/plugin.md); None when the host itself is not measured."""
+        return _coverage.describe(self.worker.coverage)
 
     @property
     def repositories(self) -> List[RepositoryHandle]:
