@@ -29,12 +29,17 @@ import pytest
 from . import hooks
 from .config import (
     COMMAND_LINE_SOURCE,
+    TOML_SOURCE_NAMES,
     LocationSpec,
     SkippedEntry,
+    SourceError,
     WorkspaceSpec,
-    load_workspace_file,
+    apply_location_overrides,
+    is_collected_source,
+    load_workspace_source,
     location_from_module,
     location_from_python_file,
+    resolve_source_path,
 )
 from .errors import (
     LocationLoadError,
@@ -115,7 +120,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "workspace_files",
         "glob patterns of workspace files found while collecting folders",
         type="args",
-        default=["workspace.yaml"],
+        default=["workspace.yaml", "dg.toml"],
     )
     parser.addini(
         "workspace_execute", "execute jobs (false: build only)", type="bool", default=True
@@ -148,8 +153,10 @@ def pytest_configure(config: pytest.Config) -> None:
     if not run.named_on_command_line and config.args_source == pytest.Config.ArgsSource.ARGS:
         return  # `pytest test_x.py` with the ini option `workspace`: only test_x.py
     invocation = config.invocation_params.dir
-    covered = [Path(invocation, arg.split("::")[0]).resolve() for arg in config.args]
+    covered = [_resolve(Path(invocation, arg.split("::")[0])) for arg in config.args]
     for path in run.named_files:
+        if not path.is_file() and (path.exists() or path.is_symlink()):
+            continue  # a folder or a link loop: collected from the session, as a failure
         if not any(path == arg or arg in path.parents for arg in covered):
             config.args.append(str(path))
 
@@ -227,7 +234,9 @@ class WorkspaceRun:
         ini = [] if self.named_on_command_line else [Path(p) for p in config.getini("workspace")]
         #: Loaded at session start (fixtures see them) and collected, like testpaths,
         #: unless positional arguments say what to collect (--workspace files always are).
-        self.named_files: List[Path] = _unique([p.resolve() for p in cli + ini])
+        self.named_files: List[Path] = _unique(
+            [_resolve(Path(resolve_source_path(p))) for p in cli + ini]
+        )
         self.patterns: List[str] = list(config.getini("workspace_files"))
         self.timeout = _timeout(config)
         no_execute = bool(config.getoption("workspace_no_execute"))
@@ -257,11 +266,13 @@ class WorkspaceRun:
             if path in self._files:
                 continue
             try:
-                spec = load_workspace_file(str(path))
+                spec = load_workspace_source(str(path))
             except WorkspaceFileError as exc:
                 self._files[path] = (exc, [])
                 continue
             specs.append(spec)
+        # Files named together are one workspace, as for `dagster dev -w a -w b`.
+        specs = list(apply_location_overrides(specs))
         targets = self._target_specs()
         if not specs and not targets:
             return
@@ -269,7 +280,7 @@ class WorkspaceRun:
         by_spec = {id(location.spec): location for location in added}
         for spec in specs:
             started = [by_spec[id(location)] for location in spec.locations]
-            self._files[Path(spec.path).resolve()] = (spec, started)
+            self._files[_resolve(Path(spec.path))] = (spec, started)
         for key, location_spec in targets:
             self._targets[key] = by_spec[id(location_spec)]
 
@@ -285,10 +296,10 @@ class WorkspaceRun:
 
     def file(self, path: Path) -> Tuple[WorkspaceSpec, List[Location]]:
         """The parsed file and its started locations; raises WorkspaceFileError."""
-        path = path.resolve()
+        path = _resolve(path)
         if path not in self._files:
             try:
-                spec = load_workspace_file(str(path))
+                spec = load_workspace_source(str(path))
             except WorkspaceFileError as exc:
                 self._files[path] = (exc, [])
             else:
@@ -367,6 +378,15 @@ def _display_path(path: Path, config: pytest.Config) -> str:
     return os.path.relpath(path, config.rootpath).replace(os.sep, "/")
 
 
+def _resolve(path: Path) -> Path:
+    """``path.resolve()``, except that a symbolic link loop is kept as an absolute path
+    (its error is the workspace file's, not an INTERNALERROR)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return Path(os.path.abspath(path))
+
+
 def _unique(values: Sequence[Any]) -> List[Any]:
     seen: List[Any] = []
     for value in values:
@@ -380,15 +400,17 @@ def _unique(values: Sequence[Any]) -> List[Any]:
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Optional[pytest.Collector]:
     run: WorkspaceRun = parent.config.stash[_run_key]
-    resolved = file_path.resolve()
+    resolved = _resolve(file_path)
     if resolved in run.collected:
         return None  # a workspace file reached twice is collected once
     # A positional argument is a workspace file whatever its name, if it is YAML at all
-    # (`pytest test_x.py` names a Python module, not a workspace).
+    # or a dg.toml / pyproject.toml (`pytest test_x.py` names a Python module).
     named = resolved in run.named_files or (
-        file_path.suffix in _YAML_SUFFIXES and parent.session.isinitpath(file_path)
+        (file_path.suffix in _YAML_SUFFIXES or file_path.name in TOML_SOURCE_NAMES)
+        and parent.session.isinitpath(file_path)
     )
-    if named or any(file_path.match(pattern) for pattern in run.patterns):
+    found = any(file_path.match(pattern) for pattern in run.patterns)
+    if named or (found and is_collected_source(file_path)):
         run.collected.add(resolved)
         if not file_path.is_relative_to(parent.config.rootpath):
             # pytest gives files outside the rootdir an empty node id: use ../-style.
@@ -407,6 +429,7 @@ def pytest_make_collect_report(
         # -f/-m targets are not files pytest could collect (a Python file named on the
         # command line would be imported as a test module): they hang off the session.
         report.result.extend(_target_collectors(collector))
+        report.result.extend(_unreadable_named_paths(collector))
     return report
 
 
@@ -423,6 +446,19 @@ def _target_collectors(session: pytest.Session) -> List[pytest.Collector]:
     return collectors
 
 
+def _unreadable_named_paths(session: pytest.Session) -> List[pytest.Collector]:
+    """Named workspace paths pytest cannot collect as files (a folder that is not a
+    Dagster project or dg workspace, a link loop): each is one failed item."""
+    run: WorkspaceRun = session.config.stash[_run_key]
+    collectors: List[pytest.Collector] = []
+    for path in run.named_files:
+        if path.is_file() or not (path.exists() or path.is_symlink()):
+            continue
+        shown = _display_path(path, session.config)
+        collectors.append(WorkspaceFile.from_parent(session, path=path, nodeid=shown))
+    return collectors
+
+
 class WorkspaceFile(pytest.File):
     """A workspace file: its children are its code locations (and skipped entries)."""
 
@@ -435,6 +471,8 @@ class WorkspaceFile(pytest.File):
             # one malformed file must not stop the other workspaces from running.
             yield MalformedFileItem.from_parent(self, name=LOAD_WORKSPACE_ITEM, error=exc)
             return
+        for part in spec.errors:
+            yield MalformedPartItem.from_parent(self, name=f"load_project[{part.name}]", part=part)
         for skipped in spec.skipped:
             yield SkippedEntryItem.from_parent(self, name=skipped.key_path, entry=skipped)
         for location in locations:
@@ -583,6 +621,30 @@ class MalformedFileItem(WorkspaceItem):
     def runtest(self) -> None:
         raise ItemFailure(
             f"workspace file {self.path} is malformed; nothing of it was loaded:\n{self.error}"
+        )
+
+
+class MalformedPartItem(WorkspaceItem):
+    """Stands for a part of a workspace source that could not be read (a dg.toml
+    project): it fails with the parser's message; the other parts still run."""
+
+    kind = "project"
+
+    def __init__(self, *, part: SourceError, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.part = part
+
+    def _title(self) -> str:
+        return f"project {self.part.name}"
+
+    def _source(self) -> Optional[Tuple[str, int]]:
+        error = self.part.error
+        return error.path or str(self.path), error.line or 1
+
+    def runtest(self) -> None:
+        raise ItemFailure(
+            f"project {self.part.name!r} ({self.part.key_path} of {self.path}) was not "
+            f"loaded:\n{self.part.error}"
         )
 
 
