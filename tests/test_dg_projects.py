@@ -20,6 +20,7 @@ from typing import Dict
 import pytest
 from conftest import PythonEnvFactory
 from processes import assert_no_worker_left, with_pid_recorder
+from test_config import CONTROL_JOBS, control_workspace
 
 from pytest_workspace import load_workspace
 from pytest_workspace.config import LocationSpec, WorkspaceSpec, load_workspace_source
@@ -30,18 +31,6 @@ DAGSTER_VERSION = "1.13.28"  # the release tests/test_dagster.py runs against
 
 SALES_IDS = ["dg.toml::sales::sales_repository::daily_sales"]
 CAMPAIGN_IDS = ["dg.toml::campaigns::marketing_repository::weekly_campaign"]
-
-HEALTHY_YAML = """\
-from pytest_workspace.definitions import job, op
-
-@op
-def ok():
-    return 1
-
-@job
-def control_job():
-    ok()
-"""
 
 
 def write(path: Path, text: str) -> Path:
@@ -54,7 +43,7 @@ def project(folder: Path, tables: str, module: str = "") -> Path:
     """A project folder: its pyproject.toml (``tables``) and, if given, a module file."""
     write(folder / "pyproject.toml", tables)
     if module:
-        write(folder / module, HEALTHY_YAML)
+        write(folder / module, CONTROL_JOBS)
     return folder
 
 
@@ -261,15 +250,9 @@ def test_load_workspace_api_takes_a_dg_toml(dg_workspace: Path) -> None:
 # --- malformed sources: one failed item each, the rest still runs ------------------------
 
 
-def healthy_neighbour(folder: Path) -> None:
-    """A healthy workspace.yaml next to the broken source: it must still pass."""
-    write(folder / "control" / "workspace.yaml", "load_from:\n  - python_file: control.py\n")
-    write(folder / "control" / "control.py", HEALTHY_YAML)
-
-
 def test_dg_toml_without_workspace_table(pytester: pytest.Pytester) -> None:
     write(pytester.path / "dg.toml", 'directory_type = "workspace"\n')
-    healthy_neighbour(pytester.path)
+    control_workspace(pytester.path)
     result = pytester.runpytest_subprocess("-rf")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
