@@ -27,24 +27,19 @@ import types
 # The file name execnet compiled us under: our own frames are left out of tracebacks.
 _THIS_FILE = sys._getframe().f_code.co_filename
 _PACKAGE = "pytest_workspace"
+#: Shipped modules named so are backends (``_backend.py``), asked in the order shipped.
+_BACKEND_PREFIX = _PACKAGE + "._backend_"
 #: The protocol this worker speaks; ``pytest_workspace.protocol`` must agree.
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 #: The exit status of a worker whose host process is gone.
 PARENT_GONE_STATUS = 70
 #: How often the parent watch looks at the parent process, in seconds.
 PARENT_WATCH_INTERVAL = 0.2
 
 
-class LoadError(Exception):
-    """The location's code could not be found or holds no usable repository."""
-
-
-class WorkerRequestError(Exception):
-    """A request names something this location does not have."""
-
-
 def install_modules(modules):
-    """Install the shipped modules (name -> source) and return their file names."""
+    """Install the shipped modules (``[name, source]`` pairs, each after those it
+    imports) and return their file names."""
     package = sys.modules.get(_PACKAGE)
     if package is None or getattr(package, "__file__", None) is not None:
         # A stand-in package: whatever the interpreter has installed under our name,
@@ -54,12 +49,12 @@ def install_modules(modules):
         package.__package__ = _PACKAGE
         sys.modules[_PACKAGE] = package
     files = set()
-    for name in sorted(modules):
+    for name, source in modules:
         filename = f"<{name}>"
         module = types.ModuleType(name)
         module.__package__ = _PACKAGE
         sys.modules[name] = module
-        exec(compile_shipped(modules[name], filename), module.__dict__)
+        exec(compile_shipped(source, filename), module.__dict__)
         setattr(package, name.rpartition(".")[2], module)
         files.add(filename)
     return files
@@ -272,17 +267,23 @@ class LogCapture:
 
 
 class Location:
-    """The loaded code of one location and the requests that act on it."""
+    """The loaded code of one location and the requests that act on it.
 
-    def __init__(self, spec, hidden_files):
+    What depends on the kind of code (discovery, building, running, evaluating) is the
+    backends' (``_backend.py``); this class serves requests and wraps each call in
+    output and log capture.
+    """
+
+    def __init__(self, spec, hidden_files, backend_modules):
         self.spec = spec
         self.hidden = hidden_files
-        self.repositories = {}  # name -> RepositoryDefinition, in discovery order
+        #: name -> (backend, repository), in discovery order
+        self.repositories = {}
         self.load_output = {"stdout": "", "stderr": ""}
         self.definitions = sys.modules[_PACKAGE + ".definitions"]
         self.protocol = sys.modules[_PACKAGE + ".protocol"]
-        # Real Dagster objects (SPEC section 6); it imports dagster only if the user did.
-        self.dagster = sys.modules.get(_PACKAGE + "._dagster_adapter")
+        self.seam = sys.modules[_PACKAGE + "._backend"]
+        self.backends = [sys.modules[name].BACKEND(self) for name in backend_modules]
 
     # -- loading -------------------------------------------------------------------------
 
@@ -306,6 +307,7 @@ class Location:
 
     def _import(self):
         spec = self.spec
+        LoadError = self.seam.LoadError
         workdir = spec.get("working_directory")
         if workdir:
             if not os.path.isdir(workdir):
@@ -358,7 +360,8 @@ class Location:
             raise
 
     def _find_repositories(self, module):
-        d = self.definitions
+        """Ask each backend, in order, for the repositories of ``module``."""
+        LoadError = self.seam.LoadError
         attribute = self.spec.get("attribute")
         where = self._target_text()
         if attribute:
@@ -372,55 +375,34 @@ class Location:
                     )
                 )
             found = getattr(module, attribute)
-            if isinstance(found, d.RepositoryDefinition):
-                return {found.name: found}
-            if isinstance(found, d.JobDefinition):
-                return self._single_job_repository(found)
-            if self._dagster_kind(found) is not None:
-                repo = self.dagster.repository_for(found)
-                return {repo.name: repo}
+            for backend in self.backends:
+                repositories = backend.repositories_for(found)
+                if repositories is not None:
+                    return self._index(backend, repositories)
+            targets = [backend.attribute_targets for backend in self.backends]
             raise LoadError(
                 f"attribute {attribute!r} of {where} is an object of type "
                 f"{type(found).__name__}, not a repository or a job; point `attribute` at "
-                f"a @repository or a @job (or a Dagster Definitions object)"
+                + targets[0]
+                + "".join(f" (or {target})" for target in targets[1:])
             )
         repositories = {}
-        jobs = []
-        dagster_found = {"repository": [], "definitions": []}
-        for name, value in list(vars(module).items()):
-            if isinstance(value, d.RepositoryDefinition):
-                repositories.setdefault(value.name, value)
-            elif isinstance(value, d.JobDefinition) and value not in jobs:
-                jobs.append(value)
-            else:
-                kind = self._dagster_kind(value)
-                if kind == "job" and value not in jobs:
-                    jobs.append(value)
-                elif kind in dagster_found and all(v is not value for _, v in dagster_found[kind]):
-                    dagster_found[kind].append((name, value))
-        # As Dagster does: one Definitions object stands for the module's Dagster code,
-        # and repositories count only when there is none.
-        if len(dagster_found["definitions"]) > 1:
-            raise LoadError(
-                "{} defines {} Dagster Definitions objects ({}); Dagster allows one per "
-                "module: merge them, or set `attribute` to one".format(
-                    where,
-                    len(dagster_found["definitions"]),
-                    ", ".join(name for name, _ in dagster_found["definitions"]),
-                )
-            )
-        for _, value in dagster_found["definitions"] or dagster_found["repository"]:
-            repo = self.dagster.repository_for(value)
-            repositories.setdefault(repo.name, repo)
+        jobs = []  # (backend, job)
+        for backend in self.backends:
+            found_repositories, found_jobs = backend.scan(module, where)
+            for name, pair in self._index(backend, found_repositories).items():
+                repositories.setdefault(name, pair)
+            jobs.extend((backend, job) for job in found_jobs)
         if repositories:
             return repositories
         if len(jobs) == 1:
-            return self._single_job_repository(jobs[0])
+            backend, job = jobs[0]
+            return self._index(backend, [backend.job_repository(job)])
         if jobs:
             raise LoadError(
                 "{} defines {} jobs ({}) and no repository; declare a @repository that "
                 "returns them, or set `attribute` to one job".format(
-                    where, len(jobs), ", ".join(sorted(j.name for j in jobs))
+                    where, len(jobs), ", ".join(sorted(job.name for _, job in jobs))
                 )
             )
         raise LoadError(
@@ -428,16 +410,12 @@ class Location:
             "(from pytest_workspace.definitions import repository) or set `attribute`"
         )
 
-    def _dagster_kind(self, value):
-        return None if self.dagster is None else self.dagster.kind_of(value)
-
-    def _single_job_repository(self, job_def):
-        if self._dagster_kind(job_def) == "job":
-            repo = self.dagster.repository_for(job_def)
-            return {repo.name: repo}
-        name = "__repository__" + job_def.name
-        repo = self.definitions.repository(name=name)(lambda: [job_def])
-        return {name: repo}
+    @staticmethod
+    def _index(backend, repositories):
+        index = {}
+        for repo in repositories:
+            index.setdefault(repo.name, (backend, repo))
+        return index
 
     def _target_text(self):
         spec = self.spec
@@ -446,180 +424,101 @@ class Location:
     # -- requests ------------------------------------------------------------------------
 
     def describe(self):
-        repositories = []
-        for repo in self.repositories.values():
-            repositories.append(
-                {
-                    "name": repo.name,
-                    "description": getattr(repo, "description", None),
-                    "source": _source(repo),
-                    "jobs": list(repo.job_names),
-                    "schedules": list(repo.schedule_names),
-                    "sensors": list(repo.sensor_names),
-                    "constructed_jobs": list(repo.constructed_job_names),
-                    "declared_at": _declared_at(repo),
-                }
-            )
         return {
-            "repositories": repositories,
+            "repositories": [
+                backend.describe_repository(repo) for backend, repo in self.repositories.values()
+            ],
             "stdout": self.load_output["stdout"],
             "stderr": self.load_output["stderr"],
             "load_error": None,
         }
 
     def repository(self, name):
+        """``(backend, repository)`` of the repository ``name``."""
         try:
             return self.repositories[name]
         except KeyError:
-            raise WorkerRequestError(
+            raise self.seam.RequestError(
                 "location has no repository {!r}; it has: {}".format(
                     name, ", ".join(self.repositories) or "none"
                 )
             ) from None
 
     def build_job(self, repository, job):
-        repo = self.repository(repository)
+        backend, repo = self.repository(repository)
         with OutputCapture() as capture:
-            job_def = repo.get_job(job)
-        return {
-            "name": job_def.name,
-            "key": job,
-            "description": getattr(job_def, "description", None),
-            "tags": self.protocol.to_plain(dict(getattr(job_def, "tags", None) or {})),
-            "op_names": list(job_def.op_names),
-            "dependencies": {k: list(v) for k, v in dict(job_def.dependencies).items()},
-            "source": _source(job_def),
-            "constructed_jobs": list(repo.constructed_job_names),
-            "stdout": capture.stdout,
-            "stderr": capture.stderr,
-        }
+            job_def = backend.build_job(repo, job)
+        build = backend.describe_job(repo, job, job_def)
+        build.update(stdout=capture.stdout, stderr=capture.stderr)
+        return build
 
-    def execute_job(self, repository, job, run_config=None):
-        repo = self.repository(repository)
+    def execute_job(self, repository, job, run_config=None, options=None):
+        backend, repo = self.repository(repository)
         started = time.time()
-        result = None
+        run = None
         error = None
         logs = LogCapture()
         with OutputCapture() as capture, logs:
             try:
-                job_def = repo.get_job(job)
+                job_def = backend.build_job(repo, job)
             except Exception as exc:
                 error = self.error(exc, stage="build")
             else:
                 try:
-                    result = job_def.execute_in_process(
-                        run_config=run_config or None, raise_on_error=False
-                    )
+                    run = backend.execute_job(repo, job_def, run_config or {}, options or {})
                 except self.definitions.RunConfigError as exc:
                     error = self.error(exc, stage="config")
+                except self.seam.RequestError:
+                    raise  # an option the backend refuses: a bad request, not a run
                 except (Exception, SystemExit) as exc:
                     error = self.error(exc, stage="execute")
-        duration = time.time() - started
         output = {
             "job": job,
             "success": False,
             "run_id": None,
             "steps": [],
-            "logs": [],
+            "logs": logs.records,
             "stdout": capture.stdout,
             "stderr": capture.stderr,
-            "duration": duration,
+            "duration": time.time() - started,
             "error": error,
         }
-        if result is None:
-            output["logs"] = logs.records
+        if run is None:
             return output
-        to_plain = self.protocol.to_plain
-        for step in result.step_results.values():
-            step_error = None
-            if isinstance(step.error, dict):  # error data already (Dagster's results)
-                step_error = dict(step.error, stage="execute", op=step.op_name)
-            elif step.error is not None:
-                step_error = self.error(step.error, stage="execute", op=step.op_name)
-            if step_error is not None and output["error"] is None:
-                output["error"] = step_error
-            output["steps"].append(
-                {
-                    "op": step.op_name,
-                    "status": step.status,
-                    "duration": step.duration,
-                    "output": to_plain(step.output) if step.status == "success" else None,
-                    "error": step_error,
-                }
-            )
-        events = [
-            {
-                "timestamp": entry.timestamp,
-                "level": entry.level,
-                "logger": "pytest_workspace",
-                "op": entry.op_name,
-                "message": entry.message,
-                "event": getattr(entry, "event", None),
-            }
-            for entry in result.logs
-        ]
-        if output["error"] is None and isinstance(getattr(result, "error", None), dict):
-            output["error"] = result.error  # a run that failed outside any op (Dagster)
+        events = run["events"]
         _attribute_to_ops(logs.records, events)
-        # Stable sort: at equal timestamps the run's own events come first.
-        output["logs"] = sorted(events + logs.records, key=lambda entry: entry["timestamp"])
-        output["success"] = bool(result.success)
-        output["run_id"] = result.run_id
+        output.update(
+            success=bool(run["success"]),
+            run_id=run["run_id"],
+            steps=run["steps"],
+            error=run["error"],
+            # Stable sort: at equal timestamps the run's own events come first.
+            logs=sorted(events + logs.records, key=lambda entry: entry["timestamp"]),
+        )
         return output
 
     def evaluate_schedule(self, repository, schedule):
-        repo = self.repository(repository)
-        schedule_def = repo.get_schedule(schedule)
-        evaluation = {
-            "name": schedule_def.name,
-            "cron_schedule": schedule_def.cron_schedule,
-            "job_name": schedule_def.job_name,
-        }
-        if not getattr(schedule_def, "cron_validated", False):
-            self.definitions.validate_cron_schedule(
-                schedule_def.cron_schedule, schedule_def.name
-            )
-        self._check_target(repo, "schedule", schedule_def)
-        with OutputCapture() as capture:
-            ticks = schedule_def.evaluate_tick()
-        evaluation.update(self._ticks(ticks), stdout=capture.stdout, stderr=capture.stderr)
-        return evaluation
+        return self._evaluate("evaluate_schedule", repository, schedule)
 
     def evaluate_sensor(self, repository, sensor):
-        repo = self.repository(repository)
-        sensor_def = repo.get_sensor(sensor)
-        evaluation = {"name": sensor_def.name, "job_name": sensor_def.job_name}
-        self._check_target(repo, "sensor", sensor_def)
+        return self._evaluate("evaluate_sensor", repository, sensor)
+
+    def _evaluate(self, method, repository, name):
+        backend, repo = self.repository(repository)
         with OutputCapture() as capture:
-            ticks = sensor_def.evaluate_tick()
-        evaluation.update(self._ticks(ticks), stdout=capture.stdout, stderr=capture.stderr)
+            evaluation = getattr(backend, method)(repo, name)
+        evaluation.update(stdout=capture.stdout, stderr=capture.stderr)
         return evaluation
 
-    def _check_target(self, repo, what, definition):
-        if definition.job_name is not None and not repo.has_job(definition.job_name):
-            raise self.definitions.InvalidTargetError(
-                f"{what} {definition.name!r} of repository {repo.name!r} targets job "
-                f"{definition.job_name!r}, which is not in the repository"
-            )
-
-    def _ticks(self, ticks):
-        d = self.definitions
-        if isinstance(ticks, d.SkipReason):
-            return {"run_requests": [], "skip_reason": ticks.message}
-        to_plain = self.protocol.to_plain
-        return {
-            "skip_reason": None,
-            "run_requests": [
-                {
-                    "run_key": request.run_key,
-                    "run_config": to_plain(request.run_config or {}),
-                    "tags": to_plain(dict(request.tags or {})),
-                }
-                for request in ticks
-            ],
-        }
+    def close(self):
+        for backend in self.backends:
+            try:
+                backend.close()
+            except Exception:
+                pass
 
     def error(self, exc, stage, **extra):
+        """Error data for an exception (see docs/protocol.md), the one producer of it."""
         d = self.definitions
         if isinstance(exc, d.RunConfigError):
             kind = "config"
@@ -636,14 +535,15 @@ class Location:
             extra["only_missing"] = bool(only_missing)
         elif isinstance(exc, d.DefinitionError):
             kind = "definition"
-        elif isinstance(exc, (LoadError, WorkerRequestError)):
-            kind = "load" if isinstance(exc, LoadError) else "request"
+        elif isinstance(exc, self.seam.LoadError):
+            kind = "load"
+        elif isinstance(exc, self.seam.RequestError):
+            kind = "request"
         else:
             kind = "user"
-        data = self.protocol.error_data(
+        return self.protocol.error_data(
             exc, kind=kind, hidden_files=self.hidden, stage=stage, **extra
         )
-        return data
 
 
 def _attribute_to_ops(records, events):
@@ -665,31 +565,6 @@ def _attribute_to_ops(records, events):
         for op_name, start, end in spans:
             if start <= record["timestamp"] and (end is None or record["timestamp"] <= end):
                 record["op"] = op_name
-
-
-def _declared_at(repo):
-    """``{"jobs": {name: [file, line]}, ...}`` for the members whose place is known."""
-    declared_at = getattr(repo, "declared_at", None)
-    places = {}
-    for kind, names in (
-        ("job", repo.job_names),
-        ("schedule", repo.schedule_names),
-        ("sensor", repo.sensor_names),
-    ):
-        found = {}
-        for name in names:
-            place = declared_at(kind, name) if declared_at is not None else None
-            if place:
-                found[name] = [str(place[0]), int(place[1])]
-        places[kind + "s"] = found
-    return places
-
-
-def _source(definition):
-    location = getattr(definition, "source_location", None)
-    if not location:
-        return None
-    return [str(location[0]), int(location[1])]
 
 
 def _protocol_error(message, stage="init"):
@@ -741,7 +616,8 @@ def start(channel, init):
             f"the host sent protocol module version {protocol.PROTOCOL_VERSION!r} to a worker "
             f"of version {PROTOCOL_VERSION!r}"
         )
-    location = Location(init.get("location") or {}, hidden)
+    backends = [name for name, _ in init["modules"] if name.startswith(_BACKEND_PREFIX)]
+    location = Location(init.get("location") or {}, hidden, backends)
     return location, {"ok": True, "result": protocol.interpreter_info()}
 
 
@@ -753,6 +629,13 @@ def serve(channel):
     channel.send(reply)
     if location is None:
         return
+    try:
+        _answer(channel, location)
+    finally:
+        location.close()
+
+
+def _answer(channel, location):
     handlers = {
         "load": location.load,
         "describe": location.describe,

@@ -29,7 +29,7 @@ import execnet
 from execnet import gateway_bootstrap, gateway_io
 from execnet.gateway_base import Popen2IO
 
-from . import _dagster_adapter, _worker, definitions, protocol
+from . import _backend, _backend_dagster, _backend_native, _worker, definitions, protocol
 from .config import LocationSpec
 from .errors import (
     LocationLoadError,
@@ -52,14 +52,15 @@ MIN_PYTHON = (3, 8)
 STDERR_TAIL = 2000
 
 
+#: The modules sent to every worker, each after those it imports. The backends
+#: (``_backend_*``, see ``_backend.py``) come last, in the order the worker asks them.
+SHIPPED_MODULES = (protocol, definitions, _backend, _backend_native, _backend_dagster)
+
+
 @lru_cache(maxsize=None)
-def shipped_modules() -> Dict[str, str]:
-    """The modules sent to every worker: name -> source text (read once per process)."""
-    return {
-        "pytest_workspace.protocol": inspect.getsource(protocol),
-        "pytest_workspace.definitions": inspect.getsource(definitions),
-        "pytest_workspace._dagster_adapter": inspect.getsource(_dagster_adapter),
-    }
+def shipped_modules() -> List[List[str]]:
+    """The modules sent to every worker: ``[name, source]`` pairs (read once per process)."""
+    return [[module.__name__, inspect.getsource(module)] for module in SHIPPED_MODULES]
 
 
 def resolve_executable(spec: LocationSpec) -> str:

@@ -16,7 +16,7 @@ import traceback
 from typing import Any, Dict, Iterable, List, Optional
 
 #: Bumped whenever a message changes shape. The worker refuses a host of another version.
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 
 #: The commands a worker understands, in the order a session usually sends them.
 COMMANDS = (

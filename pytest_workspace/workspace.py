@@ -413,9 +413,17 @@ class JobHandle(_MemberHandle):
         )
 
     def execute(
-        self, run_config: Optional[Mapping[str, Any]] = None, timeout: Optional[float] = None
+        self,
+        run_config: Optional[Mapping[str, Any]] = None,
+        *,
+        timeout: Optional[float] = None,
+        **backend_options: Any,
     ) -> RunResult:
         """Run the job in its location's process and return what happened.
+
+        ``backend_options`` (plain data) go to the location's backend as they are (the
+        Dagster backend's ``resources=``, ``partition_key=``...); a backend refuses an
+        option it does not take with a RemoteError that lists those it takes.
 
         An op that fails gives ``success=False`` with ``error`` set. Build errors and
         run config errors raise (RemoteDefinitionError, RunConfigError) since no op ran.
@@ -429,24 +437,27 @@ class JobHandle(_MemberHandle):
                 f"{{'ops': {{'op_name': {{'config': {{...}}}}}}}}, not "
                 f"{type(run_config).__name__}: {run_config!r:.100}"
             )
-        run_config = dict(run_config or {})
-        if not protocol.is_plain(run_config):
-            raise TypeError(
-                f"the run config of job {self.qualified_name!r} must be plain data (dicts with "
-                f"str keys, lists, str, int, float, bool, None) to travel to its location; "
-                f"got {run_config!r}"
-            )
         data = self.location.call(
             "execute_job",
             repository=self.repository.name,
             job=self.name,
-            run_config=protocol.to_plain(run_config),
+            run_config=_plain("run config", self.qualified_name, dict(run_config or {})),
+            options=_plain("execute options", self.qualified_name, backend_options),
             timeout=timeout,
         )
         error = data.get("error")
         if error and error.get("stage") in ("build", "config"):
             raise remote_error(error)
         return RunResult.from_data(data)
+
+
+def _plain(what: str, job: str, value: Dict[str, Any]) -> Dict[str, Any]:
+    if not protocol.is_plain(value):
+        raise TypeError(
+            f"the {what} of job {job!r} must be plain data (dicts with str keys, lists, str, "
+            f"int, float, bool, None) to travel to its location; got {value!r}"
+        )
+    return dict(protocol.to_plain(value))
 
 
 class ScheduleHandle(_MemberHandle):

@@ -452,6 +452,22 @@ def test_run_config_must_be_plain_data(ws: Workspace) -> None:
         ws.job("config_job").execute({"ops": {"configured": {"config": {"count": {1}}}}})
 
 
+def test_execute_options_go_to_the_backend_which_refuses_unknown_ones(ws: Workspace) -> None:
+    job = ws.job("config_job")
+    with pytest.raises(RemoteError) as info:
+        job.execute(resources={"warehouse": "fakes:warehouse"}, partition_key="2024-01-01")
+    assert info.value.kind == "request"
+    assert info.value.message == (
+        "the definitions backend takes no execute option 'partition_key', 'resources'; "
+        "it takes: none"
+    )
+    with pytest.raises(TypeError, match=r"execute options of job .* must be plain data"):
+        job.execute(resources={"warehouse": object()})
+    # The worker is fine and runs the job after the refused request.
+    config = {"ops": {"configured": {"config": {"count": 1, "label": "x"}}}}
+    assert job.execute(config, timeout=30).output_for("configured") == "x"
+
+
 def test_sys_exit_in_an_op_is_an_error_of_the_run_not_of_the_worker(ws: Workspace) -> None:
     pid = ws.location("jobs.py").worker.pid
     result = ws.job("sys_exit_job").execute()

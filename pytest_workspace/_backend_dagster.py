@@ -1,4 +1,4 @@
-"""Real Dagster code locations: Dagster's objects seen through the worker's interface.
+"""The Dagster backend: real Dagster code locations (see ``_backend.py`` for the seam).
 
 Runs inside a code location's interpreter, shipped like ``definitions`` and ``protocol``.
 It imports only the standard library at import time and never imports ``dagster``
@@ -6,23 +6,25 @@ itself: it uses the ``dagster`` module that the user's code already imported (fo
 ``sys.modules``), so a location that does not use Dagster never pays for it, and
 Dagster is never a requirement.
 
-The worker duck-types against repositories, jobs, schedules and sensors of
-``pytest_workspace.definitions``; the classes here give Dagster's
-``RepositoryDefinition`` (the ``@repository`` list and lazy dict forms, and what a
-``Definitions`` object resolves to) and ``JobDefinition`` the same attributes, and
-translate Dagster's results and errors into the shapes the worker reports. Listing
-names uses ``RepositoryDefinition.job_names``, which builds no lazily declared job.
+:class:`DagsterBackend` owns Dagster's discovery rules, building, execution and
+evaluation, and turns Dagster's results and errors into the protocol's plain data. The
+wrappers below give Dagster's ``RepositoryDefinition`` (the ``@repository`` list and lazy
+dict forms, and what a ``Definitions`` object resolves to), ``JobDefinition``, schedules
+and sensors the attributes of ``pytest_workspace.definitions``' objects, so that the
+backend's shared helpers describe both alike. Listing names uses
+``RepositoryDefinition.job_names``, which builds no lazily declared job.
 """
 
 from __future__ import annotations
 
 import copy
 import difflib
-import importlib
 import os
 import re
 import sys
-from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Set, Tuple
+
+from . import _backend, definitions
 
 #: Dagster's name for the repository of a ``Definitions`` object
 #: (``SINGLETON_REPOSITORY_NAME``); a bare job's repository adds the job's name.
@@ -43,10 +45,6 @@ _WRAPPER_PREFIXES = ("DagsterExecution", "DagsterUserCodeExecutionError")
 def loaded_dagster() -> Any:
     """The ``dagster`` module if the user's code imported it, else None."""
     return sys.modules.get("dagster")
-
-
-def _definitions() -> Any:
-    return importlib.import_module("pytest_workspace.definitions")
 
 
 def kind_of(value: object) -> Optional[str]:
@@ -77,6 +75,62 @@ def repository_for(value: object) -> DagsterRepository:
         repo = dagster.repository(name=SINGLETON_REPOSITORY_NAME + job_def.name)(lambda: [job_def])
         return DagsterRepository(repo)
     raise TypeError(f"not a Dagster repository, Definitions or job: {value!r}")
+
+
+class DagsterBackend(_backend.Backend):
+    """Dagster's ``Definitions``, repositories and jobs, found as Dagster finds them."""
+
+    name = "dagster"
+    attribute_targets = "a Dagster Definitions object"
+
+    def repositories_for(self, value: object) -> Optional[List[Any]]:
+        if kind_of(value) is None:
+            return None
+        return [repository_for(value)]
+
+    def scan(self, module: Any, where: str) -> Tuple[List[Any], List[Any]]:
+        if loaded_dagster() is None:
+            return [], []
+        jobs: List[Any] = []
+        found: Dict[str, List[Tuple[str, Any]]] = {"repository": [], "definitions": []}
+        for name, value in list(vars(module).items()):
+            kind = kind_of(value)
+            if kind == "job" and value not in jobs:
+                jobs.append(value)
+            elif kind in found and all(v is not value for _, v in found[kind]):
+                found[kind].append((name, value))
+        # As Dagster does: one Definitions object stands for the module's Dagster code,
+        # and repositories count only when there is none.
+        if len(found["definitions"]) > 1:
+            raise _backend.LoadError(
+                "{} defines {} Dagster Definitions objects ({}); Dagster allows one per "
+                "module: merge them, or set `attribute` to one".format(
+                    where,
+                    len(found["definitions"]),
+                    ", ".join(name for name, _ in found["definitions"]),
+                )
+            )
+        repositories = [
+            repository_for(value) for _, value in found["definitions"] or found["repository"]
+        ]
+        return repositories, jobs
+
+    def job_repository(self, job: Any) -> Any:
+        return repository_for(job)
+
+    def execute_job(
+        self, repo: Any, job: Any, run_config: Mapping[str, Any], options: Mapping[str, Any]
+    ) -> Dict[str, Any]:
+        _backend.refuse_options(self, options, ())
+        result = job.execute_in_process(run_config=dict(run_config) or None)
+        # Dagster's step errors are error data already: it hands us no exception object.
+        return _backend.run_data(result, lambda step: step.error, run_error=result.error)
+
+    # Schedules: Dagster validated the cron string when the schedule was defined (it
+    # accepts forms ours does not, such as a list of strings): no check_schedule.
+
+
+BACKEND = DagsterBackend
 
 
 class DagsterRepository:
@@ -166,7 +220,7 @@ class DagsterRepository:
         return DagsterJob(job_def)
 
     def _build_error(self, key: str, exc: Exception) -> Exception:
-        d = _definitions()
+        d = definitions
         text = str(exc)
         mismatch = re.search(r"does not match: got '([^']*)'", text)
         if mismatch:
@@ -199,7 +253,7 @@ class DagsterRepository:
     def _unknown(self, kind: str, name: str, known: List[str]) -> Exception:
         close = difflib.get_close_matches(name, known, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        error: Exception = _definitions().UnknownDefinitionError(
+        error: Exception = definitions.UnknownDefinitionError(
             f"repository {self.name!r} has no {kind} {name!r}{hint} Known {kind}s: "
             f"{', '.join(known) or 'none'}",
             kind=kind,
@@ -313,7 +367,7 @@ def _run_config_error(job_def: Any, run_config: Any, exc: Any) -> Exception:
         missing = []
     if only_missing and not missing:
         only_missing = False
-    error: Exception = _definitions().RunConfigError(
+    error: Exception = definitions.RunConfigError(
         str(exc), job_name=job_def.name, missing=missing, problems=problems
     )
     # Read by the worker: Dagster tells exactly which errors are missing fields.
@@ -537,10 +591,6 @@ def _is_library_frame(frame: str) -> bool:
 class DagsterSchedule:
     """A Dagster ``ScheduleDefinition`` with the interface of ours."""
 
-    #: Dagster validated the cron string when the schedule was defined (it accepts
-    #: forms ours does not, such as a list of strings).
-    cron_validated = True
-
     def __init__(self, schedule_def: Any) -> None:
         self.dagster_schedule = schedule_def
         self.name: str = schedule_def.name
@@ -587,5 +637,5 @@ def _tick(data: Any) -> Any:
     skip = getattr(data, "skip_message", None)
     requests = list(requests)
     if skip is not None and not requests:
-        return _definitions().SkipReason(skip)
+        return definitions.SkipReason(skip)
     return requests
