@@ -248,6 +248,10 @@ class WorkspaceRun:
         self.worker_lines: List[str] = []
         self._targets: Dict[str, Location] = {}
         self.collected: Set[Path] = set()
+        try:  # a malformed -f/-m target is a usage error, said before anything starts
+            self._target_specs()
+        except WorkspaceFileError as exc:
+            raise pytest.UsageError(str(exc)) from None
 
     @property
     def workspace(self) -> Workspace:

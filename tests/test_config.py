@@ -1135,3 +1135,13 @@ def parse_error_at(path: Path) -> WorkspaceFileError:
     with pytest.raises(WorkspaceFileError) as info:
         load_workspace_source(path)
     return info.value
+
+
+def test_workspace_file_option_with_a_text_file_is_a_usage_error(
+    pytester: pytest.Pytester,
+) -> None:
+    (pytester.path / "jobs.txt").write_text("not python\n")
+    result = pytester.runpytest_subprocess("--workspace-file", "jobs.txt")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: <command line>: python_file: 'jobs.txt' is not a Python*"])
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
