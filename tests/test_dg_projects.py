@@ -564,3 +564,25 @@ def test_project_folder_in_a_workspace_is_not_collected_twice(
     # Named, it is a source of its own.
     result = pytester.runpytest_subprocess("--workspace", "projects/sales", "--collect-only", "-q")
     result.stdout.fnmatch_lines(["projects/sales/dg.toml::sales::sales_repository::daily_sales"])
+
+
+def test_under_xdist_the_outcomes_are_those_of_a_serial_run(
+    pytester: pytest.Pytester, dg_workspace: Path, other_python: Path
+) -> None:
+    give_venv(dg_workspace / "projects" / "marketing", other_python)
+    with (dg_workspace / "dg.toml").open("a") as handle:
+        handle.write('\n[[workspace.projects]]\npath = "projects/finance"\n')
+    pytester.makeconftest(with_pid_recorder())
+    serial = pytester.runpytest_subprocess("-rA")
+    parallel = pytester.runpytest_subprocess("-n", "2", "-rA")
+    for result in (serial, parallel):
+        result.assert_outcomes(passed=2, failed=1)
+    summary = [
+        "PASSED dg.toml::campaigns::marketing_repository::weekly_campaign*",
+        "PASSED dg.toml::sales::sales_repository::daily_sales*",
+        "FAILED dg.toml::load_project[[]projects/finance[]]*",
+    ]
+    for result in (serial, parallel):
+        for line in summary:
+            result.stdout.fnmatch_lines([line])
+    assert_no_worker_left(dg_workspace, at_least=4)
