@@ -110,7 +110,7 @@ def directory_type(path: str) -> Optional[str]:
     try:
         document = _TomlDocument.read(path)
         value = document.data.get("directory_type")
-    except WorkspaceFileError:
+    except Exception:  # whatever it is, loading the file reports it
         return None
     return value if isinstance(value, str) else None
 
@@ -369,6 +369,10 @@ class _TomlDocument:
             position = _TOML_POSITION.search(message)
             line = int(position.group(1)) if position else None
             raise WorkspaceFileError(f"invalid TOML: {message}", path=path, line=line) from None
+        except RecursionError:  # tomllib reads nested arrays recursively
+            raise WorkspaceFileError(
+                "invalid TOML: arrays or tables are nested too deeply to be read", path=path
+            ) from None
         return cls(path, text, data)
 
     def error(

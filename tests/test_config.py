@@ -1145,3 +1145,16 @@ def test_workspace_file_option_with_a_text_file_is_a_usage_error(
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: <command line>: python_file: 'jobs.txt' is not a Python*"])
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+
+
+def test_load_workspace_applies_overrides_across_its_files(tmp_path: Path) -> None:
+    from pytest_workspace import load_workspace
+
+    for team in ("old", "new"):
+        write(tmp_path / team, "load_from:\n  - python_file: jobs.py\n")
+        write(tmp_path / team, CONTROL_JOBS.replace("control_job", f"{team}_job"), name="jobs.py")
+    paths = [tmp_path / "old" / "workspace.yaml", tmp_path / "new" / "workspace.yaml"]
+    with load_workspace(paths, timeout=60) as ws:
+        assert [loc.name for loc in ws.locations] == ["jobs.py"]
+        assert ws.location("jobs.py").repositories[0].job_names == ["new_job"]
+        assert [entry.key_path for entry in ws.skipped] == ["load_from[0]"]

@@ -15,7 +15,7 @@ import shutil
 import sys
 import textwrap
 from pathlib import Path
-from typing import Dict
+from typing import Dict, Tuple
 
 import pytest
 from conftest import PythonEnvFactory
@@ -382,38 +382,46 @@ class TestProjectDefaults:
         location = only(load_workspace_source(folder))
         assert location.executable_path == str(folder / "envs" / "p" / "bin" / "python")
 
-    def test_autoload_defs(self, tmp_path: Path) -> None:
-        folder = project(
-            tmp_path / "my-proj", '[tool.dg.project]\nroot_module = "p"\nautoload_defs = true\n'
-        )
+    @pytest.mark.parametrize(
+        ("tables", "expected"),
+        [
+            (
+                'root_module = "p"\nautoload_defs = true\n',
+                ("autoload_defs_module", "p.defs", "my-proj"),
+            ),
+            (
+                'root_module = "p"\nautoload_defs = true\ndefs_module = "p.d"\n',
+                ("autoload_defs_module", "p.d", "my-proj"),
+            ),
+            (
+                'root_module = "p"\ncode_location_target_module = "p.x"\n',
+                ("python_module", "p.x", "my-proj"),
+            ),
+        ],
+    )
+    def test_target_as_dg_chooses_it(
+        self, tmp_path: Path, tables: str, expected: Tuple[str, str, str]
+    ) -> None:
+        folder = project(tmp_path / "my-proj", "[tool.dg.project]\n" + tables)
         location = only(load_workspace_source(folder))
-        assert (location.kind, location.target, location.name) == (
-            "autoload_defs_module",
-            "p.defs",
-            "my-proj",
-        )
-        write(
-            folder / "pyproject.toml",
-            '[tool.dg.project]\nroot_module = "p"\nautoload_defs = true\ndefs_module = "p.d"\n',
-        )
-        assert only(load_workspace_source(folder)).target == "p.d"
+        assert (location.kind, location.target, location.name) == expected
 
-    def test_older_tool_dagster(self, tmp_path: Path) -> None:
-        folder = project(
-            tmp_path,
-            '[tool.dagster]\nmodule_name = "legacy.definitions"\ncode_location_name = "old"\n',
-        )
+    @pytest.mark.parametrize(
+        ("tables", "expected"),
+        [
+            (
+                'module_name = "legacy.definitions"\ncode_location_name = "old"\n',
+                ("legacy.definitions", "old"),
+            ),
+            ('modules = [{type = "module", name = "legacy.defs"}]\n', ("legacy.defs", "my-proj")),
+        ],
+    )
+    def test_older_tool_dagster(
+        self, tmp_path: Path, tables: str, expected: Tuple[str, str]
+    ) -> None:
+        folder = project(tmp_path / "my-proj", "[tool.dagster]\n" + tables)
         location = only(load_workspace_source(folder))
-        assert (location.kind, location.target, location.name) == (
-            "python_module",
-            "legacy.definitions",
-            "old",
-        )
-        write(
-            folder / "pyproject.toml",
-            '[tool.dagster]\nmodules = [{type = "module", name = "legacy.defs"}]\n',
-        )
-        assert only(load_workspace_source(folder)).target == "legacy.defs"
+        assert (location.kind, location.target, location.name) == ("python_module", *expected)
 
     def test_project_dg_toml(self, tmp_path: Path) -> None:
         write(tmp_path / "dg.toml", 'directory_type = "project"\n[project]\nroot_module = "p"\n')
@@ -543,6 +551,10 @@ class TestProjectErrors:
         )
         with pytest.raises(WorkspaceFileError, match="project folder 'nope' does not exist"):
             load_workspace(tmp_path / "dg.toml")
+
+    def test_deeply_nested_arrays(self, tmp_path: Path) -> None:
+        write(tmp_path / "dg.toml", "x = " + "[" * 2000 + "]" * 2000 + "\n")
+        assert "nested too deeply" in str(source_error(tmp_path / "dg.toml"))
 
     def test_not_utf8(self, tmp_path: Path) -> None:
         (tmp_path / "dg.toml").write_bytes(b'directory_type = "workspace"\n# caf\xe9\n')
