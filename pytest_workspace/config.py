@@ -9,7 +9,12 @@ A workspace file has Dagster's ``workspace.yaml`` format::
                       executable_path: ../venvs/team/bin/python}
       - python_module: my_pkg.repos       # or {module_name: ..., + the optional keys above}
       - python_package: other_package     # or {package_name: ..., + the optional keys above}
+      - autoload_defs_module: my_project.defs   # or {module_name: ..., no attribute}
       - grpc_server: {host: localhost, port: 4000}   # reported as skipped
+
+That is every key of Dagster's schema. ``dg.toml`` workspaces and Dagster projects are
+parsed by :mod:`pytest_workspace.dg_project` into the same specs;
+:func:`load_workspace_source` reads any of the three, chosen by the file's name.
 
 The file is composed with PyYAML's safe loader into nodes (never constructed into Python
 objects by PyYAML), so every error can name the line of the offending node, duplicate
@@ -252,7 +257,9 @@ def load_workspace_source(path: PathLike) -> WorkspaceSpec:
         ) from error
     except Exception as error:  # any failure of reading a file is that file's error
         raise WorkspaceFileError(
-            f"cannot be read: {type(error).__name__}: {error}", path=source
+            f"cannot be read: {type(error).__name__}: {error} (if the file looks right, "
+            "this is a bug in pytest-workspace: please report it)",
+            path=source,
         ) from error
 
 
