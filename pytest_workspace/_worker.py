@@ -177,6 +177,105 @@ class OutputCapture:
         return False
 
 
+class WarningCapture:
+    """Record the warnings user code raises during a call, every one of them.
+
+    As ``warnings.catch_warnings(record=True)`` with ``simplefilter("always")``, so the
+    host can apply the user's pytest filters (``-W error``, ``filterwarnings``) when it
+    re-emits them, except that the filters the user's code set (at import time, or in
+    an earlier call) still win: "always" overrides only the interpreter's own filters
+    (``baseline``, as they were when the worker started, such as Python's default
+    ignoring of DeprecationWarning). Filters set during a call are kept after it.
+    """
+
+    def __init__(self, baseline):
+        self._baseline = {id(entry) for entry in baseline}
+
+    def __enter__(self):
+        import warnings
+
+        saved = list(warnings.filters)
+        self._saved = {id(entry) for entry in saved}
+        self._catcher = warnings.catch_warnings(record=True)
+        self._log = self._catcher.__enter__()
+        self._always = ("always", None, Warning, None, 0)
+        warnings.filters[:] = (
+            [entry for entry in saved if id(entry) not in self._baseline]
+            + [self._always]
+            + [entry for entry in saved if id(entry) in self._baseline]
+        )
+        _filters_mutated(warnings)
+        self.warnings = []
+        return self
+
+    def __exit__(self, *exc_info):
+        import warnings
+
+        added = [
+            entry
+            for entry in warnings.filters
+            if entry is not self._always and id(entry) not in self._saved
+        ]
+        self._catcher.__exit__(*exc_info)
+        if added:
+            warnings.filters[:0] = added
+            _filters_mutated(warnings)
+        qualified_name = sys.modules[_PACKAGE + ".protocol"].qualified_name
+        self.warnings = [
+            {
+                "category": qualified_name(entry.category),
+                "message": _text(entry.message),
+                "filename": str(entry.filename),
+                "lineno": int(entry.lineno or 0),
+            }
+            for entry in self._log
+        ]
+        return False
+
+
+def _filters_mutated(warnings):
+    mutated = getattr(warnings, "_filters_mutated", None)
+    if mutated is not None:
+        mutated()
+
+
+def _text(value):
+    try:
+        return str(value)
+    except Exception as exc:
+        return f"<{type(value).__name__}: str() failed: {exc!r}>"
+
+
+class CallCapture:
+    """What a call leaves besides its result: output on fds 1 and 2, and warnings."""
+
+    #: The interpreter's own warning filters, as they were before any user code ran.
+    baseline_filters = ()
+
+    def __enter__(self):
+        self._output = OutputCapture()
+        self._warnings = WarningCapture(CallCapture.baseline_filters)
+        self._output.__enter__()
+        self._warnings.__enter__()
+        return self
+
+    def __exit__(self, *exc_info):
+        try:
+            self._warnings.__exit__(*exc_info)
+        finally:
+            self._output.__exit__(*exc_info)
+        return False
+
+    @property
+    def data(self):
+        """``{"stdout", "stderr", "warnings"}`` of the call, for its result."""
+        return {
+            "stdout": self._output.stdout,
+            "stderr": self._output.stderr,
+            "warnings": self._warnings.warnings,
+        }
+
+
 def _scratch_fd():
     """An anonymous temporary file, as a file descriptor.
 
@@ -279,7 +378,7 @@ class Location:
         self.hidden = hidden_files
         #: name -> (backend, repository), in discovery order
         self.repositories = {}
-        self.load_output = {"stdout": "", "stderr": ""}
+        self.load_output = {"stdout": "", "stderr": "", "warnings": []}
         self.definitions = sys.modules[_PACKAGE + ".definitions"]
         self.protocol = sys.modules[_PACKAGE + ".protocol"]
         self.seam = sys.modules[_PACKAGE + "._backend"]
@@ -294,13 +393,13 @@ class Location:
         error, with whatever the import printed.
         """
         error = None
-        with OutputCapture() as capture:
+        with CallCapture() as capture:
             try:
                 module = self._import()
                 self.repositories = self._find_repositories(module)
             except (Exception, SystemExit) as exc:
                 error = self.error(exc, stage="load")
-        self.load_output = {"stdout": capture.stdout, "stderr": capture.stderr}
+        self.load_output = capture.data
         description = self.describe()
         description["load_error"] = error
         return description
@@ -430,6 +529,7 @@ class Location:
             ],
             "stdout": self.load_output["stdout"],
             "stderr": self.load_output["stderr"],
+            "warnings": self.load_output["warnings"],
             "load_error": None,
         }
 
@@ -446,43 +546,56 @@ class Location:
 
     def build_job(self, repository, job):
         backend, repo = self.repository(repository)
-        with OutputCapture() as capture:
-            job_def = backend.build_job(repo, job)
-        build = backend.describe_job(repo, job, job_def)
-        build.update(stdout=capture.stdout, stderr=capture.stderr)
+        _, build, error, _ = self._build(backend, repo, job)
+        if error is not None:
+            raise error
         return build
 
+    def _build(self, backend, repo, key):
+        """``(job, build description, exception, capture)``: build the job ``key``."""
+        with CallCapture() as capture:
+            try:
+                job_def = backend.build_job(repo, key)
+                build = backend.describe_job(repo, key, job_def)
+            except (Exception, SystemExit) as exc:
+                return None, None, exc, capture
+        build.update(capture.data)
+        return job_def, build, None, capture
+
     def execute_job(self, repository, job, run_config=None, options=None):
+        """Build the job and run it: the run's result, with the build's description."""
         backend, repo = self.repository(repository)
         started = time.time()
         run = None
         error = None
         logs = LogCapture()
-        with OutputCapture() as capture, logs:
-            try:
-                job_def = backend.build_job(repo, job)
-            except Exception as exc:
-                error = self.error(exc, stage="build")
+        with logs:
+            job_def, build, build_exc, build_capture = self._build(backend, repo, job)
+            captured = build_capture.data  # a failed build's output is the run's
+            if build_exc is not None:
+                error = self.error(build_exc, stage="build")
             else:
-                try:
-                    run = backend.execute_job(repo, job_def, run_config or {}, options or {})
-                except self.definitions.RunConfigError as exc:
-                    error = self.error(exc, stage="config")
-                except self.seam.RequestError:
-                    raise  # an option the backend refuses: a bad request, not a run
-                except (Exception, SystemExit) as exc:
-                    error = self.error(exc, stage="execute")
+                with CallCapture() as capture:
+                    try:
+                        run = backend.execute_job(repo, job_def, run_config or {}, options or {})
+                    except self.definitions.RunConfigError as exc:
+                        error = self.error(exc, stage="config")
+                    except self.seam.RequestError:
+                        raise  # an option the backend refuses: a bad request, not a run
+                    except (Exception, SystemExit) as exc:
+                        error = self.error(exc, stage="execute")
+                captured = capture.data
         output = {
             "job": job,
+            "build": build,
             "success": False,
             "run_id": None,
             "steps": [],
             "logs": logs.records,
-            "stdout": capture.stdout,
-            "stderr": capture.stderr,
             "duration": time.time() - started,
             "error": error,
         }
+        output.update(captured)
         if run is None:
             return output
         events = run["events"]
@@ -505,9 +618,9 @@ class Location:
 
     def _evaluate(self, method, repository, name):
         backend, repo = self.repository(repository)
-        with OutputCapture() as capture:
+        with CallCapture() as capture:
             evaluation = getattr(backend, method)(repo, name)
-        evaluation.update(stdout=capture.stdout, stderr=capture.stderr)
+        evaluation.update(capture.data)
         return evaluation
 
     def close(self):
@@ -623,6 +736,9 @@ def start(channel, init):
 
 def serve(channel):
     """Answer the host's requests, one at a time, until it closes the channel."""
+    import warnings
+
+    CallCapture.baseline_filters = tuple(warnings.filters)
     watch_parent()
     enable_faulthandler()
     location, reply = start(channel, channel.receive())

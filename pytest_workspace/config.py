@@ -51,10 +51,12 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from ._sources import TOML_SOURCE_NAMES, resolve_source_path
 from .errors import WorkspaceFileError
 
 __all__ = [
     "LOCATION_KINDS",
+    "TOML_SOURCE_NAMES",
     "LocationSpec",
     "SkippedEntry",
     "SourceError",
@@ -65,6 +67,7 @@ __all__ = [
     "load_workspace_source",
     "location_from_module",
     "location_from_python_file",
+    "resolve_source_path",
 ]
 
 LOCATION_KINDS = ("python_file", "python_module", "python_package", "autoload_defs_module")
@@ -261,26 +264,6 @@ def load_workspace_source(path: PathLike) -> WorkspaceSpec:
             "this is a bug in pytest-workspace: please report it)",
             path=source,
         ) from error
-
-
-#: The file names of TOML workspace sources (dg workspaces and Dagster projects).
-TOML_SOURCE_NAMES = ("dg.toml", "pyproject.toml")
-
-
-def resolve_source_path(path: PathLike) -> str:
-    """The absolute file a workspace source path stands for.
-
-    A folder stands for its ``dg.toml`` when it has one, else for its
-    ``pyproject.toml`` (a Dagster project folder); a folder with neither, and any other
-    path, stands for itself. Symbolic links are not resolved (a loop cannot hang this).
-    """
-    absolute = os.path.abspath(os.fspath(path))
-    if os.path.isdir(absolute):
-        for name in TOML_SOURCE_NAMES:
-            candidate = os.path.join(absolute, name)
-            if os.path.isfile(candidate):
-                return candidate
-    return absolute
 
 
 def is_collected_source(path: PathLike) -> bool:

@@ -79,6 +79,9 @@ class RemoteError(WorkspaceError):
         self.message: str = str(data.get("message", ""))
         self.remote_traceback: str = str(data.get("traceback", ""))
         self.kind: str = str(data.get("kind", "user"))
+        #: Where it was raised: ``load``, ``build``, ``config``, ``execute``, or the
+        #: request's name.
+        self.stage: str = str(data.get("stage", ""))
         super().__init__(f"{self.type_name}: {self.message}")
 
     def __str__(self) -> str:

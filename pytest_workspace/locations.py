@@ -30,6 +30,10 @@ from execnet import gateway_bootstrap, gateway_io
 from execnet.gateway_base import Popen2IO
 
 from . import _backend, _backend_dagster, _backend_native, _worker, definitions, protocol
+
+# Re-exported: the API's defaults live where the plugin can read them cheaply.
+from ._defaults import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT
+from ._defaults import START_TIMEOUT as START_TIMEOUT
 from .config import LocationSpec
 from .errors import (
     LocationLoadError,
@@ -41,10 +45,6 @@ from .errors import (
     WorkerTimeoutError,
 )
 
-#: How long one request may take by default, in seconds (``None``: no limit).
-DEFAULT_TIMEOUT: Optional[float] = 300.0
-#: How long an interpreter may take to start and answer ``init``.
-START_TIMEOUT = 30.0
 #: How long a worker asked to exit may take before it is killed.
 EXIT_GRACE = 1.0
 MIN_PYTHON = (3, 8)

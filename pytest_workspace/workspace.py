@@ -109,8 +109,72 @@ class StepResult:
 
 
 @dataclass(frozen=True)
+class RemoteWarning:
+    """A warning user code raised in a location's process (load, build, run, evaluate).
+
+    ``category`` is the warning's class, module-qualified (``UserWarning``,
+    ``dagster.BetaWarning``); ``filename`` and ``lineno`` are where it was raised.
+    """
+
+    category: str
+    message: str
+    filename: str
+    lineno: int
+
+
+def _warnings(data: Mapping[str, Any]) -> Tuple[RemoteWarning, ...]:
+    return tuple(
+        RemoteWarning(
+            category=str(entry["category"]),
+            message=str(entry["message"]),
+            filename=str(entry["filename"]),
+            lineno=int(entry["lineno"]),
+        )
+        for entry in data.get("warnings") or ()
+    )
+
+
+@dataclass(frozen=True)
+class JobBuild:
+    """A job as built in its location: the answer of :meth:`JobHandle.build`, and the
+    ``build`` of a :class:`RunResult`."""
+
+    name: str
+    op_names: Tuple[str, ...]
+    dependencies: Dict[str, Tuple[str, ...]]
+    description: Optional[str] = None
+    tags: Dict[str, Any] = field(default_factory=dict)
+    source: Optional[Tuple[str, int]] = None
+    stdout: str = ""
+    stderr: str = ""
+    #: The name the job is declared under in its repository.
+    key: Optional[str] = None
+    warnings: Tuple[RemoteWarning, ...] = ()
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> JobBuild:
+        source = data.get("source")
+        return cls(
+            name=str(data["name"]),
+            op_names=tuple(data["op_names"]),
+            dependencies={op: tuple(deps) for op, deps in data["dependencies"].items()},
+            description=data.get("description"),
+            tags=dict(from_plain(data.get("tags") or {})),
+            source=(str(source[0]), int(source[1])) if source else None,
+            stdout=str(data.get("stdout", "")),
+            stderr=str(data.get("stderr", "")),
+            key=data.get("key"),
+            warnings=_warnings(data),
+        )
+
+
+@dataclass(frozen=True)
 class RunResult:
-    """The outcome of :meth:`JobHandle.execute`, as reported by the location's process."""
+    """The outcome of :meth:`JobHandle.execute`, as reported by the location's process.
+
+    ``build`` describes the job as built for this run (None when it failed to build:
+    then ``error`` is the build's error); ``warnings`` are those the run raised.
+    """
 
     job_name: str
     success: bool
@@ -121,6 +185,8 @@ class RunResult:
     stderr: str
     duration: float
     error: Optional[RemoteError] = None
+    build: Optional[JobBuild] = None
+    warnings: Tuple[RemoteWarning, ...] = ()
 
     def output_for(self, op_name: str) -> Any:
         """The output of ``op_name``; a value that was not plain data is a RemoteRepr.
@@ -180,6 +246,7 @@ class RunResult:
             for entry in data.get("logs", [])
         )
         error = data.get("error")
+        build = data.get("build")
         return cls(
             job_name=str(data["job"]),
             success=bool(data["success"]),
@@ -189,22 +256,10 @@ class RunResult:
             stdout=str(data.get("stdout", "")),
             stderr=str(data.get("stderr", "")),
             duration=float(data.get("duration", 0.0)),
-            error=RemoteError(error) if error else None,
+            error=remote_error(error) if error else None,
+            build=JobBuild.from_data(build) if build else None,
+            warnings=_warnings(data),
         )
-
-
-@dataclass(frozen=True)
-class JobBuild:
-    """A job as built in its location: the answer of :meth:`JobHandle.build`."""
-
-    name: str
-    op_names: Tuple[str, ...]
-    dependencies: Dict[str, Tuple[str, ...]]
-    description: Optional[str] = None
-    tags: Dict[str, Any] = field(default_factory=dict)
-    source: Optional[Tuple[str, int]] = None
-    stdout: str = ""
-    stderr: str = ""
 
 
 @dataclass(frozen=True)
@@ -218,6 +273,7 @@ class Evaluation:
     cron_schedule: Optional[str] = None
     stdout: str = ""
     stderr: str = ""
+    warnings: Tuple[RemoteWarning, ...] = ()
 
 
 class Location:
@@ -254,6 +310,11 @@ class Location:
         """What importing the location's code printed: ``(stdout, stderr)``."""
         description = self.worker.description or {}
         return str(description.get("stdout", "")), str(description.get("stderr", ""))
+
+    @property
+    def load_warnings(self) -> Tuple[RemoteWarning, ...]:
+        """The warnings importing the location's code raised."""
+        return _warnings(self.worker.description or {})
 
     def _load(self) -> None:
         try:
@@ -400,17 +461,7 @@ class JobHandle(_MemberHandle):
         data = self.location.call(
             "build_job", repository=self.repository.name, job=self.name, timeout=timeout
         )
-        source = data.get("source")
-        return JobBuild(
-            name=data["name"],
-            op_names=tuple(data["op_names"]),
-            dependencies={op: tuple(deps) for op, deps in data["dependencies"].items()},
-            description=data.get("description"),
-            tags=dict(from_plain(data.get("tags") or {})),
-            source=(source[0], int(source[1])) if source else None,
-            stdout=data.get("stdout", ""),
-            stderr=data.get("stderr", ""),
-        )
+        return JobBuild.from_data(data)
 
     def execute(
         self,
@@ -419,18 +470,33 @@ class JobHandle(_MemberHandle):
         timeout: Optional[float] = None,
         **backend_options: Any,
     ) -> RunResult:
-        """Run the job in its location's process and return what happened.
+        """Build the job and run it in its location's process; return what happened.
+
+        An op that fails gives ``success=False`` with ``error`` set. Build errors and
+        run config errors raise (RemoteDefinitionError, RunConfigError) since no op ran;
+        :meth:`run` returns them instead. A run that takes longer than ``timeout``
+        (default: the workspace's) raises WorkerTimeoutError; a worker that dies raises
+        WorkerCrashedError. Either way the next call starts a new worker.
 
         ``backend_options`` (plain data) go to the location's backend as they are (the
         Dagster backend's ``resources=``, ``partition_key=``...); a backend refuses an
         option it does not take with a RemoteError that lists those it takes.
-
-        An op that fails gives ``success=False`` with ``error`` set. Build errors and
-        run config errors raise (RemoteDefinitionError, RunConfigError) since no op ran.
-        A run that takes longer than ``timeout`` (default: the workspace's) raises
-        WorkerTimeoutError; a worker that dies raises WorkerCrashedError. Either way the
-        next call starts a new worker.
         """
+        result = self.run(run_config, timeout=timeout, **backend_options)
+        if result.error is not None and result.error.stage in ("build", "config"):
+            raise result.error
+        return result
+
+    def run(
+        self,
+        run_config: Optional[Mapping[str, Any]] = None,
+        *,
+        timeout: Optional[float] = None,
+        **backend_options: Any,
+    ) -> RunResult:
+        """As :meth:`execute`, in one request, but a job that fails to build or whose run
+        config is wrong is a result too: ``error.stage`` is ``"build"`` (then ``build``
+        is None) or ``"config"``, and no op ran."""
         if run_config is not None and not isinstance(run_config, Mapping):
             raise TypeError(
                 f"the run config of job {self.qualified_name!r} must be a dict like "
@@ -445,9 +511,6 @@ class JobHandle(_MemberHandle):
             options=_plain("execute options", self.qualified_name, backend_options),
             timeout=timeout,
         )
-        error = data.get("error")
-        if error and error.get("stage") in ("build", "config"):
-            raise remote_error(error)
         return RunResult.from_data(data)
 
 
@@ -495,6 +558,7 @@ def _evaluation(data: Mapping[str, Any]) -> Evaluation:
         cron_schedule=data.get("cron_schedule"),
         stdout=data.get("stdout", ""),
         stderr=data.get("stderr", ""),
+        warnings=_warnings(data),
     )
 
 

@@ -22,6 +22,7 @@ from pytest_workspace import (
     RemoteDefinitionError,
     RemoteError,
     RemoteRepr,
+    RemoteWarning,
     RunConfigError,
     Workspace,
     load_workspace,
@@ -590,3 +591,165 @@ def test_members_say_where_they_are_declared_without_being_built() -> None:
         assert job.repository.constructed_job_names == []
         built = job.build()
         assert built.source is not None and lines[built.source[1] - 1] == "@job"
+
+
+# -- one request per job, warnings ---------------------------------------------------------
+
+WARNED_MODULE = '''\
+import warnings
+
+from pytest_workspace.definitions import job, op, repository, schedule
+
+
+class PipelineWarning(UserWarning):
+    pass
+
+
+class SilencedWarning(UserWarning):
+    pass
+
+
+# The user's own filter, set at import time: it still holds in later calls.
+warnings.filterwarnings("ignore", category=SilencedWarning)
+warnings.warn("importing warned.py", PipelineWarning)
+
+
+@op
+def warn_twice():
+    warnings.warn("from an op", PipelineWarning)
+    warnings.warn("from an op", PipelineWarning)
+    warnings.warn("never recorded", SilencedWarning)
+    print("op output")
+    return 1
+
+
+@job
+def warning_job():
+    warn_twice()
+
+
+def build_warning_job():
+    print("building warning_job")
+    warnings.warn("while building", DeprecationWarning)
+    return warning_job
+
+
+@op(config_schema={"n": int})
+def needs_n(context):
+    return context.op_config["n"]
+
+
+@job
+def config_job():
+    needs_n()
+
+
+def build_broken_job():
+    print("building broken_job")
+    raise RuntimeError("cannot build")
+
+
+@schedule("0 6 * * *", job_name="warning_job")
+def warning_schedule(context):
+    warnings.warn("while evaluating", PipelineWarning)
+    return {}
+
+
+@repository
+def warned_repository():
+    return {
+        "jobs": {
+            "warning_job": build_warning_job,
+            "config_job": lambda: config_job,
+            "broken_job": build_broken_job,
+        },
+        "schedules": {"warning_schedule": warning_schedule},
+    }
+'''
+
+
+@pytest.fixture
+def warned(tmp_path: Path) -> Iterator[Workspace]:
+    module = tmp_path / "warned.py"
+    module.write_text(WARNED_MODULE)
+    with load_workspace(python_file=module, timeout=30) as workspace:
+        assert workspace.load_errors == []
+        yield workspace
+
+
+def line_of(text: str, fragment: str) -> int:
+    return next(n for n, line in enumerate(text.splitlines(), 1) if fragment in line)
+
+
+def test_execute_builds_and_runs_in_one_request_and_describes_the_build(
+    warned: Workspace,
+) -> None:
+    result = warned.job("warning_job").execute()
+    assert result.success
+    build = result.build
+    assert build is not None
+    assert (build.name, build.key) == ("warning_job", "warning_job")
+    assert build.op_names == ("warn_twice",)
+    assert build.dependencies == {"warn_twice": ()}
+    assert build.source is not None and build.source[0].endswith("warned.py")
+    # What building printed is the build's; what the run printed is the run's.
+    assert build.stdout == "building warning_job\n"
+    assert result.stdout == "op output\n"
+    # The job is built now: building again prints nothing, as build() does.
+    again = warned.job("warning_job").execute()
+    assert again.build is not None and again.build.stdout == ""
+    assert warned.job("warning_job").build().name == "warning_job"
+
+
+def test_run_reports_build_and_config_errors_that_execute_raises(warned: Workspace) -> None:
+    broken = warned.job("broken_job").run()
+    assert broken.build is None and broken.success is False and broken.step_results == {}
+    assert broken.error is not None and broken.error.stage == "build"
+    assert broken.error.type_name == "RuntimeError" and broken.error.message == "cannot build"
+    assert broken.stdout == "building broken_job\n"  # a failed build's output is the run's
+    with pytest.raises(RemoteError, match="cannot build") as info:
+        warned.job("broken_job").execute()
+    assert info.value.stage == "build"
+
+    needs_config = warned.job("config_job").run()
+    assert needs_config.build is not None and needs_config.build.name == "config_job"
+    assert isinstance(needs_config.error, RunConfigError) and needs_config.error.stage == "config"
+    with pytest.raises(RunConfigError):
+        warned.job("config_job").execute()
+    assert warned.job("config_job").execute({"ops": {"needs_n": {"config": {"n": 3}}}}).success
+
+
+def test_warnings_of_each_call_are_recorded_in_the_location(
+    warned: Workspace, tmp_path: Path
+) -> None:
+    source = (tmp_path / "warned.py").read_text()
+    module_file = str(tmp_path / "warned.py")
+    assert warned.locations[0].load_warnings == (
+        RemoteWarning(
+            "warned.PipelineWarning",
+            "importing warned.py",
+            module_file,
+            line_of(source, '"importing warned.py"'),
+        ),
+    )
+    result = warned.job("warning_job").execute()
+    assert result.build is not None
+    assert result.build.warnings == (
+        RemoteWarning(
+            "DeprecationWarning",
+            "while building",
+            module_file,
+            line_of(source, '"while building"'),
+        ),
+    )
+    # Every warning, repeats included; the user's own "ignore" filter still holds.
+    first = line_of(source, '"from an op"')
+    assert result.warnings == (
+        RemoteWarning("warned.PipelineWarning", "from an op", module_file, first),
+        RemoteWarning("warned.PipelineWarning", "from an op", module_file, first + 1),
+    )
+    evaluation = warned.schedule("warning_schedule").evaluate()
+    assert [(w.category, w.message) for w in evaluation.warnings] == [
+        ("warned.PipelineWarning", "while evaluating")
+    ]
+    assert warned.job("warning_job").build().warnings == ()  # built already: nothing new

@@ -37,6 +37,7 @@ VERSIONS = sorted(
 REPORTING_REPOS = """\
 import os
 import sys
+import warnings
 
 import pytest_workspace
 from pytest_workspace.definitions import job, op, repository
@@ -44,6 +45,7 @@ from pytest_workspace.definitions import job, op, repository
 
 @op
 def interpreter():
+    warnings.warn("reported from the location", DeprecationWarning)
     return {
         "version_info": list(sys.version_info[:3]),
         "prefix": sys.prefix,
@@ -134,6 +136,11 @@ def test_location_runs_in_its_own_virtualenv(
     report = result.output_for("interpreter")
     assert report["version_info"] == list(location.python_version)
     assert_reports_env(report, version, python)
+    # One request built and ran the job, and recorded its warning, on every version.
+    assert result.build is not None and result.build.op_names == ("interpreter",)
+    assert [(w.category, w.message, w.lineno) for w in result.warnings] == [
+        ("DeprecationWarning", "reported from the location", 11)
+    ]
 
 
 @pytest.mark.parametrize("version", VERSIONS)

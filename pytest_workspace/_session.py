@@ -1,0 +1,552 @@
+"""The plugin's part for a run with a workspace in play: collectors, items, reports.
+
+Imported and registered by :mod:`pytest_workspace.plugin` only when a workspace is
+named or collection finds one. One :class:`WorkspaceRun` per pytest process holds every
+location of the run (a :class:`~pytest_workspace.checks.TargetCache`); collection asks
+it for names (building no job); items run the checks of :mod:`pytest_workspace.checks`
+and turn their outcome into pytest results.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Generator, Iterator, List, Optional, Sequence, Set, Tuple, Union
+
+import pytest
+
+from ._sources import resolve_path
+from .checks import Check, TargetCache, check_job, check_schedule, check_sensor
+from .config import (
+    COMMAND_LINE_SOURCE,
+    SkippedEntry,
+    SourceError,
+    is_collected_source,
+    location_from_module,
+    location_from_python_file,
+)
+from .errors import WorkspaceError, WorkspaceFileError
+from .plugin import Settings, settings
+from .workspace import (
+    JobHandle,
+    Location,
+    LogRecord,
+    RepositoryHandle,
+    ScheduleHandle,
+    SensorHandle,
+    Workspace,
+)
+
+_run_key = pytest.StashKey["WorkspaceRun"]()
+
+#: Name of the item that stands for a code location that failed to load.
+LOAD_LOCATION_ITEM = "load_location"
+#: Name of the item that stands for a malformed workspace file.
+LOAD_WORKSPACE_ITEM = "load_workspace"
+
+_ReportInfo = Tuple[Union["os.PathLike[str]", str], Optional[int], str]
+
+
+# -- session hooks ---------------------------------------------------------------------
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Called when this module is registered, at start-up or during collection.
+    run_settings = settings(config)
+    try:  # a malformed -f/-m target is a usage error, said before anything starts
+        for python_file in run_settings.python_files:
+            location_from_python_file(python_file)
+        for module in run_settings.modules:
+            location_from_module(module)
+    except WorkspaceFileError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[_run_key] = WorkspaceRun(config, run_settings)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    run = config.stash.get(_run_key, None)
+    if run is not None:
+        run.close()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # Start the named workspaces now, all at once, so the header can say their Pythons.
+    # An xdist controller collects nothing: its workers start their own locations.
+    if not _is_xdist_controller(session.config):
+        session.config.stash[_run_key].start_named()
+
+
+def _is_xdist_controller(config: pytest.Config) -> bool:
+    return config.pluginmanager.has_plugin("dsession")
+
+
+def pytest_report_header(config: pytest.Config) -> List[str]:
+    return config.stash[_run_key].header_lines()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # An xdist worker hands its lines to the controller, which loaded no location itself.
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["pytest_workspace_locations"] = session.config.stash[_run_key].all_lines()
+
+
+def pytest_report_collectionfinish(config: pytest.Config) -> List[str]:
+    # Workspace files found while collecting folders were loaded after the header was
+    # printed: they get their line here, under "collected N items".
+    return config.stash[_run_key].header_lines()
+
+
+def session_workspace(config: pytest.Config) -> Workspace:
+    """The workspace of the ``workspace`` fixture: the named targets, started."""
+    run: WorkspaceRun = config.stash[_run_key]
+    run.start_named()
+    return run.cache.workspace
+
+
+# -- the state of one pytest process ---------------------------------------------------
+
+
+class WorkspaceRun:
+    """Every workspace file and location of this pytest process, each loaded once."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self.cache = TargetCache(timeout=settings.timeout)
+        self._reported: Set[Path] = set()
+        self._reported_targets: Set[str] = set()
+        self.collected: Set[Path] = set()
+
+    def start_named(self) -> None:
+        """Parse the named files and start all their locations (and -f/-m) at once."""
+        s = self.settings
+        self.cache.start(s.named_files, s.python_files, s.modules)
+
+    def target(self, key: str) -> Location:
+        if key not in self.cache.targets:
+            self.start_named()
+        return self.cache.targets[key]
+
+    def all_lines(self) -> List[str]:
+        """One line per workspace file and -f/-m location loaded in this process."""
+        return self._lines(set(), set())
+
+    def header_lines(self) -> List[str]:
+        """One line per workspace file (and -f/-m location) not yet reported."""
+        return self._lines(self._reported, self._reported_targets)
+
+    def _lines(self, reported: Set[Path], reported_targets: Set[str]) -> List[str]:
+        lines = []
+        for path, (spec, locations) in self.cache.files.items():
+            if path in reported:
+                continue
+            reported.add(path)
+            if isinstance(spec, WorkspaceFileError):
+                described = "not found" if not path.exists() else "malformed, not loaded"
+            else:
+                described = ", ".join(_describe_location(loc) for loc in locations)
+            shown = _display_path(path, self.config)
+            lines.append(f"workspace: {shown}: {described or 'no locations'}")
+        for key, location in self.cache.targets.items():
+            if key in reported_targets:
+                continue
+            reported_targets.add(key)
+            lines.append(f"workspace location: {location.name}: {_describe_location(location)}")
+        s = self.settings
+        if not lines and not reported and s.names_a_workspace:
+            # An xdist controller: its workers load the locations.
+            names = [_display_path(p, self.config) for p in s.named_files]
+            names += [_display_path(Path(p), self.config) for p in s.python_files]
+            lines.append("workspace: " + ", ".join(names + s.modules))
+        return lines
+
+    def close(self) -> None:
+        self.cache.close()
+
+
+def _describe_location(location: Location) -> str:
+    version = location.python_version
+    python = "Python " + ".".join(map(str, version)) if version else "not started"
+    failed = ", failed to load" if location.load_error is not None else ""
+    return f"{location.name} ({python}{failed})"
+
+
+def _display_path(path: Path, config: pytest.Config) -> str:
+    """``path`` relative to the rootdir, ``../``-style when it lies outside."""
+    return os.path.relpath(path, config.rootpath).replace(os.sep, "/")
+
+
+# -- collection ------------------------------------------------------------------------
+
+
+def collect_workspace_file(file_path: Path, parent: pytest.Collector) -> Optional[pytest.Collector]:
+    """The collector of a workspace file pytest reached (once, however often reached)."""
+    run: WorkspaceRun = parent.config.stash[_run_key]
+    resolved = resolve_path(file_path)
+    if resolved in run.collected:
+        return None  # a workspace file reached twice is collected once
+    named = resolved in run.settings.named_files or parent.session.isinitpath(file_path)
+    if not named and not is_collected_source(file_path):
+        return None  # a project's own dg.toml: its workspace lists it
+    run.collected.add(resolved)
+    if not file_path.is_relative_to(parent.config.rootpath):
+        # pytest gives files outside the rootdir an empty node id: use ../-style.
+        nodeid = _display_path(file_path, parent.config)
+        return WorkspaceFile.from_parent(parent, path=file_path, nodeid=nodeid)
+    return WorkspaceFile.from_parent(parent, path=file_path)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    report = yield
+    if isinstance(collector, pytest.Session) and report.passed:
+        # -f/-m targets are not files pytest could collect (a Python file named on the
+        # command line would be imported as a test module): they hang off the session.
+        report.result.extend(_target_collectors(collector))
+        report.result.extend(_unreadable_named_paths(collector))
+    return report
+
+
+def _target_collectors(session: pytest.Session) -> List[pytest.Collector]:
+    run: WorkspaceRun = session.config.stash[_run_key]
+    collectors: List[pytest.Collector] = []
+    for key in run.settings.python_files:
+        shown = _display_path(Path(key), session.config)
+        collectors.append(
+            TargetLocation.from_parent(session, name=shown, nodeid=shown, path=Path(key), key=key)
+        )
+    for key in run.settings.modules:
+        collectors.append(TargetLocation.from_parent(session, name=key, nodeid=key, key=key))
+    return collectors
+
+
+def _unreadable_named_paths(session: pytest.Session) -> List[pytest.Collector]:
+    """Named workspace paths pytest cannot collect as files (a folder that is not a
+    Dagster project or dg workspace, a link loop): each is one failed item."""
+    collectors: List[pytest.Collector] = []
+    for path in settings(session.config).named_files:
+        if path.is_file() or not (path.exists() or path.is_symlink()):
+            continue
+        shown = _display_path(path, session.config)
+        collectors.append(WorkspaceFile.from_parent(session, path=path, nodeid=shown))
+    return collectors
+
+
+class WorkspaceFile(pytest.File):
+    """A workspace file: its children are its code locations (and skipped entries)."""
+
+    def collect(self) -> Iterator[Union[pytest.Item, pytest.Collector]]:
+        run: WorkspaceRun = self.config.stash[_run_key]
+        try:
+            spec, locations = run.cache.file(self.path)
+        except WorkspaceFileError as exc:
+            # Not a collection error: pytest would then interrupt the whole session, and
+            # one malformed file must not stop the other workspaces from running.
+            yield MalformedFileItem.from_parent(self, name=LOAD_WORKSPACE_ITEM, error=exc)
+            return
+        for part in spec.errors:
+            yield MalformedPartItem.from_parent(self, name=f"load_project[{part.name}]", part=part)
+        for skipped in spec.skipped:
+            yield SkippedEntryItem.from_parent(self, name=skipped.key_path, entry=skipped)
+        for location in locations:
+            yield LocationNode.from_parent(self, name=location.name, location=location)
+
+
+class LocationNode(pytest.Collector):
+    """A code location: its repositories, or one failed item if it did not load."""
+
+    def __init__(self, *, location: Location, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.location = location
+
+    def collect(self) -> Iterator[Union[pytest.Item, pytest.Collector]]:
+        yield from _location_children(self, self.location)
+
+
+class TargetLocation(pytest.Collector):
+    """A location named with ``--workspace-file`` or ``--workspace-module``."""
+
+    def __init__(self, *, key: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.key = key
+
+    def collect(self) -> Iterator[Union[pytest.Item, pytest.Collector]]:
+        run: WorkspaceRun = self.config.stash[_run_key]
+        yield from _location_children(self, run.target(self.key))
+
+
+def _location_children(
+    parent: pytest.Collector, location: Location
+) -> Iterator[Union[pytest.Item, pytest.Collector]]:
+    if location.load_error is not None:
+        yield LocationLoadItem.from_parent(parent, name=LOAD_LOCATION_ITEM, code_location=location)
+        return
+    # Sorted, so that every xdist worker collects the same list.
+    for repository in sorted(location.repositories, key=lambda r: r.name):
+        yield RepositoryNode.from_parent(parent, name=repository.name, repository=repository)
+
+
+class RepositoryNode(pytest.Collector):
+    """A repository: its jobs, then ``schedule:<name>`` and ``sensor:<name>`` items."""
+
+    def __init__(self, *, repository: RepositoryHandle, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.repository = repository
+
+    def collect(self) -> Iterator[pytest.Item]:
+        repo = self.repository
+        for name in sorted(repo.job_names):
+            yield JobItem.from_parent(self, name=name, handle=repo.job(name))
+        for name in sorted(repo.schedule_names):
+            handle = repo.schedule(name)
+            yield ScheduleItem.from_parent(self, name=f"schedule:{name}", handle=handle)
+        for name in sorted(repo.sensor_names):
+            yield SensorItem.from_parent(self, name=f"sensor:{name}", handle=repo.sensor(name))
+
+
+# -- items -----------------------------------------------------------------------------
+
+
+class ItemFailure(Exception):
+    """A workspace item failed; the message is the whole report."""
+
+
+class WorkspaceItem(pytest.Item):
+    """Base of every workspace item: marker, xdist group, pytest-style failure reports."""
+
+    kind = "item"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.add_marker(pytest.mark.workspace)
+        group = self._group()
+        if group is not None and _loadgroup_active(self.config):
+            self.add_marker(pytest.mark.xdist_group(name=group))
+
+    def _group(self) -> Optional[str]:
+        """The xdist group: the code location, whose process the item runs in."""
+        return None
+
+    def repr_failure(
+        self,
+        excinfo: pytest.ExceptionInfo[BaseException],
+        style: Any = None,
+    ) -> Any:
+        if isinstance(excinfo.value, (ItemFailure, WorkspaceError)):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style=style)
+
+    def _source(self) -> Optional[Tuple[str, int]]:
+        """The user's file and 1-based line this item stands for, when known."""
+        return None
+
+    def _title(self) -> str:
+        return f"{self.kind} {self.name}"
+
+    def reportinfo(self) -> _ReportInfo:
+        source = self._source()
+        if source is not None:
+            return Path(source[0]), max(source[1] - 1, 0), self._title()
+        return self.path, 0, self._title()
+
+    def _add_output(self, stdout: str, stderr: str) -> None:
+        if stdout:
+            self.add_report_section("call", "stdout", stdout)
+        if stderr:
+            self.add_report_section("call", "stderr", stderr)
+
+
+def _loadgroup_active(config: pytest.Config) -> bool:
+    # The xdist controller has --dist loadgroup; xdist rewrites its workers' options to
+    # dist="no", loadgroup=True.
+    return bool(config.getoption("loadgroup", False)) or (
+        config.getoption("dist", "no") == "loadgroup"
+    )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if isinstance(item, WorkspaceItem) and report.skipped and isinstance(report.longrepr, tuple):
+        # A skip raised by us would point at this module; point it at the user's file.
+        path, line, _ = item.reportinfo()
+        report.longrepr = (os.fspath(path), (line or 0) + 1, report.longrepr[2])
+    return report
+
+
+class MalformedFileItem(WorkspaceItem):
+    """Stands for a malformed workspace file: it fails with the parser's message."""
+
+    kind = "workspace file"
+
+    def __init__(self, *, error: WorkspaceFileError, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.error = error
+
+    def _title(self) -> str:
+        return f"workspace file {self.path.name}"
+
+    def _source(self) -> Optional[Tuple[str, int]]:
+        return str(self.path), self.error.line or 1
+
+    def runtest(self) -> None:
+        raise ItemFailure(
+            f"workspace file {self.path} is malformed; nothing of it was loaded:\n{self.error}"
+        )
+
+
+class MalformedPartItem(WorkspaceItem):
+    """Stands for a part of a workspace source that could not be read (a dg.toml
+    project): it fails with the parser's message; the other parts still run."""
+
+    kind = "project"
+
+    def __init__(self, *, part: SourceError, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.part = part
+
+    def _title(self) -> str:
+        return f"project {self.part.name}"
+
+    def _source(self) -> Optional[Tuple[str, int]]:
+        error = self.part.error
+        return error.path or str(self.path), error.line or 1
+
+    def runtest(self) -> None:
+        raise ItemFailure(
+            f"project {self.part.name!r} ({self.part.key_path} of {self.path}) was not "
+            f"loaded:\n{self.part.error}"
+        )
+
+
+class LocationLoadItem(WorkspaceItem):
+    """Stands for a code location that failed to load: it fails with the cause."""
+
+    kind = "location"
+
+    def __init__(self, *, code_location: Location, **kwargs: Any) -> None:
+        self.code_location = code_location
+        super().__init__(**kwargs)
+
+    def _group(self) -> Optional[str]:
+        return self.code_location.name
+
+    def _title(self) -> str:
+        return f"location {self.code_location.name}"
+
+    def _source(self) -> Optional[Tuple[str, int]]:
+        spec = self.code_location.spec
+        if spec.source != COMMAND_LINE_SOURCE:
+            return spec.source, spec.line or 1
+        if spec.kind == "python_file":
+            return spec.target, 1
+        return None
+
+    def runtest(self) -> None:
+        error = self.code_location.load_error
+        assert error is not None
+        self._add_output(*self.code_location.load_output)
+        raise ItemFailure(str(error))
+
+
+class SkippedEntryItem(WorkspaceItem):
+    """A workspace entry we do not load (``grpc_server``): reported as skipped."""
+
+    kind = "entry"
+
+    def __init__(self, *, entry: SkippedEntry, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.entry = entry
+
+    def _source(self) -> Optional[Tuple[str, int]]:
+        return str(self.path), self.entry.line or 1
+
+    def runtest(self) -> None:
+        pytest.skip(f"{self.entry.key_path}: {self.entry.reason}")
+
+
+class _MemberItem(WorkspaceItem):
+    """A job, schedule or sensor of a repository."""
+
+    handle: Union[JobHandle, ScheduleHandle, SensorHandle]
+
+    def __init__(
+        self, *, handle: Union[JobHandle, ScheduleHandle, SensorHandle], **kwargs: Any
+    ) -> None:
+        self.handle = handle
+        super().__init__(**kwargs)
+
+    def _group(self) -> Optional[str]:
+        return self.handle.location.name
+
+    def _title(self) -> str:
+        return f"{self.kind} {self.handle.name}"
+
+    def _source(self) -> Optional[Tuple[str, int]]:
+        return self.handle.declared_at
+
+    def _finish(self, outcome: Check, logs: Sequence[LogRecord] = ()) -> None:
+        """Turn a check's outcome into this item's result: output sections, skip, failure."""
+        self._add_output(outcome.stdout, outcome.stderr)
+        if logs:
+            self.add_report_section("call", "log", _format_logs(logs, self.config.get_verbosity()))
+        if outcome.skipped:
+            pytest.skip(outcome.reason)
+        if outcome.failed:
+            raise ItemFailure(outcome.report)
+
+
+class JobItem(_MemberItem):
+    """A job: it must build in its own interpreter, have the right name, and run."""
+
+    kind = "job"
+    handle: JobHandle
+
+    def runtest(self) -> None:
+        job = self.handle
+        # Through the item's ihook: a conftest.py's hooks apply only below its folder.
+        hook = self.ihook
+        execute = hook.pytest_workspace_should_execute(job=job)
+        if execute is None:
+            execute = self.config.stash[_run_key].settings.execute
+        run_config = hook.pytest_workspace_run_config(job=job) if execute else None
+        outcome = check_job(job, execute=bool(execute), run_config=run_config)
+        self._finish(outcome, outcome.logs)
+
+
+def _format_logs(logs: Sequence[LogRecord], verbosity: int) -> str:
+    """The run's log lines. The run's own DEBUG events (an op started, an op succeeded)
+    repeat the step summary: they are shown from ``-vv`` on."""
+    lines = []
+    for record in logs:
+        if record.event is not None and record.level == "DEBUG" and verbosity < 2:
+            continue
+        where = f" [{record.op_name}]" if record.op_name else ""
+        lines.append(f"{record.level:<8} {record.logger}{where}: {record.message}")
+    return "\n".join(lines)
+
+
+class ScheduleItem(_MemberItem):
+    """A schedule: valid cron string, existing target job, an evaluation that runs."""
+
+    kind = "schedule"
+    handle: ScheduleHandle
+
+    def runtest(self) -> None:
+        self._finish(check_schedule(self.handle))
+
+
+class SensorItem(_MemberItem):
+    """A sensor: existing target job and an evaluation that runs."""
+
+    kind = "sensor"
+    handle: SensorHandle
+
+    def runtest(self) -> None:
+        self._finish(check_sensor(self.handle))

@@ -1,0 +1,378 @@
+"""The checks every job, schedule and sensor must pass, without pytest.
+
+The pytest plugin runs these checks for its items and only turns their outcome into a
+pytest result; a :func:`~pytest_workspace.load_workspace` user runs the same ones::
+
+    with load_workspace("workspace.yaml") as ws:
+        for job in ws.repository("my_repository").jobs:
+            check = check_job(job)
+            print(check.status, check.reason)
+
+A check never raises for a failure of the user's code, a timeout or a crash: each ends
+in a :class:`Check` whose ``status`` is ``"passed"``, ``"failed"`` or ``"skipped"``,
+with a one-line ``reason`` and the full ``report`` text.
+
+:class:`TargetCache` is the other half of what the plugin needs: every workspace file
+and ``-f``/``-m`` target of a run, parsed and started once, in one :class:`Workspace`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+from ._sources import resolve_path
+from .config import (
+    LocationSpec,
+    WorkspaceSpec,
+    apply_location_overrides,
+    load_workspace_source,
+    location_from_module,
+    location_from_python_file,
+)
+from .errors import (
+    LocationLoadError,
+    RemoteError,
+    RunConfigError,
+    WorkerError,
+    WorkspaceError,
+    WorkspaceFileError,
+)
+from .workspace import (
+    Evaluation,
+    JobBuild,
+    JobHandle,
+    Location,
+    LogRecord,
+    RunResult,
+    ScheduleHandle,
+    SensorHandle,
+    Workspace,
+)
+
+PASSED = "passed"
+FAILED = "failed"
+SKIPPED = "skipped"
+
+#: What a call into a location raises when the user's code, the worker or the load failed.
+_CALL_ERRORS = (RemoteError, WorkerError, LocationLoadError)
+
+
+@dataclass(frozen=True)
+class CheckStep:
+    """One step of a check: ``build``, ``name check``, ``run config``, ``execute``, ``evaluate``."""
+
+    name: str
+    status: str  # "passed" | "failed" | "skipped"
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Check:
+    """The outcome of checking one job, schedule or sensor.
+
+    ``reason`` is one line (empty when passed): ``job 'x' failed in op 'y':
+    ZeroDivisionError: division by zero``. ``report`` is the whole failure (or skip)
+    report, with the remote traceback. ``stdout``/``stderr`` hold what every step printed.
+    """
+
+    kind: str  # "job" | "schedule" | "sensor"
+    name: str
+    status: str
+    reason: str
+    report: str
+    steps: Tuple[CheckStep, ...]
+    stdout: str = ""
+    stderr: str = ""
+    error: Optional[WorkspaceError] = None
+
+    @property
+    def passed(self) -> bool:
+        return self.status == PASSED
+
+    @property
+    def failed(self) -> bool:
+        return self.status == FAILED
+
+    @property
+    def skipped(self) -> bool:
+        return self.status == SKIPPED
+
+
+@dataclass(frozen=True)
+class JobCheck(Check):
+    """A job's check: ``build`` and ``result`` are what the location answered, if it did."""
+
+    build: Optional[JobBuild] = None
+    result: Optional[RunResult] = None
+
+    @property
+    def logs(self) -> Tuple[LogRecord, ...]:
+        return self.result.logs if self.result is not None else ()
+
+
+@dataclass(frozen=True)
+class EvaluationCheck(Check):
+    """A schedule's or sensor's check, with the evaluation the location answered."""
+
+    evaluation: Optional[Evaluation] = None
+
+
+def check_job(
+    job: JobHandle,
+    *,
+    execute: bool = True,
+    run_config: Optional[Mapping[str, object]] = None,
+) -> JobCheck:
+    """Build ``job`` in its location, check its name, then (``execute``) run it.
+
+    Skipped, not failed, when the run config only *lacks* keys (no key is wrong) and
+    none was given: the job needs config this run does not have.
+    """
+    name = job.name
+    steps = _Steps("job", name)
+    try:
+        build = job.build()
+    except RemoteError as exc:
+        if exc.type_name.endswith("JobNameMismatchError"):
+            return steps.failed("name check", f"job {name!r} failed the name check", exc, exc)
+        return steps.failed("build", f"job {name!r} failed to build", exc, exc)
+    except (WorkerError, LocationLoadError) as exc:
+        return steps.failed("build", f"job {name!r} failed to build", exc, exc)
+    steps.build = build
+    steps.passed("build", build.stdout, build.stderr)
+    if build.name != name:
+        mismatch = f"it is declared as {name!r} but the built job is named {build.name!r}"
+        return steps.failed("name check", f"job {name!r} failed the name check", mismatch)
+    steps.passed("name check")
+    if not execute:
+        return steps.outcome(PASSED)
+    try:
+        result = job.execute(run_config=run_config)
+    except RunConfigError as exc:
+        if needs_more_run_config(exc, run_config):
+            reason = (
+                f"job {name!r} needs run config it was not given: missing "
+                f"{', '.join(exc.missing)}; supply it with the "
+                f"pytest_workspace_run_config hook in a conftest.py"
+            )
+            steps.steps.append(CheckStep("run config", SKIPPED, reason))
+            return steps.outcome(SKIPPED, reason, reason, exc)
+        headline = f"job {name!r} failed its run config check (no op ran)"
+        return steps.failed("run config", headline, exc, exc)
+    except _CALL_ERRORS as exc:
+        return steps.failed("execute", f"job {name!r} failed during execution", exc, exc)
+    steps.result = result
+    if not result.success:
+        reason = _one_line(result.error) if result.error else "the run did not succeed"
+        steps.add_output(result.stdout, result.stderr)
+        steps.steps.append(CheckStep("execute", FAILED, reason))
+        headline = f"job {name!r} failed" + (
+            f" in op {result.failed_op!r}" if result.failed_op else " during execution"
+        )
+        report = _execution_report(name, result)
+        return steps.outcome(FAILED, f"{headline}: {reason}", report, result.error)
+    steps.passed("execute", result.stdout, result.stderr)
+    return steps.outcome(PASSED)
+
+
+class _Steps:
+    """The steps of one job check so far, and what they printed and answered."""
+
+    def __init__(self, kind: str, name: str) -> None:
+        self.kind = kind
+        self.name = name
+        self.steps: List[CheckStep] = []
+        self.stdout = ""
+        self.stderr = ""
+        self.build: Optional[JobBuild] = None
+        self.result: Optional[RunResult] = None
+
+    def add_output(self, stdout: str, stderr: str) -> None:
+        self.stdout += stdout
+        self.stderr += stderr
+
+    def passed(self, step: str, stdout: str = "", stderr: str = "") -> None:
+        self.add_output(stdout, stderr)
+        self.steps.append(CheckStep(step, PASSED))
+
+    def failed(
+        self, step: str, headline: str, detail: object, error: Optional[WorkspaceError] = None
+    ) -> JobCheck:
+        """The check failed at ``step``: ``headline: detail`` (its first line as the reason)."""
+        self.steps.append(CheckStep(step, FAILED, _one_line(detail)))
+        return self.outcome(
+            FAILED, f"{headline}: {_one_line(detail)}", f"{headline}:\n{detail}", error
+        )
+
+    def outcome(
+        self,
+        status: str,
+        reason: str = "",
+        report: str = "",
+        error: Optional[WorkspaceError] = None,
+    ) -> JobCheck:
+        return JobCheck(
+            kind=self.kind,
+            name=self.name,
+            status=status,
+            reason=reason,
+            report=report,
+            steps=tuple(self.steps),
+            stdout=self.stdout,
+            stderr=self.stderr,
+            error=error,
+            build=self.build,
+            result=self.result,
+        )
+
+
+def needs_more_run_config(error: RunConfigError, given: Optional[Mapping[str, object]]) -> bool:
+    """True when the run config only lacks keys (no key is wrong): skip, do not fail.
+
+    The location says so itself (``only_missing``); an older worker that does not is
+    judged by what it reported missing, and only when no run config was given.
+    """
+    return bool(error.data.get("only_missing", given is None and bool(error.missing)))
+
+
+def check_schedule(schedule: ScheduleHandle) -> EvaluationCheck:
+    """A valid cron string, an existing target job, an evaluation that runs."""
+    return _check_evaluation(schedule)
+
+
+def check_sensor(sensor: SensorHandle) -> EvaluationCheck:
+    """An existing target job and an evaluation that runs."""
+    return _check_evaluation(sensor)
+
+
+def check(handle: Union[JobHandle, ScheduleHandle, SensorHandle]) -> Check:
+    """:func:`check_job`, :func:`check_schedule` or :func:`check_sensor`, by handle."""
+    if isinstance(handle, JobHandle):
+        return check_job(handle)
+    return _check_evaluation(handle)
+
+
+def _check_evaluation(handle: Union[ScheduleHandle, SensorHandle]) -> EvaluationCheck:
+    kind, name = handle.kind, handle.name
+    try:
+        evaluation = handle.evaluate()
+    except _CALL_ERRORS as exc:
+        headline = f"{kind} {name!r} failed its evaluation"
+        return EvaluationCheck(
+            kind=kind,
+            name=name,
+            status=FAILED,
+            reason=f"{headline}: {_one_line(exc)}",
+            report=f"{headline}:\n{exc}",
+            steps=(CheckStep("evaluate", FAILED, _one_line(exc)),),
+            error=exc,
+        )
+    return EvaluationCheck(
+        kind=kind,
+        name=name,
+        status=PASSED,
+        reason="",
+        report="",
+        steps=(CheckStep("evaluate", PASSED),),
+        stdout=evaluation.stdout,
+        stderr=evaluation.stderr,
+        evaluation=evaluation,
+    )
+
+
+def _one_line(detail: object) -> str:
+    """The line that says what went wrong: an error's ``Type: message``, else its first line."""
+    if isinstance(detail, RemoteError):
+        text = f"{detail.type_name}: {detail.message}"
+    elif isinstance(detail, LocationLoadError):
+        text = f"code location {detail.location!r} failed to load: {detail.message}"
+    else:
+        text = str(detail)
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[0] if lines else text
+
+
+def _execution_report(name: str, result: RunResult) -> str:
+    failed = result.failed_op
+    lines = [f"job {name!r} failed during execution" + (f" in op {failed!r}" if failed else "")]
+    if result.error is not None:
+        lines += ["", str(result.error)]
+    lines += ["", "steps:"]
+    for step in result.step_results.values():
+        lines.append(f"  {step.status:<8} {step.op_name} ({step.duration:.3f}s)")
+    return "\n".join(lines)
+
+
+# -- the workspace files and targets of one run ------------------------------------------
+
+
+_FileState = Tuple[Union[WorkspaceSpec, WorkspaceFileError], List[Location]]
+
+
+class TargetCache:
+    """Every workspace file and ``-f``/``-m`` target of a run, each parsed and started once.
+
+    All of them share one :class:`Workspace` (and its processes), created on first use.
+    A malformed file is remembered as its :class:`WorkspaceFileError`, raised by
+    :meth:`file` each time it is asked for.
+    """
+
+    def __init__(self, timeout: Optional[float]) -> None:
+        self.timeout = timeout
+        self._workspace: Optional[Workspace] = None
+        self.files: Dict[Path, _FileState] = {}
+        self.targets: Dict[str, Location] = {}
+
+    @property
+    def workspace(self) -> Workspace:
+        if self._workspace is None:
+            self._workspace = Workspace(timeout=self.timeout)
+        return self._workspace
+
+    def start(
+        self, paths: Sequence[Path], python_files: Sequence[str], modules: Sequence[str]
+    ) -> None:
+        """Parse the files not seen yet and start their locations and the targets at once."""
+        specs = []
+        for path in paths:
+            path = resolve_path(path)
+            if path in self.files:
+                continue
+            try:
+                specs.append(load_workspace_source(str(path)))
+            except WorkspaceFileError as exc:
+                self.files[path] = (exc, [])
+        # Files started together are one workspace, as for `dagster dev -w a -w b`.
+        specs = list(apply_location_overrides(specs))
+        targets: List[Tuple[str, LocationSpec]] = []
+        for python_file in python_files:
+            if python_file not in self.targets:
+                targets.append((python_file, location_from_python_file(python_file)))
+        for module in modules:
+            if module not in self.targets:
+                targets.append((module, location_from_module(module)))
+        if not specs and not targets:
+            return
+        added = self.workspace.add(specs, [spec for _, spec in targets])
+        by_spec = {id(location.spec): location for location in added}
+        for spec in specs:
+            started = [by_spec[id(location)] for location in spec.locations]
+            self.files[resolve_path(Path(spec.path))] = (spec, started)
+        for key, location_spec in targets:
+            self.targets[key] = by_spec[id(location_spec)]
+
+    def file(self, path: Path) -> Tuple[WorkspaceSpec, List[Location]]:
+        """The parsed file and its started locations; raises WorkspaceFileError."""
+        path = resolve_path(path)
+        if path not in self.files:
+            self.start([path], [], [])
+        spec_or_error, locations = self.files[path]
+        if isinstance(spec_or_error, WorkspaceFileError):
+            raise spec_or_error
+        return spec_or_error, locations
+
+    def close(self) -> None:
+        if self._workspace is not None:
+            self._workspace.close()
