@@ -261,7 +261,14 @@ def main(argv: Sequence[str] = ()) -> int:
         "(default: this Python)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the generated folder")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="2 locations x 5 jobs, one repetition: proves the script works, measures nothing",
+    )
     args = parser.parse_args(list(argv) or None)
+    if args.quick:
+        args.locations, args.jobs, args.repeat = 2, 5, 1
     if args.locations < 1 or args.jobs < 1 or args.repeat < 1:
         parser.error("--locations, --jobs and --repeat must be at least 1")
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         LocationLoadError,
         NameLookupError,
         OutputNotAvailableError,
+        PartitionsUnavailableError,
         RemoteDefinitionError,
         RemoteError,
         RunConfigError,
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
         WorkspaceFileError,
     )
     from .workspace import (
+        AssetCheckResult,
+        AssetMaterialization,
         Evaluation,
         JobBuild,
         JobHandle,
@@ -62,6 +65,8 @@ __version__ = "0.1.0"
 _HOMES = ("errors", "config", "workspace", "checks")
 
 __all__ = [
+    "AssetCheckResult",
+    "AssetMaterialization",
     "Check",
     "CheckStep",
     "Evaluation",
@@ -75,6 +80,7 @@ __all__ = [
     "LogRecord",
     "NameLookupError",
     "OutputNotAvailableError",
+    "PartitionsUnavailableError",
     "RemoteDefinitionError",
     "RemoteError",
     "RemoteRepr",

@@ -6,25 +6,32 @@ itself: it uses the ``dagster`` module that the user's code already imported (fo
 ``sys.modules``), so a location that does not use Dagster never pays for it, and
 Dagster is never a requirement.
 
-:class:`DagsterBackend` owns Dagster's discovery rules, building, execution and
-evaluation, and turns Dagster's results and errors into the protocol's plain data. The
-wrappers below give Dagster's ``RepositoryDefinition`` (the ``@repository`` list and lazy
-dict forms, and what a ``Definitions`` object resolves to), ``JobDefinition``, schedules
-and sensors the attributes of ``pytest_workspace.definitions``' objects, so that the
-backend's shared helpers describe both alike. Listing names uses
-``RepositoryDefinition.job_names``, which builds no lazily declared job.
+:class:`DagsterBackend` owns Dagster's discovery rules (those of Dagster's own loader:
+``@dg.definitions``, ``Definitions``, ``@repository``, a single job or graph, loose
+assets, checks, jobs, schedules and sensors), building, execution (partitions, asset
+checks, resource overrides, one ephemeral instance per worker) and evaluation (a
+daemon-like context, run requests checked as the daemon checks them), and turns
+Dagster's results and errors into the protocol's plain data. The wrappers below give
+Dagster's ``RepositoryDefinition``, ``JobDefinition``, schedules and sensors the
+attributes of ``pytest_workspace.definitions``' objects, so that the backend's shared
+helpers describe both alike. Listing names uses ``RepositoryDefinition.job_names``,
+which builds no lazily declared job.
 """
 
 from __future__ import annotations
 
 import copy
 import difflib
+import importlib
+import inspect
 import os
 import re
 import sys
+import warnings
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
 from . import _backend, definitions
+from . import protocol as _protocol
 
 #: Dagster's name for the repository of a ``Definitions`` object
 #: (``SINGLETON_REPOSITORY_NAME``); a bare job's repository adds the job's name.
@@ -40,6 +47,11 @@ _SHAPE_TYPE_PREFIXES = ("Shape.", "Permissive.")
 _FRAME_FILE = re.compile(r'\s*File "([^"]+)"')
 # Dagster wraps the user's exception in one of these; the user's is their cause.
 _WRAPPER_PREFIXES = ("DagsterExecution", "DagsterUserCodeExecutionError")
+#: The options of ``JobHandle.execute`` this backend takes (see ``execute_job``).
+EXECUTE_OPTIONS = ("resources", "partition_key")
+#: The type name of what ``@dg.definitions`` returns (``LazyDefinitions``, whose module
+#: moved between Dagster releases).
+_LAZY_DEFINITIONS = "LazyDefinitions"
 
 
 def loaded_dagster() -> Any:
@@ -48,89 +60,409 @@ def loaded_dagster() -> Any:
 
 
 def kind_of(value: object) -> Optional[str]:
-    """``"repository"``, ``"definitions"`` or ``"job"`` for a Dagster object, else None."""
+    """What a Dagster object is to the loader, else None: ``"lazy"`` (a
+    ``@dg.definitions`` function), ``"definitions"``, ``"repository"``, ``"job"``,
+    ``"graph"``, or ``"loose"`` (an asset, asset spec, asset check, source asset, asset
+    job, schedule or sensor, which Dagster gathers into a ``Definitions``)."""
     dagster = loaded_dagster()
     if dagster is None:
         return None
-    if isinstance(value, dagster.RepositoryDefinition):
-        return "repository"
+    if _is_lazy_definitions(value):
+        return "lazy"
     if isinstance(value, dagster.Definitions):
         return "definitions"
+    if isinstance(value, dagster.RepositoryDefinition):
+        return "repository"
     if isinstance(value, dagster.JobDefinition):
         return "job"
+    if isinstance(value, dagster.GraphDefinition):
+        return "graph"
+    if _definitions_argument(value) is not None:
+        return "loose"
     return None
 
 
+def _is_lazy_definitions(value: object) -> bool:
+    return any(
+        cls.__name__ == _LAZY_DEFINITIONS and cls.__module__.startswith("dagster")
+        for cls in type(value).__mro__
+    )
+
+
+def _definitions_argument(value: object) -> Optional[str]:
+    """The ``Definitions`` argument a loose definition goes to (``assets``, ``jobs``…)."""
+    dagster = loaded_dagster()
+    names = type(value).__name__, *(cls.__name__ for cls in type(value).__mro__[1:])
+    if isinstance(value, getattr(dagster, "AssetChecksDefinition", ())):
+        return "asset_checks"
+    if isinstance(value, (dagster.AssetsDefinition, dagster.SourceAsset, dagster.AssetSpec)):
+        return "assets"
+    if "CacheableAssetsDefinition" in names:
+        return "assets"
+    if "UnresolvedAssetJobDefinition" in names:
+        return "jobs"
+    if isinstance(value, dagster.ScheduleDefinition) or (
+        "UnresolvedPartitionedAssetScheduleDefinition" in names
+    ):
+        return "schedules"
+    if isinstance(value, dagster.SensorDefinition):
+        return "sensors"
+    return None
+
+
+def _quiet(function: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call one of Dagster's loaders without its preview and deprecation warnings: they
+    are about Dagster's API, not about the user's code."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return function(*args, **kwargs)
+
+
 def repository_for(value: object) -> DagsterRepository:
-    """Wrap a Dagster repository, ``Definitions`` or job as a repository, named as
-    Dagster names it (``__repository__``, ``__repository__<job>``)."""
+    """Wrap what Dagster's loader accepts as a repository, named as Dagster names it
+    (``__repository__`` for ``Definitions``, ``__repository__<job>`` for a job or a
+    graph), resolving ``@dg.definitions`` functions as Dagster does: by calling them."""
     dagster = loaded_dagster()
     kind = kind_of(value)
+    if kind == "lazy":
+        value = value()  # type: ignore[operator]  # Dagster checks what it returns
+        kind = kind_of(value)
     if kind == "repository":
         return DagsterRepository(value)
     if kind == "definitions":
         return DagsterRepository(value.get_repository_def())  # type: ignore[attr-defined]
-    if kind == "job":
-        job_def: Any = value
-        repo = dagster.repository(name=SINGLETON_REPOSITORY_NAME + job_def.name)(lambda: [job_def])
+    if kind in ("job", "graph"):
+        target: Any = value
+        repo = dagster.repository(name=SINGLETON_REPOSITORY_NAME + target.name)(lambda: [target])
         return DagsterRepository(repo)
+    if kind == "loose":
+        return loose_repository([value])
     raise TypeError(f"not a Dagster repository, Definitions or job: {value!r}")
 
 
+def loose_repository(values: Iterable[Any]) -> DagsterRepository:
+    """The repository of loose definitions, gathered into one ``Definitions`` as
+    ``load_definitions_from_module`` gathers a module's (``__repository__``)."""
+    dagster = loaded_dagster()
+    arguments: Dict[str, List[Any]] = {}
+    for value in values:
+        argument = _definitions_argument(value)
+        if argument is None and isinstance(value, dagster.JobDefinition):
+            argument = "jobs"
+        bucket = arguments.setdefault(argument or "assets", [])
+        if all(value is not other for other in bucket):
+            bucket.append(value)
+    defs = _quiet(dagster.Definitions, **arguments)
+    return DagsterRepository(defs.get_repository_def())
+
+
+def _uses_dagster(module: Any) -> bool:
+    """Whether a module's top level holds Dagster itself or anything of Dagster's."""
+    dagster = loaded_dagster()
+    for value in list(vars(module).values()):
+        if value is dagster:
+            return True
+        origin = getattr(value, "__module__", None) or type(value).__module__
+        if isinstance(origin, str) and origin.split(".")[0] in ("dagster", "dagster_shared"):
+            return True
+    return False
+
+
+def _has_native_definitions(module: Any) -> bool:
+    return any(
+        isinstance(value, (definitions.RepositoryDefinition, definitions.JobDefinition))
+        for value in list(vars(module).values())
+    )
+
+
 class DagsterBackend(_backend.Backend):
-    """Dagster's ``Definitions``, repositories and jobs, found as Dagster finds them."""
+    """Dagster code, found as Dagster's loader finds it, run as the daemon would run it.
+
+    Per worker: one ephemeral ``DagsterInstance`` (in memory, with a temporary folder;
+    nothing goes to ``DAGSTER_HOME``), made on first use and disposed by :meth:`close`.
+    """
 
     name = "dagster"
-    attribute_targets = "a Dagster Definitions object"
+    attribute_targets = (
+        "a Dagster Definitions object, a @dg.definitions function, a repository, a job or a graph"
+    )
+
+    def __init__(self, worker: Any) -> None:
+        super().__init__(worker)
+        self._instance: Any = None
+
+    # -- discovery ------------------------------------------------------------------------
 
     def repositories_for(self, value: object) -> Optional[List[Any]]:
-        if kind_of(value) is None:
+        dagster = loaded_dagster()
+        if dagster is None:
             return None
-        return [repository_for(value)]
+        if kind_of(value) is None and inspect.isfunction(value):
+            # As Dagster's loader: an attribute naming a function is called, with no
+            # arguments, and must return something loadable.
+            function: Any = value
+            if _required_parameters(function):
+                raise _backend.LoadError(
+                    f"Dagster calls the function {function.__name__!r} named by `attribute` "
+                    "with no arguments, but it requires some: point `attribute` at a "
+                    "Definitions object, or at a function that takes no arguments"
+                )
+            value = function()
+            if kind_of(value) is None:
+                raise _backend.LoadError(
+                    f"the function {function.__name__!r} named by `attribute` returned "
+                    f"{value!r}; Dagster's loader needs a Definitions object, a "
+                    "repository, a job or a graph"
+                )
+        if kind_of(value) is not None:
+            return [repository_for(value)]
+        # A list of assets, as Dagster's loader accepts (Dagster's records are tuples:
+        # only a real list counts).
+        if type(value) is list and value and all(kind_of(item) == "loose" for item in value):
+            return [loose_repository(value)]
+        return None
 
     def scan(self, module: Any, where: str) -> Tuple[List[Any], List[Any]]:
-        if loaded_dagster() is None:
+        """Dagster's order: one ``@dg.definitions`` function, else one ``Definitions``,
+        else its repositories, else the loose definitions gathered, else one job, else
+        one graph. Dagster's own errors (two ``Definitions``, several jobs, nothing at
+        all) are raised in Dagster's words."""
+        dagster = loaded_dagster()
+        if dagster is None:
             return [], []
-        jobs: List[Any] = []
-        found: Dict[str, List[Tuple[str, Any]]] = {"repository": [], "definitions": []}
+        found: Dict[str, List[Tuple[str, Any]]] = {}
         for name, value in list(vars(module).items()):
             kind = kind_of(value)
-            if kind == "job" and value not in jobs:
-                jobs.append(value)
-            elif kind in found and all(v is not value for _, v in found[kind]):
-                found[kind].append((name, value))
-        # As Dagster does: one Definitions object stands for the module's Dagster code,
-        # and repositories count only when there is none.
-        if len(found["definitions"]) > 1:
+            if kind is None or name.startswith("__"):
+                continue
+            bucket = found.setdefault(kind, [])
+            if all(other is not value for _, other in bucket):
+                bucket.append((name, value))
+        module_name = module.__name__
+        lazy = found.get("lazy", [])
+        if len(lazy) > 1:
             raise _backend.LoadError(
-                "{} defines {} Dagster Definitions objects ({}); Dagster allows one per "
-                "module: merge them, or set `attribute` to one".format(
-                    where,
-                    len(found["definitions"]),
-                    ", ".join(name for name, _ in found["definitions"]),
-                )
+                f"{where}: Cannot have more than one function decorated with "
+                f"@definitions defined in module scope (found: "
+                f"{', '.join(name for name, _ in lazy)}); keep one, or set `attribute`"
             )
-        repositories = [
-            repository_for(value) for _, value in found["definitions"] or found["repository"]
-        ]
-        return repositories, jobs
+        if lazy:
+            return [repository_for(lazy[0][1])], []
+        defs = found.get("definitions", [])
+        if len(defs) > 1:
+            raise _backend.LoadError(
+                f"{where}: Cannot have more than one Definitions object defined at module "
+                "scope. Found Definitions objects: "
+                + ", ".join(f"{module_name}.{name}" for name, _ in defs)
+                + "; merge them (Definitions.merge), or set `attribute` to one"
+            )
+        if defs:
+            return [repository_for(defs[0][1])], []
+        if found.get("repository"):
+            return [repository_for(value) for _, value in found["repository"]], []
+        jobs = [value for _, value in found.get("job", [])]
+        if found.get("loose"):
+            # As dg's defs folders and load_definitions_from_module gather a module:
+            # assets, checks, jobs, schedules and sensors into one Definitions.
+            loader = getattr(dagster, "load_definitions_from_module", None)
+            if loader is None:
+                loose = [value for _, value in found["loose"]] + jobs
+                return [loose_repository(loose)], []
+            return [DagsterRepository(_quiet(loader, module).get_repository_def())], []
+        if len(jobs) > 1 and not _has_native_definitions(module):
+            raise _backend.LoadError(
+                f'{where}: No repository and more than one job found in "{module_name}". '
+                "If you load a file or module directly it must have only one job in "
+                "scope. Found jobs defined in variables or decorated functions: "
+                f"{sorted(name for name, _ in found['job'])!r}. Gather them in a Definitions "
+                "object, or set `attribute` to one"
+            )
+        if jobs:
+            return [], jobs
+        graphs = found.get("graph", [])
+        if len(graphs) > 1 and not _has_native_definitions(module):
+            raise _backend.LoadError(
+                f'{where}: More than one graph found in "{module_name}". If you load a '
+                "file or module directly and it has no repositories, jobs, or pipelines "
+                "in scope, it must have no more than one graph in scope. Found graphs "
+                "defined in variables or decorated functions: "
+                f"{sorted(name for name, _ in graphs)!r}. Set `attribute` to one"
+            )
+        if graphs:
+            return [], [graphs[0][1]]
+        if _uses_dagster(module) and not _has_native_definitions(module):
+            raise _backend.LoadError(
+                f"{where}: No Definitions, RepositoryDefinition, Job, Pipeline, Graph, or "
+                f'AssetsDefinition found in "{module_name}". Define a Definitions object '
+                "(or a function decorated with @dg.definitions), assets or a job at the "
+                "top level of the module, or set `attribute`"
+            )
+        return [], []
 
     def job_repository(self, job: Any) -> Any:
         return repository_for(job)
 
+    # -- requests -------------------------------------------------------------------------
+
+    @property
+    def instance(self) -> Any:
+        """This worker's ephemeral Dagster instance, made on first use."""
+        if self._instance is None:
+            self._instance = loaded_dagster().DagsterInstance.ephemeral()
+        return self._instance
+
     def execute_job(
         self, repo: Any, job: Any, run_config: Mapping[str, Any], options: Mapping[str, Any]
     ) -> Dict[str, Any]:
-        _backend.refuse_options(self, options, ())
-        result = job.execute_in_process(run_config=dict(run_config) or None)
-        # Dagster's step errors are error data already: it hands us no exception object.
-        return _backend.run_data(result, lambda step: step.error, run_error=result.error)
+        """Run a job once on this worker's instance. Options: ``resources``
+        (``{key: "module:attribute"}``, resolved here) and ``partition_key`` (default:
+        the last key of a partitioned job's partitions definition)."""
+        _backend.refuse_options(self, options, EXECUTE_OPTIONS)
+        resources = resolve_resources(job.dagster_job, options.get("resources") or {})
+        try:
+            partition_key = job.partition_to_run(options.get("partition_key"), self.instance)
+        except PartitionsUnavailable as exc:
+            # Not a failure: there is nothing to run yet. The host skips the job.
+            return {
+                "success": False,
+                "run_id": None,
+                "steps": [],
+                "events": [],
+                "error": None,
+                "skip_reason": str(exc),
+            }
+        try:
+            result = job.execute_in_process(
+                run_config=dict(run_config) or None,
+                instance=self.instance,
+                resources=resources,
+                partition_key=partition_key,
+            )
+        finally:
+            # What the default IO manager stored goes with the run, as it went with the
+            # instance of a run of its own: no item reads values another one stored.
+            _empty_folder(self.instance.storage_directory())
+        data = _backend.run_data(result, lambda step: step.error, run_error=result.error)
+        data.update(
+            partition_key=partition_key,
+            assets=_protocol.to_plain(result.materializations),
+            asset_checks=_protocol.to_plain(result.asset_checks),
+        )
+        return data
 
-    # Schedules: Dagster validated the cron string when the schedule was defined (it
-    # accepts forms ours does not, such as a list of strings): no check_schedule.
+    def evaluate_schedule(self, repo: Any, name: str) -> Dict[str, Any]:
+        # Dagster validated the cron string when the schedule was defined (it accepts
+        # forms ours does not, such as a list of strings): no check_schedule.
+        schedule_def = repo.get_schedule(name)
+        _backend.check_target(repo, "schedule", schedule_def)
+        evaluation = {
+            "name": schedule_def.name,
+            "cron_schedule": schedule_def.cron_schedule,
+            "job_name": schedule_def.job_name,
+        }
+        evaluation.update(schedule_def.evaluate(repo, self.instance))
+        return evaluation
+
+    def evaluate_sensor(self, repo: Any, name: str) -> Dict[str, Any]:
+        sensor_def = repo.get_sensor(name)
+        _backend.check_target(repo, "sensor", sensor_def)
+        evaluation = {"name": sensor_def.name, "job_name": sensor_def.job_name}
+        evaluation.update(sensor_def.evaluate(repo, self.instance))
+        return evaluation
+
+    def close(self) -> None:
+        if self._instance is not None:
+            instance, self._instance = self._instance, None
+            instance.dispose()
 
 
 BACKEND = DagsterBackend
+
+
+def _empty_folder(path: str) -> None:
+    import shutil  # only Dagster locations run jobs here; Dagster imported it already
+
+    try:
+        entries = os.listdir(path)
+    except OSError:
+        return
+    for entry in entries:
+        full = os.path.join(path, entry)
+        if os.path.isdir(full) and not os.path.islink(full):
+            shutil.rmtree(full, ignore_errors=True)
+        else:
+            try:
+                os.unlink(full)
+            except OSError:
+                pass
+
+
+def _required_parameters(function: Any) -> List[str]:
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    return [
+        p.name
+        for p in parameters
+        if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+
+
+class ResourceOverrideError(Exception):
+    """A resource named by ``pytest_workspace_resources`` cannot be used."""
+
+
+def resolve_resources(job_def: Any, paths: Mapping[str, Any]) -> Dict[str, Any]:
+    """The resources ``{key: "module:attribute"}`` stand for, imported here (on the
+    location's ``sys.path``): the attribute is a resource object, or a class or
+    function that makes one when called with no arguments."""
+    dagster = loaded_dagster()
+    known = sorted(getattr(job_def, "resource_defs", {}) or {})
+    resources: Dict[str, Any] = {}
+    for key, path in paths.items():
+        where = f"resource {key!r} of job {job_def.name!r} (pytest_workspace_resources)"
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ResourceOverrideError(
+                f"{where}: the job has no resource {key!r}{hint} Its resources: "
+                f"{', '.join(known) or 'none'}"
+            )
+        if not isinstance(path, str) or path.count(":") != 1 or not all(path.split(":")):
+            raise ResourceOverrideError(
+                f"{where}: {path!r} is not an import path; write it as 'package.module:attribute'"
+            )
+        module_name, attribute = path.split(":")
+        try:
+            value: Any = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise ResourceOverrideError(
+                f"{where}: cannot import module {module_name!r} of {path!r} in this code "
+                f"location ({type(exc).__name__}: {exc}); it must be importable from the "
+                "location's sys.path (its working directory, its module's folder)"
+            ) from None
+        for part in attribute.split("."):
+            if not hasattr(value, part):
+                names = [n for n in dir(value) if not n.startswith("_")]
+                close = difflib.get_close_matches(part, names, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise ResourceOverrideError(
+                    f"{where}: {module_name!r} has no attribute {attribute!r} (from {path!r}){hint}"
+                )
+            value = getattr(value, part)
+        if not isinstance(value, dagster.ResourceDefinition) and (
+            inspect.isclass(value) or inspect.isfunction(value) or inspect.ismethod(value)
+        ):
+            if _required_parameters(value):
+                raise ResourceOverrideError(
+                    f"{where}: {path!r} needs arguments "
+                    f"({', '.join(_required_parameters(value))}); name a resource object, "
+                    "or a class or function that makes one with no arguments"
+                )
+            value = value()
+        resources[key] = value
+    return resources
 
 
 class DagsterRepository:
@@ -272,6 +604,10 @@ def _check_error_class() -> Any:
     return None
 
 
+class PartitionsUnavailable(Exception):
+    """A partitioned job has no partition to run (dynamic partitions not added yet)."""
+
+
 class DagsterJob:
     """A Dagster ``JobDefinition`` with the interface of ours.
 
@@ -289,21 +625,98 @@ class DagsterJob:
         self.op_names: List[str] = order
         self.dependencies: Dict[str, List[str]] = dependencies
 
-    def execute_in_process(
-        self, run_config: Optional[Dict[str, Any]] = None, raise_on_error: bool = False
-    ) -> DagsterRunResult:
-        """Run the job with Dagster's ``execute_in_process`` on an ephemeral instance."""
-        dagster = loaded_dagster()
-        # Disposed after the run: assets stored by the default IO manager go to the
-        # instance's temporary folder, removed then (outputs are read in memory).
-        with dagster.DagsterInstance.ephemeral() as instance:
-            try:
-                result = self.dagster_job.execute_in_process(
-                    run_config=run_config, instance=instance, raise_on_error=raise_on_error
+    def partition_to_run(self, requested: Optional[str], instance: Any) -> Optional[str]:
+        """The partition key a run uses: ``requested``, else the last key of the job's
+        partitions definition (Dagster's "latest"); None for a job without partitions.
+
+        Raises PartitionsUnavailable when the definition has no key at all, and
+        ``RequestError`` for a key given to a job that has no partitions.
+        """
+        partitions_def = self.dagster_job.partitions_def
+        if partitions_def is None:
+            if requested is not None:
+                raise _backend.RequestError(
+                    f"job {self.name!r} has no partitions definition, so it cannot run "
+                    f"partition {requested!r}; return no keys for it from "
+                    "pytest_workspace_partition_keys"
                 )
-            except dagster.DagsterInvalidConfigError as exc:
-                raise _run_config_error(self.dagster_job, run_config, exc) from None
-            return DagsterRunResult(result, instance, self.op_names)
+            return None
+        if requested is not None:
+            name = getattr(partitions_def, "name", None)
+            if "Dynamic" in type(partitions_def).__name__ and name:
+                # As a sensor's AddDynamicPartitionsRequest would: the worker's own
+                # ephemeral instance gets the key the test asks for.
+                if not instance.has_dynamic_partition(name, str(requested)):
+                    instance.add_dynamic_partitions(name, [str(requested)])
+            return str(requested)
+        keys = partition_keys(partitions_def, instance)
+        if not keys:
+            kind = type(partitions_def).__name__
+            name = getattr(partitions_def, "name", None)
+            raise PartitionsUnavailable(
+                f"job {self.name!r} has no partition to run: its {kind}"
+                + (f" {name!r}" if name else "")
+                + " has no partitions yet (add some to the instance, or name the keys "
+                "to run with the pytest_workspace_partition_keys hook)"
+            )
+        return str(keys[-1])
+
+    def execute_in_process(
+        self,
+        run_config: Optional[Dict[str, Any]],
+        instance: Any,
+        resources: Optional[Mapping[str, Any]] = None,
+        partition_key: Optional[str] = None,
+    ) -> DagsterRunResult:
+        """Run the job with Dagster's ``execute_in_process`` on ``instance``.
+
+        Outputs are read in memory (``execute_in_process`` keeps the default IO
+        manager's values there); what other IO managers write really is written.
+        """
+        dagster = loaded_dagster()
+        try:
+            result = self.dagster_job.execute_in_process(
+                run_config=run_config,
+                instance=instance,
+                raise_on_error=False,
+                resources=dict(resources or {}) or None,
+                partition_key=partition_key,
+            )
+        except dagster.DagsterInvalidConfigError as exc:
+            raise _run_config_error(self.dagster_job, run_config, exc) from None
+        except dagster.DagsterUnknownPartitionError as exc:
+            raise _backend.RequestError(
+                f"job {self.name!r} has no partition {partition_key!r} (Dagster says: "
+                f"{str(exc).rstrip('.')}); pytest_workspace_partition_keys must return "
+                "keys of the job's partitions definition"
+            ) from None
+        return DagsterRunResult(result, instance, self.op_names)
+
+
+def partition_keys(partitions_def: Any, instance: Any) -> List[str]:
+    """The keys of a partitions definition now, dynamic partitions read from ``instance``."""
+    context = _partition_loading_context()
+    if context is not None:
+        with context(dynamic_partitions_store=instance):
+            return list(partitions_def.get_partition_keys())
+    return list(partitions_def.get_partition_keys(dynamic_partitions_store=instance))
+
+
+def has_partition(partitions_def: Any, key: str, instance: Any) -> bool:
+    """Whether ``key`` is a partition of ``partitions_def`` (dynamic ones read from
+    ``instance``, where the daemon adds a tick's requested partitions first)."""
+    if "Dynamic" in type(partitions_def).__name__:
+        return True  # a tick may add it (AddDynamicPartitionsRequest) before its runs
+    context = _partition_loading_context()
+    if context is not None:
+        with context(dynamic_partitions_store=instance):
+            return bool(partitions_def.has_partition_key(key))
+    return bool(partitions_def.has_partition_key(key, dynamic_partitions_store=instance))
+
+
+def _partition_loading_context() -> Any:
+    module = sys.modules.get("dagster._core.definitions.partitions.context")
+    return getattr(module, "partition_loading_context", None)
 
 
 def _flatten(
@@ -452,7 +865,12 @@ class LogRecord:
 
 
 class DagsterRunResult:
-    """Dagster's ``ExecuteInProcessResult`` with the interface of our ``ExecutionResult``."""
+    """Dagster's ``ExecuteInProcessResult`` with the interface of our ``ExecutionResult``,
+    plus the assets it materialized and its asset checks' results.
+
+    A failed asset check of severity ERROR fails the run (Dagster itself only fails the
+    run for a blocking check): its step is reported failed, with the check as error.
+    """
 
     def __init__(self, result: Any, instance: Any, op_names: List[str]) -> None:
         self.success = bool(result.success)
@@ -483,14 +901,32 @@ class DagsterRunResult:
                 starts[entry.step_key] = entry.timestamp
             elif event_name in ("STEP_SUCCESS", "STEP_FAILURE", "STEP_SKIPPED"):
                 ends[entry.step_key] = (event_name, entry.timestamp)
-        failures = {}
+        failures: Dict[str, Any] = {}
         outputs_of: Dict[str, List[str]] = {}
+        self.materializations: List[Dict[str, Any]] = []
+        self.asset_checks: List[Dict[str, Any]] = []
+        failed_checks: Dict[str, Dict[str, Any]] = {}
         for event in result.all_events:
+            name = event.event_type.name
             if event.is_step_failure:
                 failures[event.step_key] = event.step_failure_data.error
-            elif event.event_type.name == "STEP_OUTPUT":
+            elif name == "STEP_OUTPUT":
                 outputs_of.setdefault(event.step_key, []).append(event.step_output_data.output_name)
-            elif event.event_type.name == "RUN_FAILURE" and not self.success:
+            elif name == "ASSET_MATERIALIZATION":
+                materialization = event.event_specific_data.materialization
+                self.materializations.append(
+                    {
+                        "asset_key": materialization.asset_key.to_user_string(),
+                        "op": event.step_key,
+                        "partition": materialization.partition,
+                    }
+                )
+            elif name == "ASSET_CHECK_EVALUATION":
+                check = _check_data(event.event_specific_data, event.step_key)
+                self.asset_checks.append(check)
+                if not check["passed"] and check["severity"] == "ERROR":
+                    failed_checks.setdefault(event.step_key, check)
+            elif name == "RUN_FAILURE" and not self.success:
                 data = getattr(event, "job_failure_data", None)
                 if data is not None and getattr(data, "error", None) is not None:
                     self.error = error_data_from_info(data.error, stage="execute")
@@ -505,10 +941,51 @@ class DagsterRunResult:
             error = None
             if step in failures and failures[step] is not None:
                 error = error_data_from_info(failures[step], stage="execute", op=step)
+            elif step in failed_checks:
+                status = "failure"
+                error = _failed_check_error(failed_checks[step])
             output = None
             if status == "success":
                 output = _output(result, step, outputs_of.get(step, []))
             self.step_results[step] = StepResult(step, status, duration, error, output)
+        if failed_checks:
+            self.success = False
+
+
+def _check_data(evaluation: Any, step_key: Optional[str]) -> Dict[str, Any]:
+    """An asset check's result as plain data."""
+    severity = getattr(evaluation, "severity", None)
+    metadata = {}
+    for key, value in dict(getattr(evaluation, "metadata", None) or {}).items():
+        metadata[str(key)] = getattr(value, "value", value)
+    return {
+        "asset_key": evaluation.asset_key.to_user_string(),
+        "check_name": evaluation.check_name,
+        "passed": bool(evaluation.passed),
+        "severity": str(getattr(severity, "value", severity) or "ERROR"),
+        "description": getattr(evaluation, "description", None),
+        "metadata": metadata,
+        "op": step_key,
+    }
+
+
+def _failed_check_error(check: Dict[str, Any]) -> Dict[str, Any]:
+    message = (
+        f"asset check {check['check_name']!r} of asset {check['asset_key']!r} failed "
+        "with severity ERROR"
+    )
+    if check["description"]:
+        message += f": {check['description']}"
+    return {
+        "type": "AssetCheckFailed",
+        "message": message,
+        "traceback": "",
+        "kind": "user",
+        "stage": "execute",
+        "op": check["op"],
+        "asset_key": check["asset_key"],
+        "check_name": check["check_name"],
+    }
 
 
 def _output(result: Any, step: str, names: List[str]) -> Any:
@@ -591,6 +1068,8 @@ def _is_library_frame(frame: str) -> bool:
 class DagsterSchedule:
     """A Dagster ``ScheduleDefinition`` with the interface of ours."""
 
+    kind = "schedule"
+
     def __init__(self, schedule_def: Any) -> None:
         self.dagster_schedule = schedule_def
         self.name: str = schedule_def.name
@@ -598,30 +1077,152 @@ class DagsterSchedule:
         self.cron_schedule: str = cron if isinstance(cron, str) else ", ".join(cron)
         self.job_name: Optional[str] = _job_name(schedule_def)
 
-    def evaluate_tick(self) -> Any:
-        """Run the schedule function once, with Dagster's ``build_schedule_context``."""
+    def evaluate(self, repo: DagsterRepository, instance: Any) -> Dict[str, Any]:
+        """One tick as the daemon runs it: the repository, the worker's instance, the
+        schedule's resources, a scheduled time of now (in the schedule's timezone)."""
         dagster = loaded_dagster()
-        with dagster.DagsterInstance.ephemeral() as instance:
-            context = dagster.build_schedule_context(instance=instance)
-            data = self.dagster_schedule.evaluate_tick(context)
-        return _tick(data)
+        import datetime  # only Dagster locations need it; Dagster imported it already
+
+        timezone = _timezone(self.dagster_schedule.execution_timezone)
+        now = datetime.datetime.now(timezone)
+        context = dagster.build_schedule_context(
+            instance=instance,
+            scheduled_execution_time=now,
+            repository_def=repo.dagster_repository,
+            resources=_tick_resources(self.dagster_schedule, repo) or None,
+        )
+        with context:
+            data = _evaluate_tick(self, self.dagster_schedule, context)
+        return _tick_data(self, repo, data, instance)
 
 
 class DagsterSensor:
     """A Dagster ``SensorDefinition`` with the interface of ours."""
+
+    kind = "sensor"
 
     def __init__(self, sensor_def: Any) -> None:
         self.dagster_sensor = sensor_def
         self.name: str = sensor_def.name
         self.job_name: Optional[str] = _job_name(sensor_def)
 
-    def evaluate_tick(self) -> Any:
-        """Run the sensor function once, with Dagster's ``build_sensor_context``."""
+    def evaluate(self, repo: DagsterRepository, instance: Any) -> Dict[str, Any]:
+        """One tick as the daemon's first one: the repository, the worker's instance,
+        the sensor's name and resources, no cursor and no previous run."""
         dagster = loaded_dagster()
-        with dagster.DagsterInstance.ephemeral() as instance:
-            context = dagster.build_sensor_context(instance=instance)
-            data = self.dagster_sensor.evaluate_tick(context)
-        return _tick(data)
+        context = dagster.build_sensor_context(
+            instance=instance,
+            cursor=None,
+            repository_name=repo.name,
+            repository_def=repo.dagster_repository,
+            sensor_name=self.name,
+            resources=_tick_resources(self.dagster_sensor, repo) or None,
+        )
+        with context:
+            data = _evaluate_tick(self, self.dagster_sensor, context)
+        return _tick_data(self, repo, data, instance)
+
+
+class InvalidRunRequestError(definitions.InvalidTargetError):
+    """A run request that the Dagster daemon would refuse to launch."""
+
+
+def _timezone(name: Optional[str]) -> Any:
+    import datetime
+
+    if name:
+        try:
+            import zoneinfo  # Python 3.9+
+
+            return zoneinfo.ZoneInfo(name)
+        except Exception:  # an unknown zone: Dagster refuses it when the tick runs anyway
+            pass
+    return datetime.timezone.utc
+
+
+def _tick_resources(definition: Any, repo: DagsterRepository) -> Dict[str, Any]:
+    """The repository's resources that a schedule or sensor asks for, as the daemon
+    hands them over."""
+    required = set(getattr(definition, "required_resource_keys", None) or ())
+    if not required:
+        return {}
+    top_level = dict(repo.dagster_repository.get_top_level_resources())
+    return {key: value for key, value in top_level.items() if key in required}
+
+
+def _evaluate_tick(owner: Any, definition: Any, context: Any) -> Any:
+    dagster = loaded_dagster()
+    try:
+        return definition.evaluate_tick(context)
+    except dagster.DagsterUnknownPartitionError as exc:
+        raise InvalidRunRequestError(
+            f"{owner.kind} {owner.name!r} requested a run of a partition its target job "
+            f"does not have; Dagster says: {str(exc).rstrip('.')}. The daemon would not "
+            "launch it: yield "
+            "RunRequest(partition_key=...) with a key of the job's partitions definition"
+        ) from None
+
+
+def _tick_data(owner: Any, repo: DagsterRepository, data: Any, instance: Any) -> Dict[str, Any]:
+    """The evaluation's plain data, each run request checked as the daemon checks it
+    before it launches a run: its job exists, its partition key is one of the job's,
+    its run config is valid for the job."""
+    dagster = loaded_dagster()
+    requests = list(getattr(data, "run_requests", None) or [])
+    skip = getattr(data, "skip_message", None)
+    if skip is not None and not requests:
+        return {"run_requests": [], "skip_reason": skip}
+    to_plain = _protocol.to_plain
+    plain = []
+    for index, request in enumerate(requests):
+        what = f"run request {index}" + (
+            f" (run_key {request.run_key!r})" if request.run_key is not None else ""
+        )
+        job_name = getattr(request, "job_name", None) or owner.job_name
+        if job_name is not None and job_name not in repo.dagster_repository.job_names:
+            raise InvalidRunRequestError(
+                f"{owner.kind} {owner.name!r}: {what} targets job {job_name!r}, which is not "
+                f"in repository {repo.name!r}; its jobs: {', '.join(repo.job_names) or 'none'}"
+            )
+        job_def = repo.dagster_repository.get_job(job_name) if job_name else None
+        partition_key = getattr(request, "partition_key", None)
+        if job_def is not None and partition_key is not None:
+            partitions_def = job_def.partitions_def
+            if partitions_def is None or not has_partition(partitions_def, partition_key, instance):
+                raise InvalidRunRequestError(
+                    f"{owner.kind} {owner.name!r}: {what} asks for partition "
+                    f"{partition_key!r} of job {job_name!r}, which "
+                    + (
+                        "has no partitions definition"
+                        if partitions_def is None
+                        else "has no such partition"
+                    )
+                    + "; the daemon would not launch it"
+                )
+        if job_def is not None:
+            run_config = request.run_config or {}
+            if not run_config and partition_key is not None and job_def.partitioned_config:
+                run_config = job_def.partitioned_config.get_run_config_for_partition_key(
+                    partition_key
+                )
+            try:
+                dagster.validate_run_config(job_def, run_config or None)
+            except dagster.DagsterInvalidConfigError as exc:
+                raise InvalidRunRequestError(
+                    f"{owner.kind} {owner.name!r}: {what} has run config that is not valid "
+                    f"for job {job_name!r}, so the daemon would not launch it. Dagster "
+                    f"says: {exc}"
+                ) from None
+        plain.append(
+            {
+                "run_key": request.run_key,
+                "run_config": to_plain(request.run_config or {}),
+                "tags": to_plain(dict(request.tags or {})),
+                "job_name": job_name,
+                "partition_key": partition_key,
+            }
+        )
+    return {"run_requests": plain, "skip_reason": None}
 
 
 def _job_name(definition: Any) -> Optional[str]:
@@ -630,12 +1231,3 @@ def _job_name(definition: Any) -> Optional[str]:
     except Exception:  # several targets, or an asset selection: no single job
         return None
     return name if isinstance(name, str) else None
-
-
-def _tick(data: Any) -> Any:
-    requests: Iterable[Any] = getattr(data, "run_requests", None) or []
-    skip = getattr(data, "skip_message", None)
-    requests = list(requests)
-    if skip is not None and not requests:
-        return definitions.SkipReason(skip)
-    return requests

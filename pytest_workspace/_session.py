@@ -16,7 +16,7 @@ from typing import Any, Generator, Iterator, List, Optional, Sequence, Set, Tupl
 import pytest
 
 from ._sources import resolve_path
-from .checks import Check, TargetCache, check_job, check_schedule, check_sensor
+from .checks import Check, TargetCache, check_schedule, check_sensor
 from .config import (
     COMMAND_LINE_SOURCE,
     SkippedEntry,
@@ -25,6 +25,7 @@ from .config import (
     location_from_module,
     location_from_python_file,
 )
+from .dagster_checks import check_job_runs, run_summary
 from .errors import WorkspaceError, WorkspaceFileError
 from .plugin import Settings, settings
 from .workspace import (
@@ -117,7 +118,8 @@ class WorkspaceRun:
         self.cache = TargetCache(timeout=settings.timeout)
         self._reported: Set[Path] = set()
         self._reported_targets: Set[str] = set()
-        self.collected: Set[Path] = set()
+        #: Node ids of the workspace files whose items were made.
+        self.collected: Set[str] = set()
 
     def start_named(self) -> None:
         """Parse the named files and start all their locations (and -f/-m) at once."""
@@ -182,18 +184,26 @@ def _display_path(path: Path, config: pytest.Config) -> str:
 
 
 def collect_workspace_file(file_path: Path, parent: pytest.Collector) -> Optional[pytest.Collector]:
-    """The collector of a workspace file pytest reached (once, however often reached)."""
+    """The collector of a workspace file that ``parent`` (a folder) found."""
     run: WorkspaceRun = parent.config.stash[_run_key]
-    resolved = resolve_path(file_path)
-    if resolved in run.collected:
-        return None  # a workspace file reached twice is collected once
-    named = resolved in run.settings.named_files or parent.session.isinitpath(file_path)
-    if not named and not is_collected_source(file_path):
-        return None  # a project's own dg.toml: its workspace lists it
-    run.collected.add(resolved)
+    named = resolve_path(file_path) in run.settings.named_files
+    if not (named or parent.session.isinitpath(file_path)) and not is_collected_source(file_path):
+        return None  # a project's own dg.toml: the workspace that lists it loads it
+    # pytest collects a folder again for each file argument in it, and keeps only the
+    # node that matches the argument: a fresh collector each time, and duplicates are
+    # dropped where their items would be made (WorkspaceFile.collect).
+    nodeid = None
     if not file_path.is_relative_to(parent.config.rootpath):
         # pytest gives files outside the rootdir an empty node id: use ../-style.
         nodeid = _display_path(file_path, parent.config)
+    while isinstance(parent, pytest.Package):
+        # A package's setup imports its __init__.py on the host, which may import what
+        # only the location's interpreter has (dagster): hang the file off the folder
+        # above it, under the same node id.
+        nodeid = nodeid or _display_path(file_path, parent.config)
+        assert isinstance(parent.parent, pytest.Collector)
+        parent = parent.parent
+    if nodeid is not None:
         return WorkspaceFile.from_parent(parent, path=file_path, nodeid=nodeid)
     return WorkspaceFile.from_parent(parent, path=file_path)
 
@@ -241,6 +251,9 @@ class WorkspaceFile(pytest.File):
 
     def collect(self) -> Iterator[Union[pytest.Item, pytest.Collector]]:
         run: WorkspaceRun = self.config.stash[_run_key]
+        if self.nodeid in run.collected:
+            return  # a workspace file reached twice (named twice, or named and found)
+        run.collected.add(self.nodeid)
         try:
             spec, locations = run.cache.file(self.path)
         except WorkspaceFileError as exc:
@@ -516,7 +529,16 @@ class JobItem(_MemberItem):
         if execute is None:
             execute = self.config.stash[_run_key].settings.execute
         run_config = hook.pytest_workspace_run_config(job=job) if execute else None
-        outcome = check_job(job, execute=bool(execute), run_config=run_config)
+        outcome = check_job_runs(
+            job,
+            execute=bool(execute),
+            run_config=run_config,
+            resources=hook.pytest_workspace_resources(job=job) if execute else None,
+            partition_keys=hook.pytest_workspace_partition_keys(job=job) if execute else None,
+        )
+        summary = run_summary(outcome)
+        if summary:  # Dagster: the partition(s) that ran, assets and asset checks
+            self.add_report_section("call", "dagster", summary)
         self._finish(outcome, outcome.logs)
 
 

@@ -11,7 +11,6 @@ The loop answers one request at a time: ``{"cmd": ..., **args}`` ->
 ``{"ok": True, "result": ...}`` or ``{"ok": False, "error": {...}}``.
 """
 
-import difflib
 import faulthandler
 import hashlib
 import importlib
@@ -30,11 +29,15 @@ _PACKAGE = "pytest_workspace"
 #: Shipped modules named so are backends (``_backend.py``), asked in the order shipped.
 _BACKEND_PREFIX = _PACKAGE + "._backend_"
 #: The protocol this worker speaks; ``pytest_workspace.protocol`` must agree.
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 #: The exit status of a worker whose host process is gone.
 PARENT_GONE_STATUS = 70
 #: How often the parent watch looks at the parent process, in seconds.
 PARENT_WATCH_INTERVAL = 0.2
+#: The exit status of a process forked by user code that reaches the worker's channel.
+FORKED_CHILD_STATUS = 0
+#: The pid of the worker; a process forked from it (by user code) has another.
+_WORKER_PID = os.getpid()
 
 
 def install_modules(modules):
@@ -146,35 +149,72 @@ def watch_parent():
 
 
 class OutputCapture:
-    """Capture what is written to file descriptors 1 and 2, as pytest's fd capture does."""
+    """Capture what is written to file descriptors 1 and 2, as pytest's fd capture does.
+
+    Each fd has one scratch file and one duplicate of the original for the worker's
+    life: a call costs a few system calls (about 20 µs), not the making of two files
+    (0.3 ms each). A scratch file is emptied only when something was written to it. A
+    capture inside another gets scratch files of its own.
+    """
+
+    #: fd -> (its reusable scratch file, a duplicate of the original fd), on first use.
+    _kept = {}
+    #: The scratch files a capture holds now.
+    _busy = set()
 
     def __enter__(self):
         self._saved = []
         for stream, fd in ((sys.stdout, 1), (sys.stderr, 2)):
             _flush(stream)
-            scratch = _scratch_fd()
-            self._saved.append((fd, os.dup(fd), scratch))
+            kept = self._kept.get(fd)
+            if kept is None:
+                kept = self._kept[fd] = (_scratch_fd(), os.dup(fd))
+            scratch, original = kept
+            if scratch in self._busy:  # nested: a file of its own, and a fresh original
+                scratch, original = _scratch_fd(), os.dup(fd)
+            elif os.lseek(scratch, 0, os.SEEK_END):  # written to since (a late writer)
+                _empty(scratch)
+            self._busy.add(scratch)
+            self._saved.append((fd, original, scratch, kept))
             os.dup2(scratch, fd)
         self.stdout = self.stderr = ""
         return self
 
     def __exit__(self, *exc_info):
+        # A forked child must not touch the scratch files it shares with the worker.
+        leave_if_forked()
         _flush(sys.stdout)
         _flush(sys.stderr)
         texts = []
-        for fd, saved, scratch in self._saved:
-            os.dup2(saved, fd)
-            os.close(saved)
-            os.lseek(scratch, 0, os.SEEK_SET)
-            chunks = []
-            chunk = os.read(scratch, 65536)
-            while chunk:
-                chunks.append(chunk)
-                chunk = os.read(scratch, 65536)
-            os.close(scratch)
-            texts.append(b"".join(chunks).decode("utf-8", "replace"))
+        for fd, original, scratch, kept in self._saved:
+            os.dup2(original, fd)
+            size = os.lseek(scratch, 0, os.SEEK_END)
+            data = _read_all(scratch, size) if size else b""
+            self._busy.discard(scratch)
+            if kept == (scratch, original):
+                if size:
+                    _empty(scratch)  # kept for the next call, without this call's output
+            else:
+                os.close(scratch)
+                os.close(original)
+            texts.append(data.decode("utf-8", "replace"))
         self.stdout, self.stderr = texts
         return False
+
+
+def _read_all(fd, size):
+    os.lseek(fd, 0, os.SEEK_SET)
+    chunks = []
+    chunk = os.read(fd, max(size, 65536))
+    while chunk:
+        chunks.append(chunk)
+        chunk = os.read(fd, 65536)
+    return b"".join(chunks)
+
+
+def _empty(scratch):
+    os.ftruncate(scratch, 0)
+    os.lseek(scratch, 0, os.SEEK_SET)
 
 
 class WarningCapture:
@@ -365,6 +405,10 @@ class LogCapture:
         return False
 
 
+#: The keys of a backend's run data that the worker itself turns into the reply.
+_RUN_KEYS = ("success", "run_id", "steps", "events", "error")
+
+
 class Location:
     """The loaded code of one location and the requests that act on it.
 
@@ -466,11 +510,12 @@ class Location:
         if attribute:
             if not hasattr(module, attribute):
                 names = [n for n in vars(module) if not n.startswith("_")]
-                close = difflib.get_close_matches(attribute, names, n=1)
-                hint = f" Did you mean {close[0]!r}?" if close else ""
                 raise LoadError(
-                    "{} has no attribute {!r}.{} Top-level names: {}".format(
-                        where, attribute, hint, ", ".join(sorted(names)) or "none"
+                    "{} has no attribute {!r}{} Top-level names: {}".format(
+                        where,
+                        attribute,
+                        self.protocol.did_you_mean(attribute, names) or ".",
+                        ", ".join(sorted(names)) or "none",
                     )
                 )
             found = getattr(module, attribute)
@@ -600,6 +645,9 @@ class Location:
             return output
         events = run["events"]
         _attribute_to_ops(logs.records, events)
+        # What a backend adds to its runs (Dagster: partition_key, assets, asset_checks,
+        # skip_reason) travels as it is.
+        output.update((key, value) for key, value in run.items() if key not in _RUN_KEYS)
         output.update(
             success=bool(run["success"]),
             run_id=run["run_id"],
@@ -680,17 +728,43 @@ def _attribute_to_ops(records, events):
                 record["op"] = op_name
 
 
-def _protocol_error(message, stage="init"):
+def _protocol_error(message, stage="init", type_name="ProtocolError"):
+    """An error reply of the worker itself; it may come before ``protocol`` is installed,
+    so it cannot use ``protocol.error_dict``."""
     return {
         "ok": False,
         "error": {
-            "type": "ProtocolError",
+            "type": type_name,
             "kind": "protocol",
             "message": message,
             "traceback": "",
             "stage": stage,
         },
     }
+
+
+def send(channel, reply, request_id):
+    """Send the reply to request ``request_id``, from the worker process only.
+
+    A process that user code forked (``os.fork()`` in an op) and that did not exit comes
+    back here when the op returns in it: it must not answer the host (the worker
+    answers), so it ends at once, without running the worker's clean-up.
+    """
+    leave_if_forked()
+    reply["id"] = request_id
+    channel.send(reply)
+
+
+def receive(channel):
+    """The next request; a forked child (see :func:`send`) never reads the channel."""
+    leave_if_forked()
+    return channel.receive()
+
+
+def leave_if_forked():
+    """End a process forked by user code as soon as it is back in the worker's code."""
+    if os.getpid() != _WORKER_PID:
+        os._exit(FORKED_CHILD_STATUS)
 
 
 def start(channel, init):
@@ -711,17 +785,10 @@ def start(channel, init):
     try:
         hidden = install_modules(init["modules"])
     except Exception as exc:
-        return None, {
-            "ok": False,
-            "error": {
-                "type": type(exc).__name__,
-                "kind": "protocol",
-                "stage": "init",
-                "message": "the modules sent by the host do not run on Python "
-                f"{sys.version.split()[0]}: {exc}",
-                "traceback": "",
-            },
-        }
+        return None, _protocol_error(
+            f"the modules sent by the host do not run on Python {sys.version.split()[0]}: {exc}",
+            type_name=type(exc).__name__,
+        )
     hidden.add(_THIS_FILE)
     protocol = sys.modules[_PACKAGE + ".protocol"]
     if protocol.PROTOCOL_VERSION != PROTOCOL_VERSION:
@@ -738,40 +805,43 @@ def serve(channel):
     """Answer the host's requests, one at a time, until it closes the channel."""
     import warnings
 
+    global _WORKER_PID
+    _WORKER_PID = os.getpid()
     CallCapture.baseline_filters = tuple(warnings.filters)
     watch_parent()
     enable_faulthandler()
-    location, reply = start(channel, channel.receive())
-    channel.send(reply)
+    init = receive(channel)
+    location, reply = start(channel, init)
+    send(channel, reply, init.get("id") if isinstance(init, dict) else None)
     if location is None:
         return
     try:
         _answer(channel, location)
     finally:
-        location.close()
+        if os.getpid() == _WORKER_PID:
+            location.close()
 
 
 def _answer(channel, location):
-    handlers = {
-        "load": location.load,
-        "describe": location.describe,
-        "build_job": location.build_job,
-        "execute_job": location.execute_job,
-        "evaluate_schedule": location.evaluate_schedule,
-        "evaluate_sensor": location.evaluate_sensor,
-    }
+    commands = sys.modules[_PACKAGE + ".protocol"].COMMANDS
+    handlers = {name: getattr(location, name) for name in commands if name != "init"}
     while True:
         try:
-            request = channel.receive()
+            request = receive(channel)
         except EOFError:
             return
         if request is None:
             return
         if not isinstance(request, dict):
-            channel.send(_protocol_error(f"a request must be a dict, got {request!r}", "request"))
+            send(
+                channel,
+                _protocol_error(f"a request must be a dict, got {request!r}", "request"),
+                None,
+            )
             continue
         args = dict(request)
         command = args.pop("cmd", None)
+        request_id = args.pop("id", None)
         handler = handlers.get(command)
         if handler is None:
             reply = _protocol_error(
@@ -783,7 +853,7 @@ def _answer(channel, location):
                 reply = {"ok": True, "result": handler(**args)}
             except (Exception, SystemExit) as exc:
                 reply = {"ok": False, "error": location.error(exc, stage=command)}
-        channel.send(reply)
+        send(channel, reply, request_id)
 
 
 if __name__ == "__channelexec__":

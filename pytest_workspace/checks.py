@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ._sources import resolve_path
 from .config import (
@@ -33,6 +33,7 @@ from .config import (
 )
 from .errors import (
     LocationLoadError,
+    PartitionsUnavailableError,
     RemoteError,
     RunConfigError,
     WorkerError,
@@ -124,11 +125,15 @@ def check_job(
     *,
     execute: bool = True,
     run_config: Optional[Mapping[str, object]] = None,
+    **execute_options: Any,
 ) -> JobCheck:
     """Build ``job`` in its location, check its name, then (``execute``) run it.
 
     Skipped, not failed, when the run config only *lacks* keys (no key is wrong) and
-    none was given: the job needs config this run does not have.
+    none was given: the job needs config this run does not have; also when a
+    partitioned job has no partition to run. ``execute_options`` go to
+    :meth:`JobHandle.execute` (the Dagster backend's ``resources``, ``partition_key``;
+    see :mod:`pytest_workspace.dagster_checks`).
     """
     name = job.name
     steps = _Steps("job", name)
@@ -149,7 +154,10 @@ def check_job(
     if not execute:
         return steps.outcome(PASSED)
     try:
-        result = job.execute(run_config=run_config)
+        result = job.execute(run_config=run_config, **execute_options)
+    except PartitionsUnavailableError as exc:
+        steps.steps.append(CheckStep("execute", SKIPPED, str(exc)))
+        return steps.outcome(SKIPPED, str(exc), str(exc), exc)
     except RunConfigError as exc:
         if needs_more_run_config(exc, run_config):
             reason = (
@@ -231,10 +239,9 @@ class _Steps:
 def needs_more_run_config(error: RunConfigError, given: Optional[Mapping[str, object]]) -> bool:
     """True when the run config only lacks keys (no key is wrong): skip, do not fail.
 
-    The location says so itself (``only_missing``); an older worker that does not is
-    judged by what it reported missing, and only when no run config was given.
+    The location decides it (:attr:`RunConfigError.only_missing`).
     """
-    return bool(error.data.get("only_missing", given is None and bool(error.missing)))
+    return error.only_missing
 
 
 def check_schedule(schedule: ScheduleHandle) -> EvaluationCheck:

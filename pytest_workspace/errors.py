@@ -103,6 +103,23 @@ class RunConfigError(RemoteError):
     def missing(self) -> Sequence[str]:
         return list(self.data.get("missing", []))
 
+    @property
+    def only_missing(self) -> bool:
+        """True when keys are only missing and nothing given is wrong: the job needs run
+        config it was not given (the plugin skips it), rather than bad config (it fails).
+
+        Decided once, in the location (``only_missing`` of the error data): Dagster says
+        which of its errors are missing fields; for our definitions, every problem is a
+        missing key.
+        """
+        return bool(self.data.get("only_missing", False))
+
+
+class PartitionsUnavailableError(WorkspaceError):
+    """A partitioned job has no partition to run: its partitions definition has no key
+    (Dagster's dynamic partitions before any is added). Nothing ran; name the keys to
+    run (``partition_key=``, or the ``pytest_workspace_partition_keys`` hook)."""
+
 
 class OutputNotAvailableError(WorkspaceError, LookupError):
     """:meth:`RunResult.output_for` was asked for an op that failed or was skipped."""

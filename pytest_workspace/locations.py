@@ -21,9 +21,10 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import IO, Any, Dict, List, Optional
+from typing import IO, Any, Dict, List, Mapping, Optional
 
 import execnet
 from execnet import gateway_bootstrap, gateway_io
@@ -224,7 +225,8 @@ class LocationWorker:
         #: Why the host itself stopped the current process, if it did (timeout, close).
         self._stop_reason: Optional[str] = None
         self.info: Optional[InterpreterInfo] = None
-        self.description: Optional[Dict[str, Any]] = None
+        self.description: Optional[protocol.Description] = None
+        self._last_id = 0
         self.starts = 0
         self.closed = False
 
@@ -242,7 +244,7 @@ class LocationWorker:
         process = self._process
         return process is not None and process.popen.poll() is None
 
-    def start(self) -> Dict[str, Any]:
+    def start(self) -> protocol.Description:
         """Start the worker and load the location; returns the location's description.
 
         Raises LocationLoadError if the process cannot start or the code cannot load.
@@ -262,22 +264,19 @@ class LocationWorker:
                 raise LocationLoadError(self.spec.name, "the workspace was closed")
             try:
                 process.channel = process.gateway.remote_exec(_worker)
-                process.channel.send(
-                    {
-                        "cmd": "init",
-                        "protocol": protocol.PROTOCOL_VERSION,
-                        "host_pid": os.getpid(),
-                        "location": self._location_message(),
-                        "modules": shipped_modules(),
-                    }
-                )
+                init: protocol.InitArguments = {
+                    "protocol": protocol.PROTOCOL_VERSION,
+                    "location": self._location_message(),
+                    "modules": shipped_modules(),
+                }
+                init_id = self._send(process, "init", init)
                 # Pipelined: the worker answers init, then load, in order; one round trip.
-                process.channel.send({"cmd": "load"})
+                load_id = self._send(process, "load", {})
             except (OSError, EOFError, ValueError) as exc:
                 self._stop_process(graceful=False)
                 raise self._start_failure(executable, process, repr(exc)) from None
             try:
-                info = self._receive(self.start_timeout, "init")
+                info: protocol.InterpreterData = self._receive(self.start_timeout, "init", init_id)
             except WorkerTimeoutError:
                 detail = f"it did not answer within {self.start_timeout:g}s"
                 raise self._start_failure(executable, process, detail) from None
@@ -287,6 +286,14 @@ class LocationWorker:
             except RemoteError as exc:
                 self._stop_process(graceful=False)
                 raise LocationLoadError(self.spec.name, f"{exc.type_name}: {exc.message}") from None
+            if info.get("protocol") != protocol.PROTOCOL_VERSION:
+                self._stop_process(graceful=False)
+                raise LocationLoadError(
+                    self.spec.name,
+                    f"its worker speaks protocol version {info.get('protocol')!r} but this "
+                    f"host speaks version {protocol.PROTOCOL_VERSION!r}: the worker's code does "
+                    f"not come from this installation of pytest-workspace; reinstall it",
+                )
             self.info = InterpreterInfo(
                 executable=str(info["executable"]),
                 python_version=tuple(int(part) for part in info["python_version"]),
@@ -294,7 +301,7 @@ class LocationWorker:
                 pid=int(info["pid"]),
             )
             try:
-                description: Dict[str, Any] = self._receive(self.timeout, "load")
+                description: protocol.Description = self._receive(self.timeout, "load", load_id)
             except WorkerTimeoutError:
                 assert self.timeout is not None
                 raise LocationLoadError(
@@ -377,7 +384,7 @@ class LocationWorker:
         safe = "".join(c if c.isalnum() else "-" for c in self.spec.name)
         return f"{safe}-{id(self):x}-{self.starts}"
 
-    def _location_message(self) -> Dict[str, Any]:
+    def _location_message(self) -> protocol.LocationData:
         spec = self.spec
         return {
             "name": spec.name,
@@ -475,9 +482,52 @@ class LocationWorker:
             pass  # gateway.exit() unregistered it already
         process.close_stderr()
 
-    # -- calls ---------------------------------------------------------------------------
+    # -- calls: the typed client of the protocol (protocol.COMMANDS) -------------------
 
-    def call(self, command: str, timeout: Optional[float] = None, **arguments: Any) -> Any:
+    def describe(self, timeout: Optional[float] = None) -> protocol.Description:
+        """The location's description as it is now (``constructed_jobs`` grows)."""
+        description: protocol.Description = self._call("describe", timeout, {})
+        return description
+
+    def build_job(
+        self, repository: str, job: str, timeout: Optional[float] = None
+    ) -> protocol.BuildData:
+        arguments: protocol.JobArguments = {"repository": repository, "job": job}
+        build: protocol.BuildData = self._call("build_job", timeout, arguments)
+        return build
+
+    def execute_job(
+        self,
+        repository: str,
+        job: str,
+        run_config: Dict[str, Any],
+        options: Dict[str, Any],
+        timeout: Optional[float] = None,
+    ) -> protocol.RunData:
+        arguments: protocol.ExecuteArguments = {
+            "repository": repository,
+            "job": job,
+            "run_config": run_config,
+            "options": options,
+        }
+        run: protocol.RunData = self._call("execute_job", timeout, arguments)
+        return run
+
+    def evaluate_schedule(
+        self, repository: str, schedule: str, timeout: Optional[float] = None
+    ) -> protocol.EvaluationData:
+        arguments: protocol.ScheduleArguments = {"repository": repository, "schedule": schedule}
+        evaluation: protocol.EvaluationData = self._call("evaluate_schedule", timeout, arguments)
+        return evaluation
+
+    def evaluate_sensor(
+        self, repository: str, sensor: str, timeout: Optional[float] = None
+    ) -> protocol.EvaluationData:
+        arguments: protocol.SensorArguments = {"repository": repository, "sensor": sensor}
+        evaluation: protocol.EvaluationData = self._call("evaluate_sensor", timeout, arguments)
+        return evaluation
+
+    def _call(self, command: str, timeout: Optional[float], arguments: Mapping[str, Any]) -> Any:
         """Send one request and return its result; start the worker first if needed.
 
         Raises WorkerTimeoutError, WorkerCrashedError, RemoteError (and subclasses),
@@ -498,18 +548,44 @@ class LocationWorker:
                 process = self._process
                 assert process is not None
             try:
-                process.channel.send({"cmd": command, **arguments})
+                request_id = self._send(process, command, arguments)
             except (OSError, EOFError, ValueError):
                 raise self._crashed(command, process) from None
-            return self._receive(self.timeout if timeout is None else timeout, command)
+            return self._receive(self.timeout if timeout is None else timeout, command, request_id)
 
-    def _receive(self, timeout: Optional[float], what: str) -> Any:
+    def _send(self, process: _Process, command: str, arguments: Mapping[str, Any]) -> int:
+        """Send a request; returns its id, which its reply carries."""
+        self._last_id += 1
+        process.channel.send({"cmd": command, "id": self._last_id, **arguments})
+        return self._last_id
+
+    def _receive(self, timeout: Optional[float], what: str, request_id: int) -> Any:
+        """The result of request ``request_id``; a reply to another request is dropped
+        (the answer to a request that timed out, say), never taken for this one's."""
         process = self._process
         if process is None:  # stopped from another thread (close, kill)
             raise self._stopped(what)
         channel = process.channel
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            reply = self._receive_one(process, channel, left, timeout, what)
+            if reply.get("id") == request_id:
+                break
+        if reply["ok"]:
+            return reply["result"]
+        raise remote_error(reply["error"])
+
+    def _receive_one(
+        self,
+        process: _Process,
+        channel: Any,
+        left: Optional[float],
+        timeout: Optional[float],
+        what: str,
+    ) -> Dict[str, Any]:
         try:
-            reply = channel.receive(timeout)
+            reply = channel.receive(left)
         except channel.TimeoutError:
             assert timeout is not None
             self.kill(reason=f"{what} timed out")
@@ -535,9 +611,7 @@ class LocationWorker:
             raise WorkerCrashedError(
                 self.spec.name, f"malformed reply to {what} from {self.spec.name!r}: {reply!r}"
             )
-        if reply["ok"]:
-            return reply["result"]
-        raise remote_error(reply["error"])
+        return reply
 
     def _stopped(self, what: str) -> WorkerError:
         reason = self._stop_reason or "it was stopped"
@@ -600,7 +674,7 @@ def _exit_gateway(gateway: Any) -> None:
         pass
 
 
-def load_error_message(spec: LocationSpec, error: Dict[str, Any]) -> str:
+def load_error_message(spec: LocationSpec, error: Mapping[str, Any]) -> str:
     """The message of a LocationLoadError for an error the worker reported while loading."""
     kind = error.get("kind")
     type_name = str(error.get("type", "Exception"))
@@ -622,7 +696,7 @@ def load_error_message(spec: LocationSpec, error: Dict[str, Any]) -> str:
     )
 
 
-def remote_error(data: Dict[str, Any]) -> RemoteError:
+def remote_error(data: Mapping[str, Any]) -> RemoteError:
     """The host-side exception for an error reply."""
     kind = data.get("kind")
     if kind == "config":
@@ -630,8 +704,3 @@ def remote_error(data: Dict[str, Any]) -> RemoteError:
     if kind == "definition":
         return RemoteDefinitionError(data)
     return RemoteError(data)
-
-
-def workers_alive(workers: List[LocationWorker]) -> List[int]:
-    """Pids of the workers still running (used by tests and diagnostics)."""
-    return [w.pid for w in workers if w.alive and w.pid is not None]

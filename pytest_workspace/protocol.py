@@ -4,30 +4,203 @@ This module is shared by both sides: the host imports it, and its source travels
 worker with the worker code, so it uses only the standard library and runs on
 Python 3.8+. See ``docs/protocol.md`` for the full description.
 
-Every request is a dict ``{"cmd": <name>, **arguments}`` and every reply is either
-``{"ok": True, "result": <plain data>}`` or ``{"ok": False, "error": <ErrorData>}``.
-Requests on one channel are answered in order, one at a time.
+Every request is a dict ``{"cmd": <name>, "id": <int>, **arguments}`` and every reply is
+``{"id": <the request's id>, "ok": True, "result": <plain data>}`` or
+``{"id": ..., "ok": False, "error": <ErrorData>}``. Requests on one channel are answered
+in order, one at a time; a reply whose ``id`` is not the awaited request's is never
+taken for its answer.
+
+This is the one list of the messages: :data:`COMMANDS` maps each command to the
+TypedDicts of its arguments and of its result. The host's client
+(``locations.LocationWorker``) is typed with them; the worker (``_worker.py``) answers
+them.
 """
 
 from __future__ import annotations
 
 import sys
 import traceback
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional, Tuple, TypedDict
 
-#: Bumped whenever a message changes shape. The worker refuses a host of another version.
-PROTOCOL_VERSION = 2
+#: Bumped whenever a message changes shape. The worker refuses a host of another
+#: version, and the host a worker that answers with another.
+PROTOCOL_VERSION = 3
 
-#: The commands a worker understands, in the order a session usually sends them.
-COMMANDS = (
-    "init",  # {"protocol", "host_pid", "location": {...}, "modules": {...}} -> interpreter
-    "load",  # {} -> location description (repositories and their member names)
-    "describe",  # {} -> the same, as it is now (constructed_jobs may have grown)
-    "build_job",  # {"repository", "job"} -> job description
-    "execute_job",  # {"repository", "job", "run_config"} -> run result
-    "evaluate_schedule",  # {"repository", "schedule"} -> evaluation
-    "evaluate_sensor",  # {"repository", "sensor"} -> evaluation
-)
+
+# -- shapes -----------------------------------------------------------------------------
+
+
+class ErrorData(TypedDict, total=False):
+    """An exception as plain data (see :func:`error_data`)."""
+
+    type: str
+    message: str
+    traceback: str
+    kind: str  # user, definition, config, load, request, protocol
+    stage: str  # load, build, config, execute, or the request's command
+    op: str  # an op's error
+    missing: List[str]  # kind "config": the op.key paths without a value
+    problems: List[str]
+    only_missing: bool
+
+
+class WarningData(TypedDict):
+    category: str
+    message: str
+    filename: str
+    lineno: int
+
+
+class LocationData(TypedDict):
+    """The location to load, in ``init``."""
+
+    name: str
+    kind: str  # python_file, python_module, python_package
+    target: str
+    attribute: Optional[str]
+    working_directory: Optional[str]
+
+
+class InitArguments(TypedDict):
+    protocol: int
+    location: LocationData
+    modules: List[List[str]]  # [name, source], each after those it imports
+
+
+class InterpreterData(TypedDict):
+    """The reply to ``init``."""
+
+    protocol: int
+    executable: str
+    python_version: List[int]
+    prefix: str
+    pid: int
+
+
+class RepositoryData(TypedDict):
+    name: str
+    description: Optional[str]
+    source: Optional[List[Any]]  # [file, line]
+    jobs: List[str]
+    schedules: List[str]
+    sensors: List[str]
+    constructed_jobs: List[str]
+    declared_at: Dict[str, Dict[str, List[Any]]]  # {"jobs": {name: [file, line]}, ...}
+
+
+class Description(TypedDict):
+    """The reply to ``load`` and ``describe``."""
+
+    repositories: List[RepositoryData]
+    stdout: str
+    stderr: str
+    warnings: List[WarningData]
+    load_error: Optional[ErrorData]
+
+
+class JobArguments(TypedDict):
+    repository: str
+    job: str
+
+
+class BuildData(TypedDict):
+    """The reply to ``build_job``; also the ``build`` of a run."""
+
+    name: str
+    key: str
+    description: Optional[str]
+    tags: Dict[str, Any]
+    op_names: List[str]
+    dependencies: Dict[str, List[str]]
+    source: Optional[List[Any]]
+    stdout: str
+    stderr: str
+    warnings: List[WarningData]
+
+
+class ExecuteArguments(TypedDict):
+    repository: str
+    job: str
+    run_config: Dict[str, Any]
+    options: Dict[str, Any]  # the backend's own keyword arguments
+
+
+class StepData(TypedDict):
+    op: str
+    status: str  # success, failure, skipped
+    duration: float
+    output: Any
+    error: Optional[ErrorData]
+
+
+class LogData(TypedDict):
+    timestamp: float
+    level: str
+    logger: str
+    op: Optional[str]
+    message: str
+    event: Optional[str]
+
+
+class RunData(TypedDict):
+    """The reply to ``execute_job``."""
+
+    job: str
+    build: Optional[BuildData]
+    success: bool
+    run_id: Optional[str]
+    steps: List[StepData]
+    logs: List[LogData]
+    stdout: str
+    stderr: str
+    warnings: List[WarningData]
+    duration: float
+    error: Optional[ErrorData]
+
+
+class ScheduleArguments(TypedDict):
+    repository: str
+    schedule: str
+
+
+class SensorArguments(TypedDict):
+    repository: str
+    sensor: str
+
+
+class RunRequestData(TypedDict):
+    run_key: Optional[str]
+    run_config: Dict[str, Any]
+    tags: Dict[str, Any]
+
+
+class EvaluationData(TypedDict, total=False):
+    """The reply to ``evaluate_schedule`` (with ``cron_schedule``) and ``evaluate_sensor``."""
+
+    name: str
+    job_name: Optional[str]
+    cron_schedule: str
+    run_requests: List[RunRequestData]
+    skip_reason: Optional[str]
+    stdout: str
+    stderr: str
+    warnings: List[WarningData]
+
+
+class NoArguments(TypedDict):
+    pass
+
+
+#: Every command: ``name -> (arguments, result)``, in the order a session sends them.
+COMMANDS: Dict[str, Tuple[type, type]] = {
+    "init": (InitArguments, InterpreterData),
+    "load": (NoArguments, Description),
+    "describe": (NoArguments, Description),
+    "build_job": (JobArguments, BuildData),
+    "execute_job": (ExecuteArguments, RunData),
+    "evaluate_schedule": (ScheduleArguments, EvaluationData),
+    "evaluate_sensor": (SensorArguments, EvaluationData),
+}
 
 #: Key of the marker dict that stands for a value that could not travel as plain data.
 REPR_MARKER = "__pytest_workspace_repr__"
@@ -98,14 +271,34 @@ def error_data(
     hidden = set(hidden_files)
     te = traceback.TracebackException(type(exc), exc, exc.__traceback__)
     _trim(te, hidden, set())
+    return error_dict(
+        qualified_name(type(exc)), _safe_str(exc), "".join(te.format()), kind=kind, **extra
+    )
+
+
+def error_dict(
+    type_name: str, message: str, traceback_text: str = "", *, kind: str = "user", **extra: Any
+) -> Dict[str, Any]:
+    """The error data shape (:class:`ErrorData`), from its parts: the one place that
+    makes it, for an exception (:func:`error_data`) or an error known only as text
+    (Dagster's ``SerializableErrorInfo``)."""
     data: Dict[str, Any] = {
-        "type": qualified_name(type(exc)),
-        "message": _safe_str(exc),
-        "traceback": "".join(te.format()),
+        "type": type_name,
+        "message": message,
+        "traceback": traceback_text,
         "kind": kind,
     }
     data.update(extra)
     return data
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the known name closest to ``name``, or ``""``: the
+    one wording of the hint, on both sides."""
+    import difflib
+
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _safe_str(exc: BaseException) -> str:
@@ -132,7 +325,7 @@ def _trim(te: traceback.TracebackException, hidden: set[str], seen: set[int]) ->
         _trim(member, hidden, seen)
 
 
-def interpreter_info() -> Dict[str, Any]:
+def interpreter_info() -> InterpreterData:
     """What the worker says about its interpreter in reply to ``init``."""
     import os
 
@@ -140,13 +333,6 @@ def interpreter_info() -> Dict[str, Any]:
         "protocol": PROTOCOL_VERSION,
         "executable": sys.executable,
         "python_version": list(sys.version_info[:3]),
-        "implementation": sys.implementation.name,
         "prefix": sys.prefix,
         "pid": os.getpid(),
-        "cwd": os.getcwd(),
     }
-
-
-def python_version_text(version: Optional[Iterable[int]]) -> str:
-    """``3.11.7`` for ``[3, 11, 7]``; ``?`` when unknown."""
-    return ".".join(str(part) for part in version) if version else "?"

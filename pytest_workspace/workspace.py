@@ -9,7 +9,6 @@ own process. Nothing here imports pytest.
 from __future__ import annotations
 
 import atexit
-import difflib
 import os
 import threading
 import weakref
@@ -47,6 +46,7 @@ from .errors import (
     LocationLoadError,
     NameLookupError,
     OutputNotAvailableError,
+    PartitionsUnavailableError,
     RemoteError,
     WorkspaceClosedError,
 )
@@ -169,11 +169,38 @@ class JobBuild:
 
 
 @dataclass(frozen=True)
+class AssetMaterialization:
+    """An asset a run materialized (Dagster): its key (``nutrition/protein_ranking``),
+    the op (step) that did it, and the partition, if any."""
+
+    asset_key: str
+    op_name: Optional[str] = None
+    partition: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class AssetCheckResult:
+    """The result of one asset check in a run (Dagster). ``severity`` is ``"ERROR"`` or
+    ``"WARN"``; a failed ERROR check fails the run."""
+
+    asset_key: str
+    check_name: str
+    passed: bool
+    severity: str = "ERROR"
+    description: Optional[str] = None
+    metadata: Dict[str, Any] = field(default_factory=dict)
+    op_name: Optional[str] = None
+
+
+@dataclass(frozen=True)
 class RunResult:
     """The outcome of :meth:`JobHandle.execute`, as reported by the location's process.
 
     ``build`` describes the job as built for this run (None when it failed to build:
-    then ``error`` is the build's error); ``warnings`` are those the run raised.
+    then ``error`` is the build's error); ``warnings`` are those the run raised. For
+    Dagster jobs also: the ``partition_key`` that ran, the ``assets`` materialized and
+    the ``asset_checks``' results, in the order they happened; ``skip_reason`` says why
+    nothing ran (a partitioned job with no partition yet).
     """
 
     job_name: str
@@ -187,6 +214,10 @@ class RunResult:
     error: Optional[RemoteError] = None
     build: Optional[JobBuild] = None
     warnings: Tuple[RemoteWarning, ...] = ()
+    partition_key: Optional[str] = None
+    assets: Tuple[AssetMaterialization, ...] = ()
+    asset_checks: Tuple[AssetCheckResult, ...] = ()
+    skip_reason: Optional[str] = None
 
     def output_for(self, op_name: str) -> Any:
         """The output of ``op_name``; a value that was not plain data is a RemoteRepr.
@@ -259,6 +290,28 @@ class RunResult:
             error=remote_error(error) if error else None,
             build=JobBuild.from_data(build) if build else None,
             warnings=_warnings(data),
+            partition_key=data.get("partition_key"),
+            assets=tuple(
+                AssetMaterialization(
+                    asset_key=str(asset["asset_key"]),
+                    op_name=asset.get("op"),
+                    partition=asset.get("partition"),
+                )
+                for asset in data.get("assets") or ()
+            ),
+            asset_checks=tuple(
+                AssetCheckResult(
+                    asset_key=str(check["asset_key"]),
+                    check_name=str(check["check_name"]),
+                    passed=bool(check["passed"]),
+                    severity=str(check.get("severity") or "ERROR"),
+                    description=check.get("description"),
+                    metadata=dict(from_plain(check.get("metadata") or {})),
+                    op_name=check.get("op"),
+                )
+                for check in data.get("asset_checks") or ()
+            ),
+            skip_reason=data.get("skip_reason"),
         )
 
 
@@ -308,13 +361,16 @@ class Location:
     @property
     def load_output(self) -> Tuple[str, str]:
         """What importing the location's code printed: ``(stdout, stderr)``."""
-        description = self.worker.description or {}
-        return str(description.get("stdout", "")), str(description.get("stderr", ""))
+        description = self.worker.description
+        if description is None:
+            return "", ""
+        return description["stdout"], description["stderr"]
 
     @property
     def load_warnings(self) -> Tuple[RemoteWarning, ...]:
         """The warnings importing the location's code raised."""
-        return _warnings(self.worker.description or {})
+        description = self.worker.description
+        return _warnings(description) if description is not None else ()
 
     def _load(self) -> None:
         try:
@@ -332,15 +388,15 @@ class Location:
             RepositoryHandle(self, repo["name"], repo) for repo in description["repositories"]
         ]
 
-    def call(self, command: str, timeout: Optional[float] = None, **arguments: Any) -> Any:
-        """Send one protocol request to this location's worker and return its result.
+    @property
+    def client(self) -> LocationWorker:
+        """The typed protocol client of this location's worker (see ``locations.py``).
 
-        Raises this location's ``load_error`` if it never loaded; see
-        :meth:`LocationWorker.call` for the rest.
+        Raises this location's ``load_error`` if it never loaded.
         """
         if self.load_error is not None:
             raise self.load_error
-        return self.worker.call(command, timeout=timeout, **arguments)
+        return self.worker
 
     def __repr__(self) -> str:
         state = "failed" if self.load_error else f"{len(self._repositories)} repositories"
@@ -370,7 +426,7 @@ class RepositoryHandle:
     @property
     def constructed_job_names(self) -> List[str]:
         """The jobs built so far in the location's process (asks the process)."""
-        description = self.location.call("describe")
+        description = self.location.client.describe()
         for repo in description["repositories"]:
             if repo["name"] == self.name:
                 return list(repo["constructed_jobs"])
@@ -458,9 +514,7 @@ class JobHandle(_MemberHandle):
         Raises RemoteDefinitionError if the built job's name differs from its key.
         ``timeout`` overrides the workspace's timeout for this call.
         """
-        data = self.location.call(
-            "build_job", repository=self.repository.name, job=self.name, timeout=timeout
-        )
+        data = self.location.client.build_job(self.repository.name, self.name, timeout=timeout)
         return JobBuild.from_data(data)
 
     def execute(
@@ -473,8 +527,10 @@ class JobHandle(_MemberHandle):
         """Build the job and run it in its location's process; return what happened.
 
         An op that fails gives ``success=False`` with ``error`` set. Build errors and
-        run config errors raise (RemoteDefinitionError, RunConfigError) since no op ran;
-        :meth:`run` returns them instead. A run that takes longer than ``timeout``
+        run config errors raise (RemoteDefinitionError, RunConfigError) since no op ran,
+        and so does a partitioned job with no partition to run
+        (PartitionsUnavailableError: dynamic partitions not added yet); :meth:`run`
+        returns them instead (``skip_reason``). A run that takes longer than ``timeout``
         (default: the workspace's) raises WorkerTimeoutError; a worker that dies raises
         WorkerCrashedError. Either way the next call starts a new worker.
 
@@ -485,6 +541,8 @@ class JobHandle(_MemberHandle):
         result = self.run(run_config, timeout=timeout, **backend_options)
         if result.error is not None and result.error.stage in ("build", "config"):
             raise result.error
+        if result.skip_reason is not None:
+            raise PartitionsUnavailableError(result.skip_reason)
         return result
 
     def run(
@@ -503,10 +561,9 @@ class JobHandle(_MemberHandle):
                 f"{{'ops': {{'op_name': {{'config': {{...}}}}}}}}, not "
                 f"{type(run_config).__name__}: {run_config!r:.100}"
             )
-        data = self.location.call(
-            "execute_job",
-            repository=self.repository.name,
-            job=self.name,
+        data = self.location.client.execute_job(
+            self.repository.name,
+            self.name,
             run_config=_plain("run config", self.qualified_name, dict(run_config or {})),
             options=_plain("execute options", self.qualified_name, backend_options),
             timeout=timeout,
@@ -530,9 +587,7 @@ class ScheduleHandle(_MemberHandle):
 
     def evaluate(self) -> Evaluation:
         """Check the cron string and the target job, run the schedule function once."""
-        data = self.location.call(
-            "evaluate_schedule", repository=self.repository.name, schedule=self.name
-        )
+        data = self.location.client.evaluate_schedule(self.repository.name, self.name)
         return _evaluation(data)
 
 
@@ -543,9 +598,7 @@ class SensorHandle(_MemberHandle):
 
     def evaluate(self) -> Evaluation:
         """Check the target job and run the sensor function once."""
-        data = self.location.call(
-            "evaluate_sensor", repository=self.repository.name, sensor=self.name
-        )
+        data = self.location.client.evaluate_sensor(self.repository.name, self.name)
         return _evaluation(data)
 
 
@@ -571,8 +624,7 @@ def _unknown_message(
 ) -> str:
     """``unknown job 'x' in ...; did you mean 'y'? Known jobs: a, b.``"""
     message = f"unknown {what} {name!r}{where}"
-    close = difflib.get_close_matches(name.rpartition("/")[2], list(short_names), n=1)
-    message += f"; did you mean {close[0]!r}?" if close else "."
+    message += protocol.did_you_mean(name.rpartition("/")[2], short_names) or "."
     plural = "repositories" if what == "repository" else f"{what}s"
     message += f" Known {plural}: {', '.join(listed) or 'none'}."
     return message
@@ -589,7 +641,6 @@ class Workspace:
     ) -> None:
         self.timeout = timeout
         self.start_timeout = start_timeout
-        self.specs: List[WorkspaceSpec] = []
         self.locations: List[Location] = []
         self.skipped: List[SkippedEntry] = []
         self._group = execnet.Group()
@@ -608,7 +659,6 @@ class Workspace:
         """
         new_specs: List[LocationSpec] = []
         for spec in specs:
-            self.specs.append(spec)
             self.skipped.extend(spec.skipped)
             new_specs.extend(spec.locations)
         new_specs.extend(locations)  # after the files' locations, in the order given

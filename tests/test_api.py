@@ -378,6 +378,53 @@ def test_what_a_job_prints_at_any_level_is_captured(ws: Workspace) -> None:
     assert result.duration > 0
 
 
+CAPTURE_MODULE = """\
+import os
+import sys
+
+from pytest_workspace.definitions import job, op, repository
+
+
+@op
+def loud():
+    print("x" * 200_000)  # more than one read of the scratch file
+    os.write(2, b"to stderr\\n")
+
+
+@job
+def loud_job():
+    loud()
+
+
+@op
+def quiet():
+    return 1
+
+
+@job
+def quiet_job():
+    quiet()
+
+
+@repository
+def capture_repository():
+    return [loud_job, quiet_job]
+"""
+
+
+def test_each_call_captures_only_its_own_output(tmp_path: Path) -> None:
+    module = tmp_path / "capture.py"
+    module.write_text(CAPTURE_MODULE)
+    with load_workspace(python_file=module, timeout=30) as ws:
+        for _ in range(3):  # the worker reuses its scratch files from call to call
+            loud = ws.job("loud_job").execute()
+            assert loud.stdout == "x" * 200_000 + "\n"
+            assert loud.stderr == "to stderr\n"
+            quiet = ws.job("quiet_job").execute()
+            assert (quiet.stdout, quiet.stderr) == ("", "")
+            assert quiet.build is not None and quiet.build.stdout == ""
+
+
 def test_logging_warnings_and_context_log_are_in_the_logs_with_op_names(
     ws: Workspace,
 ) -> None:
@@ -433,14 +480,14 @@ def test_missing_run_config_raises_with_the_missing_keys(ws: Workspace) -> None:
     with pytest.raises(RunConfigError) as info:
         ws.job("config_job").execute()
     assert sorted(info.value.missing) == ["configured.count", "configured.label"]
-    assert info.value.data["only_missing"] is True
+    assert info.value.only_missing is True
     assert "count" in str(info.value)
 
 
 def test_wrong_run_config_raises_and_good_config_runs(ws: Workspace) -> None:
     with pytest.raises(RunConfigError) as info:
         ws.job("config_job").execute({"ops": {"configured": {"config": {"count": "two"}}}})
-    assert info.value.data["only_missing"] is False
+    assert info.value.only_missing is False
     assert "'count' must be int" in str(info.value)
     result = ws.job("config_job").execute(
         {"ops": {"configured": {"config": {"count": 2, "label": "ab"}}}}
@@ -595,7 +642,7 @@ def test_members_say_where_they_are_declared_without_being_built() -> None:
 
 # -- one request per job, warnings ---------------------------------------------------------
 
-WARNED_MODULE = '''\
+WARNED_MODULE = """\
 import warnings
 
 from pytest_workspace.definitions import job, op, repository, schedule
@@ -665,7 +712,7 @@ def warned_repository():
         },
         "schedules": {"warning_schedule": warning_schedule},
     }
-'''
+"""
 
 
 @pytest.fixture

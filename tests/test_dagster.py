@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from dagster_versions import NEWEST
 
 from pytest_workspace import (
     RemoteDefinitionError,
@@ -21,16 +22,17 @@ from pytest_workspace import (
     load_workspace,
 )
 
-#: The Dagster release the tests install and run against (see docs/dagster.md).
-DAGSTER_VERSION = "1.13.28"
+#: The Dagster release these tests run against; ``test_dagster_today.py`` runs the
+#: older supported line too (see docs/dagster.md).
+DAGSTER_VERSION = NEWEST.version
 DAGSTER_FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "dagster"
 WORKSPACE = DAGSTER_FIXTURES / "workspace.yaml"
 
 
 @pytest.fixture(scope="session")
 def dagster_python(python_env) -> Path:  # type: ignore[no-untyped-def]
-    """The python of a Python 3.11 virtualenv with Dagster installed (and nothing of ours)."""
-    return python_env("3.11", name="dagster", packages=[f"dagster=={DAGSTER_VERSION}"])
+    """The python of a virtualenv with Dagster installed (and nothing of ours)."""
+    return python_env(NEWEST.python, name="dagster", packages=[NEWEST.requirement])
 
 
 @pytest.fixture(scope="module")

@@ -94,7 +94,7 @@ def test_describing_the_location_builds_no_job(fresh: Workspace) -> None:
     assert len(repo.job_names) == JOB_COUNT
     assert repo.job_names[:2] == ["job_0000", "job_0001"]
     assert repo.constructed_job_names == []
-    assert location.call("describe")["repositories"][0]["constructed_jobs"] == []
+    assert location.client.describe()["repositories"][0]["constructed_jobs"] == []
     assert built_in_worker(fresh) == []
 
 

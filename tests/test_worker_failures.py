@@ -30,6 +30,7 @@ from pytest_workspace import (
     Workspace,
     _worker,
     load_workspace,
+    locations,
     protocol,
 )
 from pytest_workspace.locations import shipped_modules
@@ -62,7 +63,7 @@ EXPECTED_LOAD_ERRORS = {
     "no_such_module_here": ["module no_such_module_here was not found", "working_directory"],
     "healthy.py:healthy_repo": [
         "no attribute 'healthy_repo'",
-        "Did you mean 'healthy_repository'?",
+        "; did you mean 'healthy_repository'?",
     ],
     "healthy.py:NOT_A_REPOSITORY": ["of type int, not a repository or a job", "point `attribute`"],
     "lost_directory": ["no_such_directory does not exist", "working_directory"],
@@ -82,7 +83,7 @@ def test_a_location_that_cannot_load_reports_why(broken: Workspace, name: str) -
     assert "_worker.py" not in text and "<pytest_workspace" not in text
     assert "importlib" not in text
     with pytest.raises(LocationLoadError):
-        broken.location(name).call("describe")
+        broken.location(name).client.describe()
 
 
 def test_every_broken_location_is_checked(broken: Workspace) -> None:
@@ -400,7 +401,7 @@ def test_the_other_location_is_not_disturbed(ws: Workspace) -> None:
 
 def test_an_unknown_command_is_refused_with_the_known_ones(ws: Workspace) -> None:
     with pytest.raises(RemoteError) as info:
-        ws.location("other").call("frobnicate")
+        ws.location("other").client._call("frobnicate", None, {})
     assert info.value.kind == "protocol"
     assert "unknown command 'frobnicate'" in str(info.value)
     assert "execute_job" in str(info.value)
@@ -506,14 +507,14 @@ def test_the_worker_refuses_a_host_of_another_protocol_version() -> None:
         channel.send(
             {
                 "cmd": "init",
+                "id": 1,
                 "protocol": 999,
-                "host_pid": os.getpid(),
                 "location": {"name": "x", "kind": "python_file", "target": "/nowhere.py"},
                 "modules": shipped_modules(),
             }
         )
         reply = channel.receive(10)
-        assert reply["ok"] is False
+        assert reply["ok"] is False and reply["id"] == 1
         error = reply["error"]
         assert error["type"] == "ProtocolError" and error["kind"] == "protocol"
         assert "host speaks protocol version 999" in error["message"]
@@ -523,3 +524,118 @@ def test_the_worker_refuses_a_host_of_another_protocol_version() -> None:
     finally:
         gateway.exit()
         gateway._group.terminate(timeout=5)
+
+
+def shipping_protocol_edited(monkeypatch: pytest.MonkeyPatch, old: str, new: str) -> None:
+    """Ship workers a protocol module with ``old`` replaced by ``new`` in its source, as a
+    mixed installation (our modules from two versions of the package) would."""
+    modules = [list(pair) for pair in shipped_modules()]
+    for pair in modules:
+        if pair[0] == "pytest_workspace.protocol":
+            assert old in pair[1]
+            pair[1] = pair[1].replace(old, new)
+    monkeypatch.setattr(locations, "shipped_modules", lambda: modules)
+
+
+def test_a_worker_refuses_a_protocol_module_of_another_version(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    shipping_protocol_edited(
+        monkeypatch,
+        f"\nPROTOCOL_VERSION = {protocol.PROTOCOL_VERSION}\n",
+        "\nPROTOCOL_VERSION = 999\n",
+    )
+    with load_workspace(FIXTURES / "workspace.yaml") as ws:
+        errors = errors_by_location(ws)
+    assert set(errors) == {"jobs.py", "other"}
+    for error in errors.values():
+        assert (
+            f"the host sent protocol module version 999 to a worker of version "
+            f"{protocol.PROTOCOL_VERSION}" in str(error)
+        )
+
+
+def test_the_host_refuses_a_worker_that_answers_in_another_version(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    shipping_protocol_edited(
+        monkeypatch, '"protocol": PROTOCOL_VERSION,', '"protocol": PROTOCOL_VERSION + 1,'
+    )
+    with load_workspace(python_file=FIXTURES / "other.py") as ws:
+        (location,) = ws.locations
+        error = location.load_error
+        assert error is not None and location.worker.pid is None  # no process kept
+    assert (
+        f"its worker speaks protocol version {protocol.PROTOCOL_VERSION + 1} but this host "
+        f"speaks version {protocol.PROTOCOL_VERSION}" in str(error)
+    )
+
+
+# -- replies belong to their request --------------------------------------------------------
+
+FORKING_MODULE = """\
+import os
+import time
+
+from pytest_workspace.definitions import job, op, repository
+
+MARKER = {marker!r}  # created by the first healthy job's op; None: the child goes on at once
+
+
+@op
+def fork_and_return():
+    # The child does not exit: it returns into the run, as the parent does.
+    child = os.fork()
+    if child == 0 and MARKER:
+        for _ in range(1000):  # come back while the next job runs (bounded, not timed)
+            if os.path.exists(MARKER):
+                break
+            time.sleep(0.01)
+    return child
+
+
+@job
+def forking_job():
+    fork_and_return()
+
+
+def healthy(index):
+    @op(name="answer")
+    def answer():
+        if MARKER and index == 0:
+            open(MARKER, "w").close()
+        return index
+
+    @job(name="healthy_%d" % index)
+    def healthy_job():
+        answer()
+
+    return healthy_job
+
+
+@repository
+def forking_repository():
+    return [forking_job] + [healthy(index) for index in range(6)]
+"""
+
+
+@pytest.mark.parametrize("child_waits", [False, True], ids=["child-at-once", "child-later"])
+def test_a_forked_child_never_answers_for_the_worker(tmp_path: Path, child_waits: bool) -> None:
+    module = tmp_path / "forking.py"
+    marker = str(tmp_path / "next-job-started") if child_waits else None
+    module.write_text(FORKING_MODULE.format(marker=marker))
+    with load_workspace(python_file=module, timeout=60) as ws:
+        result = ws.job("forking_job").execute()
+        assert result.success and result.job_name == "forking_job"
+        child = result.output_for("fork_and_return")
+        assert isinstance(child, int) and child > 0
+        # The jobs after it get their own replies, whenever the child comes back.
+        for index in range(6):
+            name = f"healthy_{index}"
+            run = ws.job(name).execute()
+            assert (run.job_name, run.success) == (name, True)
+            assert run.output_for("answer") == index
+            assert run.build is not None and run.build.name == name
+        worker = ws.locations[0].worker.pid
+        assert worker is not None
+    assert wait_gone([worker, child]) == []

@@ -1,0 +1,199 @@
+"""What the benchmark scripts share: paired timing, pytest runs, reports, the Dagster env.
+
+Every script measures two sides of one comparison in one run, interleaved (A B, then
+B A, ...), so that both meet the same machine load; each repetition gives one pair, and
+the figure is the median of the pairs' ratios next to the ratio of the medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+
+import pytest_workspace
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TESTS = REPO_ROOT / "tests"
+
+#: The Python of the Dagster virtualenv: the one the test suite makes (tests/test_dagster.py).
+DAGSTER_PYTHON_VERSION = "3.11"
+
+
+@dataclass
+class Run:
+    """One timed run of a command: wall seconds, CPU seconds of its whole process tree."""
+
+    wall: float
+    cpu: float
+    stdout: str = ""
+
+
+@dataclass
+class Sides:
+    """Runs of each side of a comparison, in the order they were measured."""
+
+    names: Sequence[str]
+    runs: Dict[str, List[Run]] = field(default_factory=dict)
+
+    def walls(self, name: str) -> List[float]:
+        return [run.wall for run in self.runs[name]]
+
+    def cpus(self, name: str) -> List[float]:
+        return [run.cpu for run in self.runs[name]]
+
+
+def interleave(sides: Mapping[str, Callable[[], Run]], repeat: int, warm_up: bool = True) -> Sides:
+    """Run each side ``repeat`` times, alternating the order (A B, B A, ...).
+
+    An untimed warm-up round first fills the file system cache and the bytecode caches.
+    """
+    names = list(sides)
+    result = Sides(names, {name: [] for name in names})
+    if warm_up:
+        for name in names:
+            sides[name]()
+    for index in range(repeat):
+        for name in names if index % 2 == 0 else reversed(names):
+            result.runs[name].append(sides[name]())
+    return result
+
+
+def run_command(
+    command: Sequence[str],
+    cwd: Path,
+    env: Optional[Mapping[str, str]] = None,
+    expect: Sequence[int] = (0,),
+) -> Run:
+    """Run ``command``; wall time, and the user + system CPU of it and its reaped children.
+
+    ``os.wait4`` gives the resource usage of the process and of every descendant it
+    waited for: the CPU of a pytest run includes its workers' once they are reaped.
+    """
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        list(command),
+        cwd=cwd,
+        env=dict(env) if env is not None else None,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    assert process.stdout is not None
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
+    process.stdout.close()
+    text = output.decode(errors="replace")
+    if process.returncode not in expect:
+        raise SystemExit(
+            f"`{' '.join(command)}` (in {cwd}) exited with status {process.returncode}:\n"
+            f"{text[-6000:]}"
+        )
+    return Run(wall, usage.ru_utime + usage.ru_stime, text)
+
+
+def pytest_command(*args: str) -> List[str]:
+    """``python -m pytest`` of this interpreter, without the cache and the random plugins."""
+    return [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args]
+
+
+def clean_env(**extra: str) -> Dict[str, str]:
+    """This environment without what would change an inner pytest run."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS", "PYTHONPATH", "COV_CORE_SOURCE")
+    }
+    env.update(extra)
+    return env
+
+
+@contextmanager
+def workdir(prefix: str, keep: bool) -> Iterator[Path]:
+    """A temporary folder with an empty ``pytest.ini`` (so no outer config applies)."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    (root / "pytest.ini").write_text("[pytest]\n")
+    try:
+        yield root
+    finally:
+        if keep:
+            print(f"generated files kept in {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def parser(doc: str, repeat: int) -> argparse.ArgumentParser:
+    """An argument parser with the options every script has."""
+    result = argparse.ArgumentParser(
+        description=doc.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    result.add_argument(
+        "--repeat", type=int, default=repeat, help=f"timed repetitions (default {repeat})"
+    )
+    result.add_argument(
+        "--quick",
+        action="store_true",
+        help="the smallest sizes, one repetition: proves the script works, measures nothing",
+    )
+    result.add_argument("--keep", action="store_true", help="keep the generated folder")
+    return result
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:9.1f} ms"
+
+
+def header(title: str, repeat: int) -> str:
+    return (
+        f"pytest-workspace {pytest_workspace.__version__}: {title}; {repeat} repetitions, "
+        f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]} on the host"
+    )
+
+
+def table(rows: Sequence[Tuple[str, List[float]]]) -> List[str]:
+    """``label  median  min`` lines."""
+    lines = [f"  {'measurement':<62} {'median':>12} {'min':>12}"]
+    for label, values in rows:
+        lines.append(f"  {label:<62} {ms(statistics.median(values))} {ms(min(values))}")
+    return lines
+
+
+def ratio_line(label: str, ours: List[float], theirs: List[float], target: str = "") -> str:
+    """The ratio ours/theirs: median of the paired ratios, and ratio of the medians."""
+    paired = statistics.median(a / b for a, b in zip(ours, theirs))
+    of_medians = statistics.median(ours) / statistics.median(theirs)
+    suffix = f"   (target {target})" if target else ""
+    return (
+        f"  ratio {label}: {paired:.2f} (median of paired ratios), "
+        f"{of_medians:.2f} (ratio of medians){suffix}"
+    )
+
+
+def dagster_python(given: Optional[str]) -> str:
+    """The python of the cached Dagster virtualenv the tests use (made if missing)."""
+    if given:
+        return given
+    sys.path.insert(0, str(TESTS))
+    try:
+        from interpreters import find_interpreter
+        from pyenvs import ensure_env
+        from test_dagster import DAGSTER_VERSION
+    finally:
+        sys.path.remove(str(TESTS))
+    interpreter = find_interpreter(DAGSTER_PYTHON_VERSION)
+    if interpreter is None:
+        raise SystemExit(
+            f"Python {DAGSTER_PYTHON_VERSION} is needed for the Dagster virtualenv; install it "
+            f"or pass --dagster-python PATH (a python with dagster=={DAGSTER_VERSION})"
+        )
+    return str(ensure_env(interpreter, name="dagster", packages=[f"dagster=={DAGSTER_VERSION}"]))
