@@ -460,6 +460,9 @@ class Location:
                 )
             os.chdir(workdir)
             sys.path.insert(0, workdir)
+        # Right after the working directory: a Dagster project's src/ folder.
+        extra = [folder for folder in spec.get("python_path") or () if folder not in sys.path]
+        sys.path[1 if workdir else 0 : 1 if workdir else 0] = extra
         if spec["kind"] == "python_file":
             path = spec["target"]
             if not os.path.isfile(path):

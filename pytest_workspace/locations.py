@@ -398,6 +398,7 @@ class LocationWorker:
             "target": spec.target,
             "attribute": spec.attribute,
             "working_directory": spec.working_directory,
+            "python_path": list(spec.python_path),
         }
 
     def _start_failure(self, executable: str, process: _Process, detail: str) -> LocationLoadError:

@@ -54,10 +54,11 @@ class WarningData(TypedDict):
 class LocationData(TypedDict):
     """The location to load, in ``init``."""
 
-    kind: str  # python_file, python_module, python_package
+    kind: str  # python_file, python_module, python_package, autoload_defs_module
     target: str
     attribute: Optional[str]
     working_directory: Optional[str]
+    python_path: List[str]  # after working_directory on sys.path (a project's src/)
 
 
 class CoverageSettings(TypedDict):

@@ -37,7 +37,8 @@ from .config import (
     LocationSpec,
     SkippedEntry,
     WorkspaceSpec,
-    load_workspace_file,
+    apply_location_overrides,
+    load_workspace_source,
     location_from_module,
     location_from_python_file,
 )
@@ -860,6 +861,10 @@ def load_workspace(
 ) -> Workspace:
     """Load workspace files and/or single files and modules, each location in its own process.
 
+    ``paths`` are workspace sources: ``workspace.yaml`` files, ``dg.toml`` workspaces,
+    Dagster projects (a ``pyproject.toml`` or its folder). A location named again in a
+    later source replaces the earlier one, as in Dagster.
+
     Malformed workspace files raise WorkspaceFileError before any process starts. A
     location that fails to load does not raise: see ``Location.load_error``. Locations
     keep their order: the files' locations, then ``python_file``, then ``module``.
@@ -868,7 +873,11 @@ def load_workspace(
     its code included; a call that exceeds it kills the worker (WorkerTimeoutError).
     ``start_timeout`` bounds the start of an interpreter, before any code is loaded.
     """
-    specs = [load_workspace_file(os.fspath(path)) for path in _many(paths)]
+    specs = [load_workspace_source(os.fspath(path)) for path in _many(paths)]
+    for spec in specs:
+        if spec.errors:  # a dg.toml project that could not be read
+            raise spec.errors[0].error
+    specs = list(apply_location_overrides(specs))
     extra = [location_from_python_file(os.fspath(path)) for path in _many(python_file)]
     extra += [location_from_module(str(name)) for name in _many(module)]
     workspace = Workspace(timeout=timeout, start_timeout=start_timeout)
