@@ -37,6 +37,7 @@ from . import (
     _backend,
     _backend_dagster,
     _backend_native,
+    _coverage,
     _reaper,
     _worker,
     definitions,
@@ -61,6 +62,8 @@ from .errors import (
 
 #: How long a worker asked to exit may take before it is killed.
 EXIT_GRACE = 1.0
+#: ...and a worker that measures coverage, which saves its data as it exits.
+COVERAGE_EXIT_GRACE = 10.0
 MIN_PYTHON = (3, 8)
 #: How much of a dead worker's stderr is quoted in the error.
 STDERR_TAIL = 2000
@@ -397,6 +400,8 @@ class LocationWorker:
         #: Why the host itself stopped the current process, if it did (timeout, close).
         self._stop_reason: Optional[str] = None
         self.info: Optional[InterpreterInfo] = None
+        #: What the worker said about measuring coverage (None: the host measures nothing).
+        self.coverage: Optional[protocol.CoverageState] = None
         self.description: Optional[protocol.Description] = None
         self._last_id = 0
         self.starts = 0
@@ -442,6 +447,7 @@ class LocationWorker:
                     "protocol": protocol.PROTOCOL_VERSION,
                     "location": self._location_message(),
                     "modules": shipped_modules(),
+                    "coverage": _coverage.settings(),
                 }
                 init_id = self._send(process, "init", init)
                 # Pipelined: the worker answers init, then load, in order; one round trip.
@@ -469,6 +475,8 @@ class LocationWorker:
                     f"host speaks version {protocol.PROTOCOL_VERSION!r}: the worker's code does "
                     f"not come from this installation of pytest-workspace; reinstall it",
                 )
+            self.coverage = info.get("coverage")
+            _coverage.record(self.coverage)
             self.info = InterpreterInfo(
                 executable=str(info["executable"]),
                 python_version=tuple(int(part) for part in info["python_version"]),
@@ -576,11 +584,11 @@ class LocationWorker:
     def _location_message(self) -> protocol.LocationData:
         spec = self.spec
         return {
-            "name": spec.name,
             "kind": spec.kind,
             "target": spec.target,
             "attribute": spec.attribute,
             "working_directory": spec.working_directory,
+            "python_path": list(spec.python_path),
         }
 
     def _start_failure(self, executable: str, process: _Process, detail: str) -> LocationLoadError:
@@ -641,6 +649,9 @@ class LocationWorker:
         # A worker busy with a call (in another thread) cannot exit gracefully: kill it.
         idle = self._lock.acquire(blocking=False)
         try:
+            if self.coverage and self.coverage.get("measured"):
+                # It writes its coverage data as it exits: give it time to.
+                timeout = max(timeout, COVERAGE_EXIT_GRACE)
             self._stop_process(graceful=idle, grace=timeout, reason="the workspace was closed")
         finally:
             if idle:
