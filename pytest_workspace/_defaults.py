@@ -8,5 +8,7 @@ from typing import Optional
 
 #: Time limit in seconds of one call into a code location.
 DEFAULT_TIMEOUT: Optional[float] = 300.0
-#: Time limit in seconds of starting a location's worker and importing its code.
+#: Time limit in seconds of starting a location's interpreter (until it answers).
 START_TIMEOUT = 30.0
+#: Time limit in seconds of starting a location's worker and importing its code.
+DEFAULT_LOAD_TIMEOUT: Optional[float] = 300.0

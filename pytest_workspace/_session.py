@@ -168,7 +168,13 @@ class WorkspaceRun:
         self.settings = settings
         # An xdist worker receives what its controller loaded (pytest_configure_node).
         adopted = getattr(config, "workerinput", {}).get(_STATES_KEY)
-        self.cache = TargetCache(settings.timeout, adopted=adopted, base=config.rootpath)
+        self.cache = TargetCache(
+            settings.timeout,
+            adopted=adopted,
+            base=config.rootpath,
+            load_timeout=settings.load_timeout,
+            fresh_worker=settings.fresh_worker,
+        )
         #: An xdist controller's locations, as plain data for its workers.
         self.states: Dict[str, Dict[str, Any]] = {}
         self._reported: Set[Path] = set()

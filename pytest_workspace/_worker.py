@@ -136,6 +136,9 @@ def watch_parent():
         while True:
             time.sleep(PARENT_WATCH_INTERVAL)
             if os.getppid() != parent_pid:
+                reaper = sys.modules.get(_PACKAGE + "._reaper")
+                if reaper is not None:  # also what left our group (setsid)
+                    reaper.kill_descendants(os.getpid())
                 if own_group:
                     try:
                         os.killpg(0, signal.SIGKILL)
@@ -441,7 +444,7 @@ class Location:
             try:
                 module = self._import()
                 self.repositories = self._find_repositories(module)
-            except (Exception, SystemExit) as exc:
+            except BaseException as exc:  # the user's, KeyboardInterrupt included
                 error = self.error(exc, stage="load")
         self.load_output = capture.data
         description = self.describe()
@@ -602,7 +605,7 @@ class Location:
             try:
                 job_def = backend.build_job(repo, key)
                 build = backend.describe_job(repo, key, job_def)
-            except (Exception, SystemExit) as exc:
+            except BaseException as exc:  # the user's, KeyboardInterrupt included
                 return None, None, exc, capture
         build.update(capture.data)
         return job_def, build, None, capture
@@ -627,7 +630,7 @@ class Location:
                         error = self.error(exc, stage="config")
                     except self.seam.RequestError:
                         raise  # an option the backend refuses: a bad request, not a run
-                    except (Exception, SystemExit) as exc:
+                    except BaseException as exc:  # the user's, KeyboardInterrupt included
                         error = self.error(exc, stage="execute")
                 captured = capture.data
         output = {
@@ -818,12 +821,14 @@ def serve(channel):
     send(channel, reply, init.get("id") if isinstance(init, dict) else None)
     if location is None:
         return
+    become_subreaper()
     try:
         _answer(channel, location)
     finally:
         if os.getpid() == _WORKER_PID:
             try:
                 location.close()
+                end_descendants()
             finally:
                 stop_coverage(coverage)
 
@@ -913,11 +918,94 @@ def _answer(channel, location):
                 "request",
             )
         else:
-            try:
-                reply = {"ok": True, "result": handler(**args)}
-            except (Exception, SystemExit) as exc:
-                reply = {"ok": False, "error": location.error(exc, stage=command)}
+            reply = run_call(location, command, handler, args)
         send(channel, reply, request_id)
+
+
+def run_call(location, command, handler, args):
+    """Run one request's handler and make its reply; the process is put back after it.
+
+    Any exception of the call is an error reply, ``KeyboardInterrupt`` and other
+    ``BaseException``s of user code included: they are the user's, not the worker's.
+    """
+    state = ProcessState(command)
+    try:
+        return {"ok": True, "result": handler(**args)}
+    except BaseException as exc:
+        return {"ok": False, "error": location.error(exc, stage=command)}
+    finally:
+        state.restore()
+
+
+class ProcessState:
+    """What one call may leave changed in the worker's process, put back when it ends.
+
+    The standard streams (a job that closes or replaces ``sys.stdout`` must not take the
+    next job's output with it), the working directory and ``sys.path``, and processes:
+    whatever the call started and left running is ended, also what left the process
+    group with ``setsid`` (the worker is a child subreaper, so it is still ours). What
+    loading the code sets up (its working directory, its path, processes it starts) is
+    the location's own: ``load`` keeps it. See docs/faults.md.
+    """
+
+    def __init__(self, command):
+        self.keep_setup = command == "load"
+        self.streams = (sys.stdin, sys.stdout, sys.stderr)
+        self.cwd = _getcwd()
+        self.path = list(sys.path)
+        self.reaper = sys.modules.get(_PACKAGE + "._reaper")
+        self.processes = set(self.reaper.descendants(os.getpid())) if self.reaper else set()
+
+    def restore(self):
+        leave_if_forked()  # a child that user code forked puts nothing back: it ends
+        sys.stdin, sys.stdout, sys.stderr = (
+            _usable_stream(stream, fd, mode)
+            for stream, fd, mode in zip(self.streams, (0, 1, 2), ("r", "w", "w"))
+        )
+        if self.keep_setup:
+            return
+        if self.cwd is not None and _getcwd() != self.cwd:
+            try:
+                os.chdir(self.cwd)
+            except OSError:
+                pass
+        if sys.path != self.path:
+            sys.path[:] = self.path
+        if self.reaper is not None:
+            pid = os.getpid()
+            self.reaper.kill_descendants(pid, spare=self.processes)
+            self.reaper.reap([p for p in self.reaper.descendants(pid) if p not in self.processes])
+
+
+def _getcwd():
+    try:
+        return os.getcwd()
+    except OSError:  # deleted under us
+        return None
+
+
+def _usable_stream(stream, fd, mode):
+    """``stream`` unless user code closed it; then a new one on the same descriptor."""
+    if not getattr(stream, "closed", False):
+        return stream
+    try:
+        return os.fdopen(fd, mode, 1, closefd=False)
+    except (OSError, ValueError):
+        return stream
+
+
+def become_subreaper():
+    """Orphaned descendants (a daemon's double fork) become our children, not init's."""
+    reaper = sys.modules.get(_PACKAGE + "._reaper")
+    if reaper is not None:
+        reaper.prctl(reaper.PR_SET_CHILD_SUBREAPER, 1)
+
+
+def end_descendants():
+    """When the worker stops: no process it started outlives it (docs/faults.md)."""
+    reaper = sys.modules.get(_PACKAGE + "._reaper")
+    if reaper is not None:
+        reaper.kill_descendants(os.getpid())
 
 
 if __name__ == "__channelexec__":

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
+from ._defaults import DEFAULT_LOAD_TIMEOUT
 from ._sources import resolve_path
 from .config import (
     LocationSpec,
@@ -376,8 +377,12 @@ class TargetCache:
         timeout: Optional[float],
         adopted: Optional[Mapping[str, Mapping[str, Any]]] = None,
         base: Optional[Path] = None,
+        load_timeout: Optional[float] = DEFAULT_LOAD_TIMEOUT,
+        fresh_worker: bool = False,
     ) -> None:
         self.timeout = timeout
+        self.load_timeout = load_timeout
+        self.fresh_worker = fresh_worker
         self.adopted = dict(adopted or {})
         self.base = base or Path.cwd()
         self._workspace: Optional[Workspace] = None
@@ -387,7 +392,11 @@ class TargetCache:
     @property
     def workspace(self) -> Workspace:
         if self._workspace is None:
-            self._workspace = Workspace(timeout=self.timeout)
+            self._workspace = Workspace(
+                timeout=self.timeout,
+                load_timeout=self.load_timeout,
+                fresh_worker=self.fresh_worker,
+            )
         return self._workspace
 
     def _file_key(self, path: Path, index: int) -> str:

@@ -70,6 +70,14 @@ class WorkerCrashedError(WorkerError):
     """The process of a code location died while a call was in flight."""
 
 
+class WorkerRestartedWarning(UserWarning):
+    """A worker was found dead between two calls and a new one was started.
+
+    The call that found it runs on the new worker; the warning names the call the dead
+    worker made last, which probably left behind what ended it (a thread, a process).
+    """
+
+
 class RemoteError(WorkspaceError):
     """An exception raised by user code (or a definition error) inside a code location."""
 

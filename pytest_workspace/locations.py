@@ -15,24 +15,37 @@ from __future__ import annotations
 
 import inspect
 import os
+import select
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import IO, Any, Dict, List, Mapping, Optional
 
 import execnet
 from execnet import gateway_bootstrap, gateway_io
-from execnet.gateway_base import Popen2IO
+from execnet.gateway_base import Message, Popen2IO
 
-from . import _backend, _backend_dagster, _backend_native, _coverage, _worker, definitions, protocol
+from . import (
+    _backend,
+    _backend_dagster,
+    _backend_native,
+    _coverage,
+    _reaper,
+    _worker,
+    definitions,
+    protocol,
+)
 
 # Re-exported: the API's defaults live where the plugin can read them cheaply.
+from ._defaults import DEFAULT_LOAD_TIMEOUT as DEFAULT_LOAD_TIMEOUT
 from ._defaults import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT
 from ._defaults import START_TIMEOUT as START_TIMEOUT
 from .config import LocationSpec
@@ -43,6 +56,7 @@ from .errors import (
     RunConfigError,
     WorkerCrashedError,
     WorkerError,
+    WorkerRestartedWarning,
     WorkerTimeoutError,
 )
 
@@ -57,7 +71,7 @@ STDERR_TAIL = 2000
 
 #: The modules sent to every worker, each after those it imports. The backends
 #: (``_backend_*``, see ``_backend.py``) come last, in the order the worker asks them.
-SHIPPED_MODULES = (protocol, definitions, _backend, _backend_native, _backend_dagster)
+SHIPPED_MODULES = (protocol, definitions, _reaper, _backend, _backend_native, _backend_dagster)
 
 
 @lru_cache(maxsize=None)
@@ -96,8 +110,19 @@ def resolve_executable(spec: LocationSpec) -> str:
     return executable
 
 
-def probe_python_version(executable: str, timeout: float = 10.0) -> Optional[str]:
-    """The ``X.Y.Z`` version of an interpreter, or None if it would not tell.
+@dataclass(frozen=True)
+class InterpreterProbe:
+    """What an interpreter said when asked for its version (see :func:`probe_interpreter`)."""
+
+    #: ``X.Y.Z``, or None if it would not tell.
+    version: Optional[str]
+    #: What it printed on stdout before the version (a wrapper script's banner), or all
+    #: it printed when it told no version.
+    extra_output: str = ""
+
+
+def probe_interpreter(executable: str, timeout: float = 10.0) -> InterpreterProbe:
+    """Ask an interpreter for its version, keeping whatever else it printed on stdout.
 
     Used only to explain a worker that failed to start: it costs one more process. The
     probe runs on Python 2 too.
@@ -108,15 +133,28 @@ def probe_python_version(executable: str, timeout: float = 10.0) -> Optional[str
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
+            errors="replace",
             timeout=timeout,
         )
     except (OSError, subprocess.SubprocessError, ValueError):
-        return None
-    version = completed.stdout.strip()
-    parts = version.split(".")
+        return InterpreterProbe(None)
+    before, _, last = completed.stdout.rstrip().rpartition("\n")
+    parts = last.strip().split(".")
     if completed.returncode != 0 or len(parts) != 3 or not all(p.isdigit() for p in parts):
-        return None
-    return version
+        return InterpreterProbe(None, completed.stdout.strip())
+    return InterpreterProbe(last.strip(), before.strip())
+
+
+def probe_python_version(executable: str, timeout: float = 10.0) -> Optional[str]:
+    """The ``X.Y.Z`` version of an interpreter, or None if it would not tell."""
+    return probe_interpreter(executable, timeout).version
+
+
+def _quoted(text: str, limit: int = 1000) -> str:
+    """Output of a process, indented, at most ``limit`` characters."""
+    if len(text) > limit:
+        text = text[:limit] + "..."
+    return "\n".join("    " + line for line in text.splitlines())
 
 
 def describe_exit(returncode: Optional[int]) -> str:
@@ -149,8 +187,21 @@ class InterpreterInfo:
 _OWN_PROCESS_GROUP = os.name == "posix"
 
 
+#: The largest message we believe a worker sends (a job's output, logs): a header that
+#: announces more is junk, not a message.
+MAX_MESSAGE_BYTES = 1 << 30
+_MESSAGE_CODES = frozenset(Message._types)
+
+
 class _WorkerIO(gateway_io.Popen2IOMaster):
-    """execnet's popen IO, with the worker's stderr sent to a file of ours."""
+    """execnet's popen IO, with the worker's stderr sent to a file of ours.
+
+    It also checks the frame of every message execnet reads (9 header bytes: code,
+    channel, length; then the payload). Bytes that user code wrote into the pipe would be
+    read as a header announcing megabytes that never come, and the call would wait for
+    its timeout: a header that cannot be execnet's ends the channel at once, and
+    :attr:`corruption` keeps the bytes for the error message.
+    """
 
     def __init__(self, args: List[str], execmodel: Any, stderr: IO[bytes]) -> None:
         self.popen = popen = subprocess.Popen(
@@ -161,15 +212,127 @@ class _WorkerIO(gateway_io.Popen2IOMaster):
             start_new_session=_OWN_PROCESS_GROUP,
         )
         Popen2IO.__init__(self, popen.stdin, popen.stdout, execmodel=execmodel)
+        assert popen.stdout is not None
+        # Read with os.read, never through the buffered file: what is unread stays in the
+        # pipe, where select() sees it.
+        self._fd = popen.stdout.fileno()
+        self._next = "ack"  # bootstrap's one-byte answer, then header/payload pairs
+        #: The bytes that were not a message, if the channel was found corrupt.
+        self.corruption: Optional[bytes] = None
+
+    def read(self, numbytes: int) -> bytes:
+        data = b""
+        while len(data) < numbytes:
+            chunk = os.read(self._fd, numbytes - len(data))
+            if not chunk:
+                raise EOFError(f"expected {numbytes} bytes, got {len(data)}")
+            data += chunk
+        expected, self._next = self._next, "payload" if self._next == "header" else "header"
+        if expected == "header" and not _is_message_header(data):
+            self.corruption = data + self._available()
+            raise EOFError("the channel is corrupt: not an execnet message")
+        return data
+
+    def _available(self, limit: int = 200) -> bytes:
+        """What else is in the pipe now, without waiting."""
+        try:
+            if select.select([self._fd], [], [], 0)[0]:
+                return os.read(self._fd, limit)
+        except (OSError, ValueError):
+            pass
+        return b""
+
+
+def _is_message_header(header: bytes) -> bool:
+    code, channel, length = struct.unpack("!bii", header)
+    return code in _MESSAGE_CODES and channel >= 0 and 0 <= length <= MAX_MESSAGE_BYTES
+
+
+class _Guardian:
+    """The host's guardian process (:func:`_reaper.guard`), started with the first worker.
+
+    It ends every worker the host told it of when the host dies, even by SIGKILL and
+    even if a worker is stopped or stuck in C. It is started from a thread that lives as
+    long as the host: ``PR_SET_PDEATHSIG`` fires when the *thread* that started a process
+    ends, and locations are started from short-lived threads.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._popen: Optional[subprocess.Popen[bytes]] = None
+        self._owner = 0
+
+    def watch(self, pid: int) -> None:
+        self._send(b"+%d\n" % pid)
+
+    def forget(self, pid: int) -> None:
+        self._send(b"-%d\n" % pid, start=False)
+
+    def _send(self, line: bytes, start: bool = True) -> None:
+        if not _OWN_PROCESS_GROUP:
+            return
+        with self._lock:
+            if self._owner != os.getpid():  # never started, or we are a forked host
+                if not start:
+                    return
+                self._popen, self._owner = self._start(), os.getpid()
+            popen = self._popen
+            if popen is None or popen.stdin is None:
+                return
+            try:
+                popen.stdin.write(line)
+                popen.stdin.flush()
+            except (OSError, ValueError):
+                pass  # the guardian is gone: the workers' own parent watch remains
+
+    @staticmethod
+    def _start() -> Optional[subprocess.Popen[bytes]]:
+        started: List[Optional[subprocess.Popen[bytes]]] = []
+        ready = threading.Event()
+
+        def run() -> None:
+            try:
+                script = _reaper.__file__
+                if not os.path.isfile(script):  # installed zipped: run its source
+                    script_args = ["-c", inspect.getsource(_reaper)]
+                else:
+                    script_args = [script]
+                started.append(
+                    subprocess.Popen(
+                        [sys.executable, "-S", *script_args, str(os.getpid())],
+                        stdin=subprocess.PIPE,
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                        start_new_session=True,  # Ctrl-C in a terminal is not for it
+                    )
+                )
+            except OSError:
+                started.append(None)
+            ready.set()
+            threading.Event().wait()  # this thread's life is the guardian's parent
+
+        threading.Thread(target=run, name="pytest-workspace-guardian", daemon=True).start()
+        ready.wait()
+        return started[0]
+
+
+_guardian = _Guardian()
 
 
 class _Process:
     """One started worker process: its popen, gateway, channel and stderr file."""
 
-    def __init__(self, popen: subprocess.Popen[bytes], gateway: Any, stderr: IO[bytes]):
+    def __init__(
+        self,
+        popen: subprocess.Popen[bytes],
+        gateway: Any,
+        stderr: IO[bytes],
+        io: Optional[_WorkerIO] = None,
+    ):
         self.popen = popen
         self.gateway = gateway
         self.stderr = stderr
+        self.io = io
         self.channel: Any = None
         self._final_stderr: Optional[str] = None
 
@@ -217,10 +380,20 @@ class LocationWorker:
         group: execnet.Group,
         timeout: Optional[float] = DEFAULT_TIMEOUT,
         start_timeout: float = START_TIMEOUT,
+        load_timeout: Optional[float] = DEFAULT_LOAD_TIMEOUT,
+        fresh_worker: bool = False,
     ) -> None:
         self.spec = spec
         self.timeout = timeout
         self.start_timeout = start_timeout
+        #: Bounds starting the process and importing the code, together (None: no limit).
+        self.load_timeout = load_timeout
+        #: Stop the process after each call in FRESH_WORKER_AFTER (hermetic jobs).
+        self.fresh_worker = fresh_worker
+        #: The process being started, before start() knows it: kill() stops it too.
+        self._launching: Optional[subprocess.Popen[bytes]] = None
+        #: What the current process last did, to name it when the process dies idle.
+        self._last_call: Optional[str] = None
         self._group = group
         self._lock = threading.RLock()
         self._process: Optional[_Process] = None
@@ -260,7 +433,9 @@ class LocationWorker:
             executable = resolve_executable(self.spec)
             self.starts += 1
             self.description = None
-            process = self._launch(executable)
+            self._last_call = None
+            deadline = None if self.load_timeout is None else time.monotonic() + self.load_timeout
+            process = self._launch(executable, self._start_limit(deadline))
             self._process = process
             self._stop_reason = None
             if self.closed:  # closed by another thread while we were starting
@@ -280,10 +455,11 @@ class LocationWorker:
             except (OSError, EOFError, ValueError) as exc:
                 self._stop_process(graceful=False)
                 raise self._start_failure(executable, process, repr(exc)) from None
+            limit = self._start_limit(deadline)
             try:
-                info: protocol.InterpreterData = self._receive(self.start_timeout, "init", init_id)
+                info: protocol.InterpreterData = self._receive(limit, "init", init_id)
             except WorkerTimeoutError:
-                detail = f"it did not answer within {self.start_timeout:g}s"
+                detail = f"it did not answer within {limit:g}s"
                 raise self._start_failure(executable, process, detail) from None
             except WorkerError:
                 detail = f"it {describe_exit(process.popen.returncode)} during init"
@@ -307,16 +483,17 @@ class LocationWorker:
                 prefix=str(info["prefix"]),
                 pid=int(info["pid"]),
             )
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
-                description: protocol.Description = self._receive(self.timeout, "load", load_id)
+                description: protocol.Description = self._receive(remaining, "load", load_id)
             except WorkerTimeoutError:
-                assert self.timeout is not None
+                assert self.load_timeout is not None
                 raise LocationLoadError(
                     self.spec.name,
-                    f"importing its code did not finish within {self.timeout:g}s; its worker "
-                    f"(pid {process.pid}) was killed. Raise the limit with "
-                    f"--workspace-timeout (ini: workspace_timeout) or load_workspace(timeout=...) "
-                    f"if the import needs longer",
+                    f"importing its code did not finish within {self.load_timeout:g}s; its "
+                    f"worker (pid {process.pid}) was killed. Raise the limit with "
+                    f"--workspace-load-timeout (ini: workspace_load_timeout) or "
+                    f"load_workspace(load_timeout=...) if the import needs longer",
                 ) from None
             except (WorkerError, RemoteError) as exc:
                 raise LocationLoadError(self.spec.name, str(exc)) from None
@@ -336,8 +513,14 @@ class LocationWorker:
                 )
             return description
 
-    def _launch(self, executable: str) -> _Process:
-        """Start the interpreter and execnet's bootstrap in it, bounded by start_timeout."""
+    def _start_limit(self, deadline: Optional[float]) -> float:
+        """The time left for the interpreter to start: start_timeout, within the load's."""
+        if deadline is None:
+            return self.start_timeout
+        return max(0.0, min(self.start_timeout, deadline - time.monotonic()))
+
+    def _launch(self, executable: str, limit: float) -> _Process:
+        """Start the interpreter and execnet's bootstrap in it, bounded by ``limit``."""
         spec = execnet.XSpec(f"popen//id={self._gateway_id()}")
         # Set after parsing: an interpreter path may hold "//" or "=".
         spec.python = executable
@@ -354,6 +537,8 @@ class LocationWorker:
                 f"at a Python {MIN_PYTHON[0]}.{MIN_PYTHON[1]}+ interpreter",
             ) from None
         popen = io.popen
+        self._launching = popen
+        _guardian.watch(popen.pid)
         expired = threading.Event()
 
         def expire() -> None:
@@ -361,7 +546,7 @@ class LocationWorker:
             _kill(popen)
 
         # An executable that neither answers nor exits would block the bootstrap forever.
-        watchdog = threading.Timer(self.start_timeout, expire)
+        watchdog = threading.Timer(limit, expire)
         watchdog.daemon = True
         watchdog.start()
         gateway = None
@@ -370,13 +555,18 @@ class LocationWorker:
             gateway = gateway_bootstrap.bootstrap(io, spec)
         except Exception as exc:
             detail = f"{type(exc).__name__}: {exc}".rstrip(": ")
+        except BaseException:  # interrupted (Ctrl-C): no process of ours stays behind
+            _kill(popen)
+            _wait(popen, None)
+            raise
         finally:
             watchdog.cancel()
+            self._launching = None
         if gateway is None or popen.poll() is not None:
             _kill(popen)
             _wait(popen, 5.0)
             if expired.is_set():
-                reason = f"it did not answer within {self.start_timeout:g}s"
+                reason = f"it did not answer within {limit:g}s"
             elif gateway is None:
                 reason = f"its bootstrap failed: {detail}"
             else:
@@ -385,7 +575,7 @@ class LocationWorker:
             failed.close_stderr()
             raise self._start_failure(executable, failed, reason)
         self._group._register(gateway)
-        return _Process(popen, gateway, stderr)
+        return _Process(popen, gateway, stderr, io)
 
     def _gateway_id(self) -> str:
         safe = "".join(c if c.isalnum() else "-" for c in self.spec.name)
@@ -406,7 +596,10 @@ class LocationWorker:
         tail = process.stderr_tail()
         # What did not answer at all would not answer a probe either.
         expired = detail.startswith("it did not answer")
-        version = None if expired else probe_python_version(executable, self.start_timeout)
+        probe = (
+            InterpreterProbe(None) if expired else probe_interpreter(executable, self.start_timeout)
+        )
+        version = probe.version
         if expired:
             reason = (
                 f"{executable} {detail}; is it a Python interpreter? Point executable_path "
@@ -417,6 +610,18 @@ class LocationWorker:
                 f"could not start a Python worker with {executable} ({detail}); it does not "
                 f"behave like a Python interpreter: point executable_path at a Python "
                 f"{MIN_PYTHON[0]}.{MIN_PYTHON[1]}+ interpreter"
+            )
+            if probe.extra_output:
+                reason += f"\nasked for its version, it printed:\n{_quoted(probe.extra_output)}"
+        elif probe.extra_output:
+            # A wrapper script that greets before it execs Python: its words reach the
+            # host where the worker's first bytes are expected.
+            reason = (
+                f"{executable} (Python {version}) writes to stdout before Python starts, and "
+                f"stdout carries the worker's protocol; it printed this on stdout before "
+                f"Python answered:\n{_quoted(probe.extra_output)}\nMake the wrapper write "
+                f"its messages to stderr (`echo ... >&2`), or point executable_path at the "
+                f"interpreter itself"
             )
         elif tuple(int(p) for p in version.split(".")[:2]) < MIN_PYTHON:
             reason = (
@@ -434,9 +639,13 @@ class LocationWorker:
     def close(self, timeout: float = EXIT_GRACE) -> None:
         """Stop the worker process for good (killing it if it does not exit in time).
 
-        Safe to call from another thread while a call is in flight: that call fails.
+        Safe to call from another thread while a call is in flight (or a start): that
+        call fails.
         """
         self.closed = True
+        launching = self._launching
+        if launching is not None:
+            _kill(launching)
         # A worker busy with a call (in another thread) cannot exit gracefully: kill it.
         idle = self._lock.acquire(blocking=False)
         try:
@@ -465,6 +674,9 @@ class LocationWorker:
 
         Safe to call from another thread while a call is in flight: that call fails.
         """
+        launching = self._launching
+        if launching is not None:
+            _kill(launching)
         self._stop_process(graceful=False, reason=reason)
 
     def _stop_process(
@@ -551,7 +763,8 @@ class LocationWorker:
                 )
             process = self._process
             if process is not None and process.popen.poll() is not None:
-                raise self._crashed(command, process, idle=True)
+                self._restarted_after_idle_death(process, _call_text(command, arguments))
+                process = None
             if process is None:
                 self.start()
                 process = self._process
@@ -560,7 +773,33 @@ class LocationWorker:
                 request_id = self._send(process, command, arguments)
             except (OSError, EOFError, ValueError):
                 raise self._crashed(command, process) from None
-            return self._receive(self.timeout if timeout is None else timeout, command, request_id)
+            try:
+                return self._receive(
+                    self.timeout if timeout is None else timeout, command, request_id
+                )
+            finally:
+                self._last_call = _call_text(command, arguments)
+                if self.fresh_worker and command in FRESH_WORKER_AFTER:
+                    self._stop_process(graceful=False, reason="a fresh worker runs each job")
+
+    def _restarted_after_idle_death(self, process: _Process, next_call: str) -> None:
+        """A process found dead between calls: forget it and say so, naming its last call.
+
+        Its death belongs to what ran before (a thread or process left by the last call),
+        not to the call about to be made, which runs on a new process instead.
+        """
+        code = _wait(process.popen, 5.0)
+        tail = process.stderr_tail()
+        self._stop_process(graceful=False, reason="it died")
+        after = f", after {self._last_call}" if self._last_call else ""
+        message = (
+            f"code location {self.spec.name!r}: its worker (pid {process.pid}) "
+            f"{describe_exit(code)} while idle{after}; a new worker was started for "
+            f"{next_call}"
+        )
+        if tail:
+            message += f"\nits last output on stderr:\n{_without_our_frames(tail)}"
+        warnings.warn(WorkerRestartedWarning(message), stacklevel=4)
 
     def _send(self, process: _Process, command: str, arguments: Mapping[str, Any]) -> int:
         """Send a request; returns its id, which its reply carries."""
@@ -615,6 +854,11 @@ class LocationWorker:
                 f"the worker of code location {self.spec.name!r} failed during {what}; "
                 f"this is a bug in pytest-workspace, please report it:\n{exc.formatted}",
             ) from None
+        except BaseException:
+            # The host's wait itself was interrupted (Ctrl-C, pytest-timeout's signal
+            # method): the reply will never be read, so the process cannot serve again.
+            self.kill(reason=f"the host's wait for {what} was interrupted")
+            raise
         if not isinstance(reply, dict) or "ok" not in reply:
             self.kill(reason="malformed reply")
             raise WorkerCrashedError(
@@ -629,23 +873,45 @@ class LocationWorker:
             f"{what} in code location {self.spec.name!r} was interrupted: {reason}",
         )
 
-    def _crashed(self, what: str, process: _Process, idle: bool = False) -> WorkerError:
+    def _crashed(self, what: str, process: _Process) -> WorkerError:
         """The error for a process that died; forgets the process so the next call restarts."""
         if self._process is not process:  # stopped on purpose from another thread
             return self._stopped(what)
+        junk = process.io.corruption if process.io is not None else None
+        if junk is not None:
+            self._stop_process(graceful=False, reason="its channel was corrupted")
+            return WorkerCrashedError(
+                self.spec.name,
+                f"the channel of code location {self.spec.name!r} was corrupted during "
+                f"{what}: something in its process (pid {process.pid}) wrote {junk!r} into "
+                f"the pipe that carries the worker's replies. Its worker was killed and will "
+                f"be restarted by the next call. Print to sys.stdout (it is captured), and "
+                f"never write to a file descriptor your code did not open",
+            )
         code = _wait(process.popen, 5.0)
         tail = process.stderr_tail()
         self._stop_process(graceful=False, reason="it died")
-        when = f"while idle, before {what}" if idle else f"during {what}"
         message = (
             f"the worker of code location {self.spec.name!r} (pid {process.pid}) "
-            f"{describe_exit(code)} {when}; it will be restarted by the next call"
+            f"{describe_exit(code)} during {what}; it will be restarted by the next call"
         )
         if code == _worker.PARENT_GONE_STATUS:
             message += " (it exits with this status when it loses its parent process)"
         if tail:
             message += f"\nits last output on stderr:\n{_without_our_frames(tail)}"
         return WorkerCrashedError(self.spec.name, message)
+
+
+#: Calls after which a worker with ``fresh_worker`` is stopped: one job, one process.
+FRESH_WORKER_AFTER = frozenset({"build_job", "execute_job", "evaluate_schedule", "evaluate_sensor"})
+
+
+def _call_text(command: str, arguments: Mapping[str, Any]) -> str:
+    """``execute_job of job 'x'``: a call, as messages name it."""
+    for key in ("job", "schedule", "sensor"):
+        if key in arguments:
+            return f"{command} of {key} {arguments[key]!r}"
+    return command
 
 
 def _without_our_frames(text: str) -> str:
@@ -655,12 +921,17 @@ def _without_our_frames(text: str) -> str:
 
 
 def _kill(popen: subprocess.Popen[bytes]) -> None:
-    """Kill a worker and every process of its group (what its user code started)."""
+    """Kill a worker and everything its user code started.
+
+    That is its process group, and (the worker being a child subreaper) every descendant,
+    also those that left the group with ``setsid``. Not yet reaped, the worker's pid cannot
+    have been reused.
+    """
     if _OWN_PROCESS_GROUP:
-        try:
-            os.killpg(popen.pid, signal.SIGKILL)
-        except OSError:
-            pass  # the group is gone already
+        # A reaped worker has no descendants left to find, but its group may live on
+        # (a pid that still names a group is never reused).
+        _reaper.kill_tree(popen.pid, with_descendants=popen.returncode is None)
+    _guardian.forget(popen.pid)
     if popen.poll() is None:
         try:
             popen.kill()

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence
 import pytest
 
 from . import hooks
-from ._defaults import DEFAULT_TIMEOUT
+from ._defaults import DEFAULT_LOAD_TIMEOUT, DEFAULT_TIMEOUT
 from ._sources import TOML_SOURCE_NAMES, resolve_path, resolve_source_path
 from .errors import NameLookupError
 
@@ -76,6 +76,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=f"time limit of one call into a code location (default {DEFAULT_TIMEOUT:g}; "
         "0 for none). A call over it kills the location's process.",
     )
+    group.addoption(
+        "--workspace-load-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help=f"time limit of starting a code location and importing its code (default "
+        f"{DEFAULT_LOAD_TIMEOUT:g}; 0 for none), separate from --workspace-timeout.",
+    )
+    group.addoption(
+        "--workspace-fresh-worker",
+        action="store_true",
+        default=None,
+        help="run each job, schedule and sensor on a new process of its location, so that "
+        "no job sees what another changed in the process.",
+    )
     parser.addini("workspace", "workspace files to collect", type="paths", default=[])
     parser.addini(
         "workspace_files",
@@ -90,6 +105,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "workspace_timeout",
         "time limit in seconds of one call into a code location (0: none)",
         default=str(DEFAULT_TIMEOUT),
+    )
+    parser.addini(
+        "workspace_load_timeout",
+        "time limit in seconds of starting a code location and importing its code (0: none)",
+        default=str(DEFAULT_LOAD_TIMEOUT),
+    )
+    parser.addini(
+        "workspace_fresh_worker",
+        "run each job, schedule and sensor on a new process of its location",
+        type="bool",
+        default=False,
     )
 
 
@@ -115,6 +141,10 @@ class Settings:
     patterns: List[str]
     timeout: Optional[float]
     execute: bool
+    #: --workspace-load-timeout / ``workspace_load_timeout``: starting and importing.
+    load_timeout: Optional[float] = None
+    #: --workspace-fresh-worker / ``workspace_fresh_worker``: one process per job.
+    fresh_worker: bool = False
     #: Lines the xdist workers sent back about the locations they loaded.
     worker_lines: List[str] = field(default_factory=list)
 
@@ -130,6 +160,9 @@ class Settings:
         # The command line replaces the ini option, as it does for pytest's own options.
         ini = [] if on_command_line else [Path(p) for p in config.getini("workspace")]
         no_execute = bool(config.getoption("workspace_no_execute"))
+        fresh_worker = config.getoption("workspace_fresh_worker")
+        if fresh_worker is None:
+            fresh_worker = config.getini("workspace_fresh_worker")
         return cls(
             # A folder stands for its dg.toml or its project's pyproject.toml.
             named_files=_unique([resolve_path(Path(resolve_source_path(p))) for p in cli + ini]),
@@ -139,6 +172,8 @@ class Settings:
             patterns=list(config.getini("workspace_files")),
             timeout=_timeout(config),
             execute=not no_execute and bool(config.getini("workspace_execute")),
+            load_timeout=_timeout(config, "workspace_load_timeout"),
+            fresh_worker=bool(fresh_worker),
         )
 
     @property
@@ -157,15 +192,15 @@ class Settings:
         return bool(self.named_files) and resolve_path(file_path) in self.named_files
 
 
-def _timeout(config: pytest.Config) -> Optional[float]:
-    value = config.getoption("workspace_timeout")
+def _timeout(config: pytest.Config, name: str = "workspace_timeout") -> Optional[float]:
+    value = config.getoption(name)
     if value is None:
-        text = config.getini("workspace_timeout")
+        text = config.getini(name)
         try:
             value = float(text)
         except ValueError:
             raise pytest.UsageError(
-                f"ini option workspace_timeout must be a number of seconds, got {text!r}"
+                f"ini option {name} must be a number of seconds, got {text!r}"
             ) from None
     return float(value) if value > 0 else None
 

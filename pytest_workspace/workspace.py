@@ -12,7 +12,7 @@ import atexit
 import os
 import threading
 import weakref
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import (
@@ -50,7 +50,13 @@ from .errors import (
     RemoteError,
     WorkspaceClosedError,
 )
-from .locations import DEFAULT_TIMEOUT, START_TIMEOUT, LocationWorker, remote_error
+from .locations import (
+    DEFAULT_LOAD_TIMEOUT,
+    DEFAULT_TIMEOUT,
+    START_TIMEOUT,
+    LocationWorker,
+    remote_error,
+)
 
 PathLike = Union[str, "os.PathLike[str]"]
 _T = TypeVar("_T")
@@ -680,10 +686,16 @@ class Workspace:
     """
 
     def __init__(
-        self, timeout: Optional[float] = DEFAULT_TIMEOUT, start_timeout: float = START_TIMEOUT
+        self,
+        timeout: Optional[float] = DEFAULT_TIMEOUT,
+        start_timeout: float = START_TIMEOUT,
+        load_timeout: Optional[float] = DEFAULT_LOAD_TIMEOUT,
+        fresh_worker: bool = False,
     ) -> None:
         self.timeout = timeout
         self.start_timeout = start_timeout
+        self.load_timeout = load_timeout
+        self.fresh_worker = fresh_worker
         self.locations: List[Location] = []
         self.skipped: List[SkippedEntry] = []
         self._group = execnet.Group()
@@ -713,7 +725,12 @@ class Workspace:
             Location(
                 spec,
                 LocationWorker(
-                    spec, self._group, timeout=self.timeout, start_timeout=self.start_timeout
+                    spec,
+                    self._group,
+                    timeout=self.timeout,
+                    start_timeout=self.start_timeout,
+                    load_timeout=self.load_timeout,
+                    fresh_worker=self.fresh_worker,
                 ),
             )
             for spec in new_specs
@@ -724,11 +741,7 @@ class Workspace:
             self.locations.extend(added)
         if not start:
             return added
-        if len(added) == 1:
-            added[0]._load()
-        elif added:
-            with ThreadPoolExecutor(max_workers=min(len(added), 32)) as pool:
-                list(pool.map(Location._load, added))
+        _load_all(added)
         return added
 
     # -- lookups -------------------------------------------------------------------------
@@ -830,6 +843,31 @@ class Workspace:
         return f"<Workspace {[loc.name for loc in self.locations]!r}>"
 
 
+def _load_all(locations: Sequence[Location]) -> None:
+    """Load locations concurrently; an interrupted wait (Ctrl-C) stops them all at once.
+
+    Without that, the interrupt would wait for the slowest import to finish or time out.
+    """
+    if len(locations) <= 1:
+        for location in locations:
+            location._load()
+        return
+    pool = ThreadPoolExecutor(max_workers=min(len(locations), 32))
+    futures: List[Future[None]] = []
+    try:
+        futures += [pool.submit(Location._load, location) for location in locations]
+        for future in futures:
+            future.result()
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        for location in locations:
+            location.worker.close(timeout=0)
+        raise
+    finally:
+        pool.shutdown(wait=True)
+
+
 def _close_at_exit(reference: weakref.ReferenceType[Workspace]) -> None:
     workspace = reference()
     if workspace is not None:
@@ -858,6 +896,8 @@ def load_workspace(
     module: Union[str, Iterable[str], None] = None,
     timeout: Optional[float] = DEFAULT_TIMEOUT,
     start_timeout: float = START_TIMEOUT,
+    load_timeout: Optional[float] = DEFAULT_LOAD_TIMEOUT,
+    fresh_worker: bool = False,
 ) -> Workspace:
     """Load workspace files and/or single files and modules, each location in its own process.
 
@@ -869,9 +909,13 @@ def load_workspace(
     location that fails to load does not raise: see ``Location.load_error``. Locations
     keep their order: the files' locations, then ``python_file``, then ``module``.
 
-    ``timeout`` (seconds, None for no limit) bounds every call into a location, loading
-    its code included; a call that exceeds it kills the worker (WorkerTimeoutError).
-    ``start_timeout`` bounds the start of an interpreter, before any code is loaded.
+    ``timeout`` (seconds, None for no limit) bounds every call into a location (build,
+    execution, evaluation); a call that exceeds it kills the worker (WorkerTimeoutError).
+    ``load_timeout`` (seconds, None for no limit) bounds starting a location's process and
+    importing its code, at load time and at every restart; ``start_timeout`` bounds the
+    start of the interpreter alone. ``fresh_worker=True`` runs each call that runs user
+    code for a job (build, execution, evaluation of a schedule or sensor) on a new
+    process, stopped when the call ends (see docs/faults.md).
     """
     specs = [load_workspace_source(os.fspath(path)) for path in _many(paths)]
     for spec in specs:
@@ -880,7 +924,12 @@ def load_workspace(
     specs = list(apply_location_overrides(specs))
     extra = [location_from_python_file(os.fspath(path)) for path in _many(python_file)]
     extra += [location_from_module(str(name)) for name in _many(module)]
-    workspace = Workspace(timeout=timeout, start_timeout=start_timeout)
+    workspace = Workspace(
+        timeout=timeout,
+        start_timeout=start_timeout,
+        load_timeout=load_timeout,
+        fresh_worker=fresh_worker,
+    )
     try:
         workspace.add(specs, extra)
         return workspace
