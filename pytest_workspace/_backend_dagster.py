@@ -161,7 +161,10 @@ def _uses_dagster(module: Any) -> bool:
     for value in list(vars(module).values()):
         if value is dagster:
             return True
-        origin = getattr(value, "__module__", None) or type(value).__module__
+        try:
+            origin = getattr(value, "__module__", None) or type(value).__module__
+        except Exception:  # an object whose attributes raise: not Dagster's
+            continue
         if isinstance(origin, str) and origin.split(".")[0] in ("dagster", "dagster_shared"):
             return True
     return False

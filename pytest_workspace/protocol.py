@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import sys
 import traceback
-from typing import Any, Dict, Iterable, List, Optional, Tuple, TypedDict
+from typing import Any, Dict, Iterable, List, Optional, Tuple, TypedDict, Union
 
 #: Bumped whenever a message changes shape. The worker refuses a host of another
 #: version, and the host a worker that answers with another.
-PROTOCOL_VERSION = 4
+PROTOCOL_VERSION = 5
 
 
 # -- shapes -----------------------------------------------------------------------------
@@ -54,16 +54,40 @@ class WarningData(TypedDict):
 class LocationData(TypedDict):
     """The location to load, in ``init``."""
 
-    kind: str  # python_file, python_module, python_package
+    kind: str  # python_file, python_module, python_package, autoload_defs_module
     target: str
     attribute: Optional[str]
     working_directory: Optional[str]
+    python_path: List[str]  # after working_directory on sys.path (a project's src/)
+
+
+class CoverageSettings(TypedDict):
+    """How the host is measured by coverage.py, for a worker to measure itself the same
+    way (``init``; see ``_coverage.py``)."""
+
+    data_file: str  # the host's data file: the worker writes a parallel file next to it
+    config_file: Union[str, bool]  # a path, True: look for one in ``cwd``, False: none
+    cwd: str  # the host's folder: relative paths in the configuration are relative to it
+    source: Optional[List[str]]
+    source_pkgs: Optional[List[str]]
+    include: Optional[List[str]]
+    omit: Optional[List[str]]
+    branch: bool
+
+
+class CoverageState(TypedDict, total=False):
+    """Whether a worker measures coverage (the ``init`` reply): ``data_file`` or why not."""
+
+    measured: bool
+    data_file: str
+    reason: str
 
 
 class InitArguments(TypedDict):
     protocol: int
     location: LocationData
     modules: List[List[str]]  # [name, source], each after those it imports
+    coverage: Optional[CoverageSettings]  # None: the host is not measured
 
 
 class InterpreterData(TypedDict):
@@ -74,6 +98,7 @@ class InterpreterData(TypedDict):
     python_version: List[int]
     prefix: str
     pid: int
+    coverage: Optional[CoverageState]  # None: the host asked for no coverage
 
 
 class RepositoryData(TypedDict):
@@ -373,4 +398,5 @@ def interpreter_info() -> InterpreterData:
         "python_version": list(sys.version_info[:3]),
         "prefix": sys.prefix,
         "pid": os.getpid(),
+        "coverage": None,
     }
