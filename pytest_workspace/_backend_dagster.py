@@ -475,6 +475,8 @@ class DagsterRepository:
         self.source_location = None
         self._built: List[str] = []
         self._lists_asset_job: Optional[bool] = None
+        self._job_names: Optional[List[str]] = None
+        self._job_set: frozenset[str] = frozenset()
 
     @property
     def job_names(self) -> List[str]:
@@ -484,12 +486,16 @@ class DagsterRepository:
         listed when the repository has assets to materialize; other implicit jobs
         (older Dagsters' per-partitions variants, ``__ASSET_JOB_0``…) are not.
         """
-        return [
-            name
-            for name in self.dagster_repository.job_names
-            if not name.startswith(_IMPLICIT_JOB_PREFIX)
-            or (name == IMPLICIT_ASSET_JOB_NAME and self._materializes_assets())
-        ]
+        # Computed once: a repository's names do not change, and every item asks.
+        if self._job_names is None:
+            self._job_names = [
+                name
+                for name in self.dagster_repository.job_names
+                if not name.startswith(_IMPLICIT_JOB_PREFIX)
+                or (name == IMPLICIT_ASSET_JOB_NAME and self._materializes_assets())
+            ]
+            self._job_set = frozenset(self._job_names)
+        return self._job_names
 
     def _materializes_assets(self) -> bool:
         """Whether the repository has assets that its ``__ASSET_JOB`` materializes (not
@@ -530,7 +536,8 @@ class DagsterRepository:
         return [name for name in self.job_names if name in self._built]
 
     def has_job(self, name: str) -> bool:
-        return name in self.job_names
+        """Whether the repository declares ``name``, at the cost of a set lookup."""
+        return bool(self.job_names) and name in self._job_set
 
     def get_job(self, name: str) -> DagsterJob:
         """Build the job ``name`` with Dagster (only that one) and wrap it."""
