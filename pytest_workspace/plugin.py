@@ -11,6 +11,7 @@ node id of the plugin.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -232,7 +233,32 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Optional[p
     return collector
 
 
-# -- xdist: what the workers loaded ----------------------------------------------------
+# -- xdist ----------------------------------------------------------------------------
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """A location's items on one worker: its process starts there and only there."""
+    run = settings(config)
+    if not run.names_a_workspace and config.getvalue("dist") != "loadgroup":
+        # No workspace known before collection: xdist's own scheduler, unchanged for
+        # runs without workspace items (and for workspace files found in folders).
+        return None
+    from ._xdist import location_scope, make_scheduler
+
+    root = config.rootpath
+    targets = {_display(Path(p), root) for p in run.python_files} | set(run.modules)
+    patterns = run.patterns
+
+    def scope_of(nodeid: str) -> Optional[str]:
+        return location_scope(nodeid, targets, patterns, YAML_SUFFIXES)
+
+    return make_scheduler(config, log, scope_of)
+
+
+def _display(path: Path, root: Path) -> str:
+    """``path`` as a node id: relative to the rootdir, ``../``-style outside it."""
+    return os.path.relpath(path, root).replace(os.sep, "/")
 
 
 @pytest.hookimpl(optionalhook=True)
