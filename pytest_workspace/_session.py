@@ -9,16 +9,29 @@ and turn their outcome into pytest results.
 
 from __future__ import annotations
 
+import builtins
 import os
+import re
+import warnings
 from pathlib import Path
-from typing import Any, Generator, Iterator, List, Optional, Sequence, Set, Tuple, Union
+from typing import Any, Dict, Generator, Iterator, List, Optional, Sequence, Set, Tuple, Type, Union
 
 import pytest
+from _pytest._code.code import ReprEntryNative, ReprExceptionInfo, ReprFileLocation, ReprTraceback
 
+from . import _coverage
+from ._sources import resolve_path
 from .checks import Check, TargetCache, check_schedule, check_sensor
-from .config import COMMAND_LINE_SOURCE, SkippedEntry
+from .config import (
+    COMMAND_LINE_SOURCE,
+    SkippedEntry,
+    SourceError,
+    is_collected_source,
+    location_from_module,
+    location_from_python_file,
+)
 from .dagster_checks import check_job_runs, run_summary
-from .errors import WorkspaceError, WorkspaceFileError
+from .errors import WorkerTimeoutError, WorkspaceError, WorkspaceFileError
 from .plugin import Settings, settings
 from .workspace import (
     JobHandle,
@@ -31,6 +44,8 @@ from .workspace import (
 )
 
 _run_key = pytest.StashKey["WorkspaceRun"]()
+#: The workerinput key of the controller's location states.
+_STATES_KEY = "pytest_workspace_states"
 
 #: Name of the item that stands for a code location that failed to load.
 LOAD_LOCATION_ITEM = "load_location"
@@ -45,21 +60,71 @@ _ReportInfo = Tuple[Union["os.PathLike[str]", str], Optional[int], str]
 
 def pytest_configure(config: pytest.Config) -> None:
     # Called when this module is registered, at start-up or during collection.
-    config.stash[_run_key] = WorkspaceRun(config, settings(config))
+    run_settings = settings(config)
+    try:  # a malformed -f/-m target is a usage error, said before anything starts
+        for python_file in run_settings.python_files:
+            location_from_python_file(python_file)
+        for module in run_settings.modules:
+            location_from_module(module)
+    except WorkspaceFileError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[_run_key] = WorkspaceRun(config, run_settings)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     run = config.stash.get(_run_key, None)
     if run is not None:
         run.close()
+    _coverage.combine()
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
+    try:
+        return (yield)
+    finally:
+        # pytest-cov combines and reports when the loop ends (its wrapper is outside this
+        # one): by then the locations' workers must have stopped, which writes their
+        # coverage data, and the data must be in this process's.
+        if _coverage.pending():
+            session.config.stash[_run_key].close()
+            _coverage.combine()
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
-    # Start the named workspaces now, all at once, so the header can say their Pythons.
-    # An xdist controller collects nothing: its workers start their own locations.
-    if not _is_xdist_controller(session.config):
-        session.config.stash[_run_key].start_named()
+    run: WorkspaceRun = session.config.stash[_run_key]
+    if _is_xdist_controller(session.config):
+        # The controller describes each location once and runs no item: its workers
+        # get the descriptions (pytest_configure_node, before they start), collect the
+        # same items from them, and start a location only where its items run (the
+        # scheduler sends all of a location's items to one worker).
+        run.start_named()
+        run.states = run.cache.states()
+        run.close()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection(session: pytest.Session) -> None:
+    # Start the named workspaces, all at once, after the header: loading counts in the
+    # session's time, and each file's line follows as soon as its locations are ready.
+    run: WorkspaceRun = session.config.stash[_run_key]
+    run.start_named()
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and _shows_header(session.config):
+        for line in run.header_lines():
+            reporter.write_line(line)
+
+
+def _shows_header(config: pytest.Config) -> bool:
+    """Whether pytest prints its header in this run (not under -q or --no-header)."""
+    return config.get_verbosity() >= 0 and not config.getoption("no_header", False)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    run: WorkspaceRun = node.config.stash[_run_key]
+    node.workerinput[_STATES_KEY] = run.states
 
 
 def _is_xdist_controller(config: pytest.Config) -> bool:
@@ -67,6 +132,8 @@ def _is_xdist_controller(config: pytest.Config) -> bool:
 
 
 def pytest_report_header(config: pytest.Config) -> List[str]:
+    # An xdist controller's locations (loaded at session start); other runs load theirs
+    # as collection starts and print their lines then.
     return config.stash[_run_key].header_lines()
 
 
@@ -74,13 +141,13 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     # An xdist worker hands its lines to the controller, which loaded no location itself.
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:
-        workeroutput["pytest_workspace_locations"] = session.config.stash[_run_key].all_lines()
+        workeroutput["pytest_workspace_locations"] = session.config.stash[_run_key].worker_lines()
 
 
 def pytest_report_collectionfinish(config: pytest.Config) -> List[str]:
     # Workspace files found while collecting folders were loaded after the header was
     # printed: they get their line here, under "collected N items".
-    return config.stash[_run_key].header_lines()
+    return config.stash[_run_key].header_lines() if _shows_header(config) else []
 
 
 def session_workspace(config: pytest.Config) -> Workspace:
@@ -99,7 +166,11 @@ class WorkspaceRun:
     def __init__(self, config: pytest.Config, settings: Settings) -> None:
         self.config = config
         self.settings = settings
-        self.cache = TargetCache(timeout=settings.timeout)
+        # An xdist worker receives what its controller loaded (pytest_configure_node).
+        adopted = getattr(config, "workerinput", {}).get(_STATES_KEY)
+        self.cache = TargetCache(settings.timeout, adopted=adopted, base=config.rootpath)
+        #: An xdist controller's locations, as plain data for its workers.
+        self.states: Dict[str, Dict[str, Any]] = {}
         self._reported: Set[Path] = set()
         self._reported_targets: Set[str] = set()
         #: Node ids of the workspace files whose items were made.
@@ -115,20 +186,27 @@ class WorkspaceRun:
             self.start_named()
         return self.cache.targets[key]
 
-    def all_lines(self) -> List[str]:
-        """One line per workspace file and -f/-m location loaded in this process."""
-        return self._lines(set(), set())
+    def worker_lines(self) -> List[str]:
+        """For an xdist worker's summary: one line per file, with the locations that
+        started in this worker (a location runs only where its items run)."""
+        lines = []
+        for path, (spec, locations) in self.cache.files.items():
+            started = [loc for loc in locations if loc.python_version is not None]
+            if started and not isinstance(spec, WorkspaceFileError):
+                described = ", ".join(_describe_location(loc) for loc in started)
+                lines.append(f"workspace: {_display_path(path, self.config)}: {described}")
+        for location in self.cache.targets.values():
+            if location.python_version is not None:
+                lines.append(f"workspace location: {location.name}: {_describe_location(location)}")
+        return lines
 
     def header_lines(self) -> List[str]:
         """One line per workspace file (and -f/-m location) not yet reported."""
-        return self._lines(self._reported, self._reported_targets)
-
-    def _lines(self, reported: Set[Path], reported_targets: Set[str]) -> List[str]:
         lines = []
         for path, (spec, locations) in self.cache.files.items():
-            if path in reported:
+            if path in self._reported:
                 continue
-            reported.add(path)
+            self._reported.add(path)
             if isinstance(spec, WorkspaceFileError):
                 described = "not found" if not path.exists() else "malformed, not loaded"
             else:
@@ -136,16 +214,10 @@ class WorkspaceRun:
             shown = _display_path(path, self.config)
             lines.append(f"workspace: {shown}: {described or 'no locations'}")
         for key, location in self.cache.targets.items():
-            if key in reported_targets:
+            if key in self._reported_targets:
                 continue
-            reported_targets.add(key)
+            self._reported_targets.add(key)
             lines.append(f"workspace location: {location.name}: {_describe_location(location)}")
-        s = self.settings
-        if not lines and not reported and s.names_a_workspace:
-            # An xdist controller: its workers load the locations.
-            names = [_display_path(p, self.config) for p in s.named_files]
-            names += [_display_path(Path(p), self.config) for p in s.python_files]
-            lines.append("workspace: " + ", ".join(names + s.modules))
         return lines
 
     def close(self) -> None:
@@ -156,7 +228,8 @@ def _describe_location(location: Location) -> str:
     version = location.python_version
     python = "Python " + ".".join(map(str, version)) if version else "not started"
     failed = ", failed to load" if location.load_error is not None else ""
-    return f"{location.name} ({python}{failed})"
+    coverage = f", {location.coverage}" if location.coverage else ""
+    return f"{location.name} ({python}{failed}{coverage})"
 
 
 def _display_path(path: Path, config: pytest.Config) -> str:
@@ -167,8 +240,12 @@ def _display_path(path: Path, config: pytest.Config) -> str:
 # -- collection ------------------------------------------------------------------------
 
 
-def collect_workspace_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector:
+def collect_workspace_file(file_path: Path, parent: pytest.Collector) -> Optional[pytest.Collector]:
     """The collector of a workspace file that ``parent`` (a folder) found."""
+    run: WorkspaceRun = parent.config.stash[_run_key]
+    named = resolve_path(file_path) in run.settings.named_files
+    if not (named or parent.session.isinitpath(file_path)) and not is_collected_source(file_path):
+        return None  # a project's own dg.toml: the workspace that lists it loads it
     # pytest collects a folder again for each file argument in it, and keeps only the
     # node that matches the argument: a fresh collector each time, and duplicates are
     # dropped where their items would be made (WorkspaceFile.collect).
@@ -197,6 +274,7 @@ def pytest_make_collect_report(
         # -f/-m targets are not files pytest could collect (a Python file named on the
         # command line would be imported as a test module): they hang off the session.
         report.result.extend(_target_collectors(collector))
+        report.result.extend(_unreadable_named_paths(collector))
     return report
 
 
@@ -210,6 +288,18 @@ def _target_collectors(session: pytest.Session) -> List[pytest.Collector]:
         )
     for key in run.settings.modules:
         collectors.append(TargetLocation.from_parent(session, name=key, nodeid=key, key=key))
+    return collectors
+
+
+def _unreadable_named_paths(session: pytest.Session) -> List[pytest.Collector]:
+    """Named workspace paths pytest cannot collect as files (a folder that is not a
+    Dagster project or dg workspace, a link loop): each is one failed item."""
+    collectors: List[pytest.Collector] = []
+    for path in settings(session.config).named_files:
+        if path.is_file() or not (path.exists() or path.is_symlink()):
+            continue
+        shown = _display_path(path, session.config)
+        collectors.append(WorkspaceFile.from_parent(session, path=path, nodeid=shown))
     return collectors
 
 
@@ -228,6 +318,8 @@ class WorkspaceFile(pytest.File):
             # one malformed file must not stop the other workspaces from running.
             yield MalformedFileItem.from_parent(self, name=LOAD_WORKSPACE_ITEM, error=exc)
             return
+        for part in spec.errors:
+            yield MalformedPartItem.from_parent(self, name=f"load_project[{part.name}]", part=part)
         for skipped in spec.skipped:
             yield SkippedEntryItem.from_parent(self, name=skipped.key_path, entry=skipped)
         for location in locations:
@@ -290,7 +382,12 @@ class RepositoryNode(pytest.Collector):
 
 
 class ItemFailure(Exception):
-    """A workspace item failed; the message is the whole report."""
+    """A workspace item failed: ``report`` is the whole report, ``reason`` its one line."""
+
+    def __init__(self, report: str, reason: str = "") -> None:
+        super().__init__(report)
+        self.report = report
+        self.reason = reason or next((ln for ln in report.splitlines() if ln.strip()), report)
 
 
 class WorkspaceItem(pytest.Item):
@@ -301,22 +398,34 @@ class WorkspaceItem(pytest.Item):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.add_marker(pytest.mark.workspace)
-        group = self._group()
-        if group is not None and _loadgroup_active(self.config):
-            self.add_marker(pytest.mark.xdist_group(name=group))
-
-    def _group(self) -> Optional[str]:
-        """The xdist group: the code location, whose process the item runs in."""
-        return None
 
     def repr_failure(
         self,
         excinfo: pytest.ExceptionInfo[BaseException],
         style: Any = None,
     ) -> Any:
-        if isinstance(excinfo.value, (ItemFailure, WorkspaceError)):
-            return str(excinfo.value)
-        return super().repr_failure(excinfo, style=style)
+        failure = excinfo.value
+        if isinstance(failure, WorkspaceError):
+            failure = ItemFailure(str(failure))
+        elif isinstance(failure, Warning) and isinstance(self, _MemberItem):
+            # A warning from the location, turned into an error by a warnings filter.
+            where = f"{self.kind} {self.handle.name!r} raised {type(failure).__name__}: {failure}"
+            failure = ItemFailure(
+                f"{where}\n(an error under this run's warnings filters, e.g. -W error)", where
+            )
+        if not isinstance(failure, ItemFailure):
+            return super().repr_failure(excinfo, style=style)
+        # A report like pytest's own: `--tb=line` and the `-r` summary show the reason
+        # (reprcrash), `--tb=short` a short traceback, the rest the whole report. These
+        # classes are what pytest and xdist know how to print and send between processes.
+        style = self.config.getoption("tbstyle", "auto")
+        text = short_report(failure.report) if style == "short" else failure.report
+        lines = [] if style == "line" else [f"{line}\n" for line in text.splitlines()]
+        path, line, _ = self.reportinfo()
+        return ReprExceptionInfo(
+            reprtraceback=ReprTraceback([ReprEntryNative(lines)] if lines else [], None, "native"),
+            reprcrash=ReprFileLocation(os.fspath(path), (line or 0) + 1, failure.reason),
+        )
 
     def _source(self) -> Optional[Tuple[str, int]]:
         """The user's file and 1-based line this item stands for, when known."""
@@ -338,12 +447,20 @@ class WorkspaceItem(pytest.Item):
             self.add_report_section("call", "stderr", stderr)
 
 
-def _loadgroup_active(config: pytest.Config) -> bool:
-    # The xdist controller has --dist loadgroup; xdist rewrites its workers' options to
-    # dist="no", loadgroup=True.
-    return bool(config.getoption("loadgroup", False)) or (
-        config.getoption("dist", "no") == "loadgroup"
-    )
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_timeout_set_timer(item: pytest.Item, settings: Any) -> Optional[bool]:
+    """pytest-timeout: a workspace item enforces the limit itself, on its calls.
+
+    Its call into the location gets the limit, and a call over it kills the location's
+    worker (the next item restarts it) and fails the item with one clear line; no
+    signal interrupts the host half-way through a call, no stack dump, and
+    ``timeout_method = thread`` does not end the session.
+    """
+    if isinstance(item, WorkspaceItem):
+        if isinstance(item, _MemberItem):
+            item.time_limit = float(settings.timeout)
+        return True  # no timer: nothing else of a workspace item can hang
+    return None
 
 
 @pytest.hookimpl(wrapper=True)
@@ -375,7 +492,32 @@ class MalformedFileItem(WorkspaceItem):
 
     def runtest(self) -> None:
         raise ItemFailure(
-            f"workspace file {self.path} is malformed; nothing of it was loaded:\n{self.error}"
+            f"workspace file {self.path} is malformed; nothing of it was loaded:\n{self.error}",
+            f"workspace file {self.path.name} is malformed: {self.error}".splitlines()[0],
+        )
+
+
+class MalformedPartItem(WorkspaceItem):
+    """Stands for a part of a workspace source that could not be read (a dg.toml
+    project): it fails with the parser's message; the other parts still run."""
+
+    kind = "project"
+
+    def __init__(self, *, part: SourceError, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.part = part
+
+    def _title(self) -> str:
+        return f"project {self.part.name}"
+
+    def _source(self) -> Optional[Tuple[str, int]]:
+        error = self.part.error
+        return error.path or str(self.path), error.line or 1
+
+    def runtest(self) -> None:
+        raise ItemFailure(
+            f"project {self.part.name!r} ({self.part.key_path} of {self.path}) was not "
+            f"loaded:\n{self.part.error}"
         )
 
 
@@ -387,9 +529,6 @@ class LocationLoadItem(WorkspaceItem):
     def __init__(self, *, code_location: Location, **kwargs: Any) -> None:
         self.code_location = code_location
         super().__init__(**kwargs)
-
-    def _group(self) -> Optional[str]:
-        return self.code_location.name
 
     def _title(self) -> str:
         return f"location {self.code_location.name}"
@@ -406,7 +545,12 @@ class LocationLoadItem(WorkspaceItem):
         error = self.code_location.load_error
         assert error is not None
         self._add_output(*self.code_location.load_output)
-        raise ItemFailure(str(error))
+        # The error itself (the traceback's last line) rather than the advice around it.
+        cause = (error.remote_traceback.strip() or error.message.strip()).splitlines()
+        cause_line = cause[-1] if error.remote_traceback.strip() else cause[0]
+        raise ItemFailure(
+            str(error), f"code location {error.location!r} failed to load: {cause_line}"
+        )
 
 
 class SkippedEntryItem(WorkspaceItem):
@@ -436,24 +580,99 @@ class _MemberItem(WorkspaceItem):
         self.handle = handle
         super().__init__(**kwargs)
 
-    def _group(self) -> Optional[str]:
-        return self.handle.location.name
-
     def _title(self) -> str:
         return f"{self.kind} {self.handle.name}"
 
     def _source(self) -> Optional[Tuple[str, int]]:
         return self.handle.declared_at
 
+    #: pytest-timeout's limit for this item (seconds), which the item enforces itself.
+    time_limit: Optional[float] = None
+
+    def _check_timeout(self) -> Optional[float]:
+        """The time limit of this item's whole check, when pytest-timeout's is the tighter."""
+        own = self.config.stash[_run_key].settings.timeout
+        if self.time_limit is not None and (own is None or self.time_limit < own):
+            return self.time_limit
+        return None
+
     def _finish(self, outcome: Check, logs: Sequence[LogRecord] = ()) -> None:
         """Turn a check's outcome into this item's result: output sections, skip, failure."""
         self._add_output(outcome.stdout, outcome.stderr)
+        for warning in outcome.warnings:
+            # As if raised here: pytest's warnings summary lists it, its filters apply
+            # (`-W error` raises it, which fails the item; see repr_failure).
+            warnings.warn_explicit(
+                warning.message, _warning_class(warning.category), warning.filename, warning.lineno
+            )
         if logs:
             self.add_report_section("call", "log", _format_logs(logs, self.config.get_verbosity()))
         if outcome.skipped:
             pytest.skip(outcome.reason)
         if outcome.failed:
-            raise ItemFailure(outcome.report)
+            limit = self._check_timeout()
+            if limit is not None and isinstance(outcome.error, WorkerTimeoutError):
+                reason = (
+                    f"{self.kind} {self.handle.name!r} did not finish within pytest-timeout's "
+                    f"limit of {limit:g}s; its worker was killed and restarts for the next item"
+                )
+                raise ItemFailure(f"{reason}\n\n{outcome.report}", reason)
+            raise ItemFailure(outcome.report, outcome.reason)
+
+
+_WARNING_CLASSES: Dict[str, Type[Warning]] = {}
+
+
+def _warning_class(category: str) -> Type[Warning]:
+    """The host's class for a location's warning category: the builtin one of that name,
+    else a UserWarning subclass of the same module and name (the host may not have the
+    module: `-W error::UserWarning` and `-W error` apply to it)."""
+    module, _, name = category.rpartition(".")
+    builtin = getattr(builtins, name, None)
+    if not module and isinstance(builtin, type) and issubclass(builtin, Warning):
+        return builtin
+    if category not in _WARNING_CLASSES:
+        made = type(name, (UserWarning,), {"__module__": module or "builtins"})
+        _WARNING_CLASSES[category] = made
+    return _WARNING_CLASSES[category]
+
+
+def short_report(report: str) -> str:
+    """``--tb=short``: the headline, one line per frame of the user's code, the error.
+
+    The remote traceback is already trimmed to the user's frames; short drops their
+    context lines and the table of steps, like pytest's own short tracebacks.
+    """
+    lines = report.splitlines()
+    kept: List[str] = []
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        frame = _FRAME.match(line)
+        if frame:
+            path, number, function = frame.groups()
+            kept.append(f"{path}:{number}: in {function}")
+            index += 1
+            if index < len(lines) and lines[index].startswith("    "):
+                kept.append(lines[index])  # the frame's source line
+                index += 1
+            while index < len(lines) and lines[index].startswith("    "):
+                index += 1  # carets
+            continue
+        if line == "steps:":
+            index += 1
+            while index < len(lines) and lines[index].startswith("  "):
+                index += 1
+            continue
+        if line != "Traceback (most recent call last):":
+            kept.append(line)
+        index += 1
+    while kept and not kept[-1].strip():
+        kept.pop()
+    return "\n".join(kept)
+
+
+_FRAME = re.compile(r'^  File "(.+)", line (\d+), in (.+)$')
 
 
 class JobItem(_MemberItem):
@@ -476,6 +695,7 @@ class JobItem(_MemberItem):
             run_config=run_config,
             resources=hook.pytest_workspace_resources(job=job) if execute else None,
             partition_keys=hook.pytest_workspace_partition_keys(job=job) if execute else None,
+            timeout=self._check_timeout(),
         )
         summary = run_summary(outcome)
         if summary:  # Dagster: the partition(s) that ran, assets and asset checks
@@ -502,7 +722,7 @@ class ScheduleItem(_MemberItem):
     handle: ScheduleHandle
 
     def runtest(self) -> None:
-        self._finish(check_schedule(self.handle))
+        self._finish(check_schedule(self.handle, timeout=self._check_timeout()))
 
 
 class SensorItem(_MemberItem):
@@ -512,4 +732,4 @@ class SensorItem(_MemberItem):
     handle: SensorHandle
 
     def runtest(self) -> None:
-        self._finish(check_sensor(self.handle))
+        self._finish(check_sensor(self.handle, timeout=self._check_timeout()))

@@ -18,14 +18,18 @@ and ``-f``/``-m`` target of a run, parsed and started once, in one :class:`Works
 
 from __future__ import annotations
 
+import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
+from ._sources import resolve_path
 from .config import (
     LocationSpec,
     WorkspaceSpec,
-    load_workspace_file,
+    apply_location_overrides,
+    load_workspace_source,
     location_from_module,
     location_from_python_file,
 )
@@ -44,6 +48,7 @@ from .workspace import (
     JobHandle,
     Location,
     LogRecord,
+    RemoteWarning,
     RunResult,
     ScheduleHandle,
     SensorHandle,
@@ -91,6 +96,11 @@ class Check:
         return self.status == PASSED
 
     @property
+    def warnings(self) -> Tuple[RemoteWarning, ...]:
+        """The warnings the user's code raised in the location during this check."""
+        return ()
+
+    @property
     def failed(self) -> bool:
         return self.status == FAILED
 
@@ -110,6 +120,15 @@ class JobCheck(Check):
     def logs(self) -> Tuple[LogRecord, ...]:
         return self.result.logs if self.result is not None else ()
 
+    @property
+    def warnings(self) -> Tuple[RemoteWarning, ...]:
+        """What building and then running the job raised (each once: a run that built
+        the job again reports the build's warnings too)."""
+        found = list(self.build.warnings if self.build is not None else ())
+        if self.result is not None:
+            found += [w for w in self.result.warnings if w not in found]
+        return tuple(found)
+
 
 @dataclass(frozen=True)
 class EvaluationCheck(Check):
@@ -117,12 +136,17 @@ class EvaluationCheck(Check):
 
     evaluation: Optional[Evaluation] = None
 
+    @property
+    def warnings(self) -> Tuple[RemoteWarning, ...]:
+        return self.evaluation.warnings if self.evaluation is not None else ()
+
 
 def check_job(
     job: JobHandle,
     *,
     execute: bool = True,
     run_config: Optional[Mapping[str, object]] = None,
+    timeout: Optional[float] = None,
     **execute_options: Any,
 ) -> JobCheck:
     """Build ``job`` in its location, check its name, then (``execute``) run it.
@@ -132,11 +156,15 @@ def check_job(
     partitioned job has no partition to run. ``execute_options`` go to
     :meth:`JobHandle.execute` (the Dagster backend's ``resources``, ``partition_key``;
     see :mod:`pytest_workspace.dagster_checks`).
+    ``timeout`` bounds the whole check (each call gets what is left of it); without it
+    each call has the workspace's own timeout. A check over it kills the location's
+    worker, which the next call restarts.
     """
     name = job.name
     steps = _Steps("job", name)
+    deadline = _Deadline(timeout)
     try:
-        build = job.build()
+        build = job.build(timeout=deadline.remaining())
     except RemoteError as exc:
         if exc.type_name.endswith("JobNameMismatchError"):
             return steps.failed("name check", f"job {name!r} failed the name check", exc, exc)
@@ -152,7 +180,7 @@ def check_job(
     if not execute:
         return steps.outcome(PASSED)
     try:
-        result = job.execute(run_config=run_config, **execute_options)
+        result = job.execute(run_config=run_config, timeout=deadline.remaining(), **execute_options)
     except PartitionsUnavailableError as exc:
         steps.steps.append(CheckStep("execute", SKIPPED, str(exc)))
         return steps.outcome(SKIPPED, str(exc), str(exc), exc)
@@ -242,27 +270,44 @@ def needs_more_run_config(error: RunConfigError, given: Optional[Mapping[str, ob
     return error.only_missing
 
 
-def check_schedule(schedule: ScheduleHandle) -> EvaluationCheck:
+def check_schedule(schedule: ScheduleHandle, *, timeout: Optional[float] = None) -> EvaluationCheck:
     """A valid cron string, an existing target job, an evaluation that runs."""
-    return _check_evaluation(schedule)
+    return _check_evaluation(schedule, timeout)
 
 
-def check_sensor(sensor: SensorHandle) -> EvaluationCheck:
+def check_sensor(sensor: SensorHandle, *, timeout: Optional[float] = None) -> EvaluationCheck:
     """An existing target job and an evaluation that runs."""
-    return _check_evaluation(sensor)
+    return _check_evaluation(sensor, timeout)
 
 
-def check(handle: Union[JobHandle, ScheduleHandle, SensorHandle]) -> Check:
+def check(
+    handle: Union[JobHandle, ScheduleHandle, SensorHandle], *, timeout: Optional[float] = None
+) -> Check:
     """:func:`check_job`, :func:`check_schedule` or :func:`check_sensor`, by handle."""
     if isinstance(handle, JobHandle):
-        return check_job(handle)
-    return _check_evaluation(handle)
+        return check_job(handle, timeout=timeout)
+    return _check_evaluation(handle, timeout)
 
 
-def _check_evaluation(handle: Union[ScheduleHandle, SensorHandle]) -> EvaluationCheck:
+class _Deadline:
+    """What is left of a check's time limit, for its next call (None: no limit of its own)."""
+
+    def __init__(self, timeout: Optional[float]) -> None:
+        self.end = None if timeout is None else time.monotonic() + timeout
+
+    def remaining(self) -> Optional[float]:
+        if self.end is None:
+            return None
+        # Never 0 or less: a call must be sent to be timed out (and its worker killed).
+        return max(self.end - time.monotonic(), 0.001)
+
+
+def _check_evaluation(
+    handle: Union[ScheduleHandle, SensorHandle], timeout: Optional[float]
+) -> EvaluationCheck:
     kind, name = handle.kind, handle.name
     try:
-        evaluation = handle.evaluate()
+        evaluation = handle.evaluate(timeout=timeout)
     except _CALL_ERRORS as exc:
         headline = f"{kind} {name!r} failed its evaluation"
         return EvaluationCheck(
@@ -321,11 +366,20 @@ class TargetCache:
 
     All of them share one :class:`Workspace` (and its processes), created on first use.
     A malformed file is remembered as its :class:`WorkspaceFileError`, raised by
-    :meth:`file` each time it is asked for.
+    :meth:`file` each time it is asked for. ``adopted`` holds the :meth:`states` another
+    process loaded (an xdist controller, keyed relative to ``base``): those locations
+    are not started here until their first call.
     """
 
-    def __init__(self, timeout: Optional[float]) -> None:
+    def __init__(
+        self,
+        timeout: Optional[float],
+        adopted: Optional[Mapping[str, Mapping[str, Any]]] = None,
+        base: Optional[Path] = None,
+    ) -> None:
         self.timeout = timeout
+        self.adopted = dict(adopted or {})
+        self.base = base or Path.cwd()
         self._workspace: Optional[Workspace] = None
         self.files: Dict[Path, _FileState] = {}
         self.targets: Dict[str, Location] = {}
@@ -336,19 +390,37 @@ class TargetCache:
             self._workspace = Workspace(timeout=self.timeout)
         return self._workspace
 
+    def _file_key(self, path: Path, index: int) -> str:
+        return f"{os.path.relpath(path, self.base)}#{index}"
+
+    def _target_key(self, key: str) -> str:
+        return f"target:{os.path.relpath(key, self.base) if os.path.isabs(key) else key}"
+
+    def states(self) -> Dict[str, Dict[str, Any]]:
+        """Every location loaded here, as plain data another process can :meth:`adopt`."""
+        states: Dict[str, Dict[str, Any]] = {}
+        for path, (_, locations) in self.files.items():
+            for index, location in enumerate(locations):
+                states[self._file_key(path, index)] = location.state()
+        for key, location in self.targets.items():
+            states[self._target_key(key)] = location.state()
+        return states
+
     def start(
         self, paths: Sequence[Path], python_files: Sequence[str], modules: Sequence[str]
     ) -> None:
         """Parse the files not seen yet and start their locations and the targets at once."""
         specs = []
         for path in paths:
-            path = path.resolve()
+            path = resolve_path(path)
             if path in self.files:
                 continue
             try:
-                specs.append(load_workspace_file(str(path)))
+                specs.append(load_workspace_source(str(path)))
             except WorkspaceFileError as exc:
                 self.files[path] = (exc, [])
+        # Files started together are one workspace, as for `dagster dev -w a -w b`.
+        specs = list(apply_location_overrides(specs))
         targets: List[Tuple[str, LocationSpec]] = []
         for python_file in python_files:
             if python_file not in self.targets:
@@ -358,17 +430,26 @@ class TargetCache:
                 targets.append((module, location_from_module(module)))
         if not specs and not targets:
             return
-        added = self.workspace.add(specs, [spec for _, spec in targets])
+        keys = [
+            self._file_key(Path(spec.path).resolve(), index)
+            for spec in specs
+            for index in range(len(spec.locations))
+        ] + [self._target_key(key) for key, _ in targets]
+        adopt = bool(keys) and all(key in self.adopted for key in keys)
+        added = self.workspace.add(specs, [spec for _, spec in targets], start=not adopt)
+        if adopt:
+            for key, location in zip(keys, added):
+                location.adopt(self.adopted[key])
         by_spec = {id(location.spec): location for location in added}
         for spec in specs:
             started = [by_spec[id(location)] for location in spec.locations]
-            self.files[Path(spec.path).resolve()] = (spec, started)
+            self.files[resolve_path(Path(spec.path))] = (spec, started)
         for key, location_spec in targets:
             self.targets[key] = by_spec[id(location_spec)]
 
     def file(self, path: Path) -> Tuple[WorkspaceSpec, List[Location]]:
         """The parsed file and its started locations; raises WorkspaceFileError."""
-        path = path.resolve()
+        path = resolve_path(path)
         if path not in self.files:
             self.start([path], [], [])
         spec_or_error, locations = self.files[path]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .checks import FAILED, PASSED, SKIPPED, CheckStep, JobCheck, check_job
-from .workspace import JobHandle, LogRecord, RunResult
+from .workspace import JobHandle, LogRecord, RemoteWarning, RunResult
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,11 @@ class PartitionedJobCheck(JobCheck):
         """The logs of every partition's run, one run after the other."""
         return tuple(record for _, run in self.runs for record in run.logs)
 
+    @property
+    def warnings(self) -> Tuple[RemoteWarning, ...]:
+        """The warnings of every partition's run."""
+        return tuple(warning for _, run in self.runs for warning in run.warnings)
+
 
 def check_job_runs(
     job: JobHandle,
@@ -38,11 +43,13 @@ def check_job_runs(
     run_config: Optional[Mapping[str, object]] = None,
     resources: Optional[Mapping[str, str]] = None,
     partition_keys: Optional[Sequence[str]] = None,
+    timeout: Optional[float] = None,
 ) -> JobCheck:
     """Check ``job`` as :func:`check_job` does, with ``resources`` replaced and, when
     ``partition_keys`` is given, one run per key (None: the backend's default partition,
-    the last key of a partitioned job's partitions definition)."""
-    options: Dict[str, Any] = {}
+    the last key of a partitioned job's partitions definition). ``timeout`` bounds each
+    run's check (see :func:`check_job`)."""
+    options: Dict[str, Any] = {"timeout": timeout}
     if resources is not None:
         if not isinstance(resources, Mapping) or not all(
             isinstance(key, str) and isinstance(path, str) for key, path in resources.items()

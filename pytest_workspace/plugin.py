@@ -11,6 +11,7 @@ node id of the plugin.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -20,6 +21,7 @@ import pytest
 
 from . import hooks
 from ._defaults import DEFAULT_TIMEOUT
+from ._sources import TOML_SOURCE_NAMES, resolve_path, resolve_source_path
 from .errors import NameLookupError
 
 if TYPE_CHECKING:
@@ -79,7 +81,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "workspace_files",
         "glob patterns of workspace files found while collecting folders",
         type="args",
-        default=["workspace.yaml"],
+        default=["workspace.yaml", "dg.toml"],
     )
     parser.addini(
         "workspace_execute", "execute jobs (false: build only)", type="bool", default=True
@@ -129,7 +131,8 @@ class Settings:
         ini = [] if on_command_line else [Path(p) for p in config.getini("workspace")]
         no_execute = bool(config.getoption("workspace_no_execute"))
         return cls(
-            named_files=_unique([p.resolve() for p in cli + ini]),
+            # A folder stands for its dg.toml or its project's pyproject.toml.
+            named_files=_unique([resolve_path(Path(resolve_source_path(p))) for p in cli + ini]),
             python_files=python_files,
             modules=modules,
             named_on_command_line=on_command_line,
@@ -145,12 +148,13 @@ class Settings:
     def is_workspace_file(self, file_path: Path, parent: pytest.Collector) -> bool:
         """A file pytest reached that is a workspace file: named, or matching a pattern."""
         # A positional argument is a workspace file whatever its name, if it is YAML at
-        # all (`pytest test_x.py` names a Python module, not a workspace).
-        if file_path.suffix in YAML_SUFFIXES and parent.session.isinitpath(file_path):
-            return True
+        # all or a dg.toml / pyproject.toml (`pytest test_x.py` names a Python module).
+        if file_path.suffix in YAML_SUFFIXES or file_path.name in TOML_SOURCE_NAMES:
+            if parent.session.isinitpath(file_path):
+                return True
         if any(file_path.match(pattern) for pattern in self.patterns):
             return True
-        return bool(self.named_files) and file_path.resolve() in self.named_files
+        return bool(self.named_files) and resolve_path(file_path) in self.named_files
 
 
 def _timeout(config: pytest.Config) -> Optional[float]:
@@ -212,8 +216,10 @@ def pytest_configure(config: pytest.Config) -> None:
     if not run.named_on_command_line and config.args_source == pytest.Config.ArgsSource.ARGS:
         return  # `pytest test_x.py` with the ini option `workspace`: only test_x.py
     invocation = config.invocation_params.dir
-    covered = [Path(invocation, arg.split("::")[0]).resolve() for arg in config.args]
+    covered = [resolve_path(Path(invocation, arg.split("::")[0])) for arg in config.args]
     for path in run.named_files:
+        if not path.is_file() and (path.exists() or path.is_symlink()):
+            continue  # a folder or a link loop: collected from the session, as a failure
         if not any(path == arg or arg in path.parents for arg in covered):
             config.args.append(str(path))
 
@@ -227,7 +233,32 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Optional[p
     return collector
 
 
-# -- xdist: what the workers loaded ----------------------------------------------------
+# -- xdist ----------------------------------------------------------------------------
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """A location's items on one worker: its process starts there and only there."""
+    run = settings(config)
+    if not run.names_a_workspace and config.getvalue("dist") != "loadgroup":
+        # No workspace known before collection: xdist's own scheduler, unchanged for
+        # runs without workspace items (and for workspace files found in folders).
+        return None
+    from ._xdist import location_scope, make_scheduler
+
+    root = config.rootpath
+    targets = {_display(Path(p), root) for p in run.python_files} | set(run.modules)
+    patterns = run.patterns
+
+    def scope_of(nodeid: str) -> Optional[str]:
+        return location_scope(nodeid, targets, patterns, YAML_SUFFIXES)
+
+    return make_scheduler(config, log, scope_of)
+
+
+def _display(path: Path, root: Path) -> str:
+    """``path`` as a node id: relative to the rootdir, ``../``-style outside it."""
+    return os.path.relpath(path, root).replace(os.sep, "/")
 
 
 @pytest.hookimpl(optionalhook=True)

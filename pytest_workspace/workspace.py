@@ -32,12 +32,13 @@ from typing import (
 
 import execnet
 
-from . import protocol
+from . import _coverage, protocol
 from .config import (
     LocationSpec,
     SkippedEntry,
     WorkspaceSpec,
-    load_workspace_file,
+    apply_location_overrides,
+    load_workspace_source,
     location_from_module,
     location_from_python_file,
 )
@@ -354,6 +355,12 @@ class Location:
         return info.python_version if info else None
 
     @property
+    def coverage(self) -> Optional[str]:
+        """Whether coverage.py measures the location's code, and if not why (see
+        docs/plugin.md); None when the host itself is not measured."""
+        return _coverage.describe(self.worker.coverage)
+
+    @property
     def repositories(self) -> List[RepositoryHandle]:
         return list(self._repositories)
 
@@ -385,6 +392,33 @@ class Location:
             return
         self._repositories = [
             RepositoryHandle(self, repo["name"], repo) for repo in description["repositories"]
+        ]
+
+    def state(self) -> Dict[str, Any]:
+        """What another process needs to know this location without starting it (plain
+        data): its description, or why it failed to load. See :meth:`adopt`."""
+        error = self.load_error
+        return {
+            "description": self.worker.description,
+            "python_version": list(self.python_version or ()),
+            "load_error": None
+            if error is None
+            else {"message": error.message, "remote_traceback": error.remote_traceback},
+        }
+
+    def adopt(self, state: Mapping[str, Any]) -> None:
+        """Take the :meth:`state` another process loaded (an xdist controller): the
+        repositories' names are known at once, and the worker starts on the first call."""
+        error = state.get("load_error")
+        if error is not None:
+            self.load_error = LocationLoadError(
+                self.name, error["message"], remote_traceback=error["remote_traceback"]
+            )
+        self.worker.description = state.get("description")
+        description = state.get("description") or {}
+        self._repositories = [
+            RepositoryHandle(self, repo["name"], repo)
+            for repo in description.get("repositories", [])
         ]
 
     @property
@@ -584,9 +618,14 @@ class ScheduleHandle(_MemberHandle):
 
     kind = "schedule"
 
-    def evaluate(self) -> Evaluation:
-        """Check the cron string and the target job, run the schedule function once."""
-        data = self.location.client.evaluate_schedule(self.repository.name, self.name)
+    def evaluate(self, timeout: Optional[float] = None) -> Evaluation:
+        """Check the cron string and the target job, run the schedule function once.
+
+        ``timeout`` overrides the workspace's timeout for this call.
+        """
+        data = self.location.client.evaluate_schedule(
+            self.repository.name, self.name, timeout=timeout
+        )
         return _evaluation(data)
 
 
@@ -595,9 +634,14 @@ class SensorHandle(_MemberHandle):
 
     kind = "sensor"
 
-    def evaluate(self) -> Evaluation:
-        """Check the target job and run the sensor function once."""
-        data = self.location.client.evaluate_sensor(self.repository.name, self.name)
+    def evaluate(self, timeout: Optional[float] = None) -> Evaluation:
+        """Check the target job and run the sensor function once.
+
+        ``timeout`` overrides the workspace's timeout for this call.
+        """
+        data = self.location.client.evaluate_sensor(
+            self.repository.name, self.name, timeout=timeout
+        )
         return _evaluation(data)
 
 
@@ -650,11 +694,15 @@ class Workspace:
         atexit.register(_close_at_exit, weakref.ref(self))
 
     def add(
-        self, specs: Sequence[WorkspaceSpec] = (), locations: Sequence[LocationSpec] = ()
+        self,
+        specs: Sequence[WorkspaceSpec] = (),
+        locations: Sequence[LocationSpec] = (),
+        start: bool = True,
     ) -> List[Location]:
         """Add workspace files and single locations, start them all at once, return them.
 
         A location that fails to load is returned too, with ``load_error`` set.
+        ``start=False`` adds them unstarted, for :meth:`Location.adopt`.
         """
         new_specs: List[LocationSpec] = []
         for spec in specs:
@@ -674,6 +722,8 @@ class Workspace:
             if self._closed:
                 raise WorkspaceClosedError("this workspace is closed; load a new one")
             self.locations.extend(added)
+        if not start:
+            return added
         if len(added) == 1:
             added[0]._load()
         elif added:
@@ -811,6 +861,10 @@ def load_workspace(
 ) -> Workspace:
     """Load workspace files and/or single files and modules, each location in its own process.
 
+    ``paths`` are workspace sources: ``workspace.yaml`` files, ``dg.toml`` workspaces,
+    Dagster projects (a ``pyproject.toml`` or its folder). A location named again in a
+    later source replaces the earlier one, as in Dagster.
+
     Malformed workspace files raise WorkspaceFileError before any process starts. A
     location that fails to load does not raise: see ``Location.load_error``. Locations
     keep their order: the files' locations, then ``python_file``, then ``module``.
@@ -819,7 +873,11 @@ def load_workspace(
     its code included; a call that exceeds it kills the worker (WorkerTimeoutError).
     ``start_timeout`` bounds the start of an interpreter, before any code is loaded.
     """
-    specs = [load_workspace_file(os.fspath(path)) for path in _many(paths)]
+    specs = [load_workspace_source(os.fspath(path)) for path in _many(paths)]
+    for spec in specs:
+        if spec.errors:  # a dg.toml project that could not be read
+            raise spec.errors[0].error
+    specs = list(apply_location_overrides(specs))
     extra = [location_from_python_file(os.fspath(path)) for path in _many(python_file)]
     extra += [location_from_module(str(name)) for name in _many(module)]
     workspace = Workspace(timeout=timeout, start_timeout=start_timeout)

@@ -1,15 +1,16 @@
-"""pytest-xdist: the same outcomes as a serial run, groups by location, no process left."""
+"""pytest-xdist: the same outcomes as a serial run, by location, no process left."""
 
 from __future__ import annotations
 
 import json
 import re
 import shutil
+import sys
 from pathlib import Path
 from typing import Dict, List, Optional
 
 import pytest
-from processes import assert_no_worker_left, with_pid_recorder
+from processes import assert_no_worker_left, recorded_pids, with_pid_recorder
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 OUTCOME = re.compile(r"^(PASSED|FAILED|SKIPPED|ERROR) (\S+::\S+?)(?: - .*)?$")
@@ -77,62 +78,104 @@ def test_xdist_outcomes_match_a_serial_run(pytester: pytest.Pytester) -> None:
     assert_no_worker_left(pytester.path, at_least=10)
 
 
-def test_loadgroup_groups_items_by_location(pytester: pytest.Pytester) -> None:
+#: The gateway id and node id of each item a -v run of xdist reports.
+RAN_ON = re.compile(r"^\[(gw\d+)\] .*(?:PASSED|FAILED|SKIPPED|ERROR) (\S+)$")
+
+
+def workers_by_location(result: pytest.RunResult) -> Dict[str, set]:
+    """Location (``file::location``) -> the xdist workers that ran its items, from -v."""
+    workers: Dict[str, set] = {}
+    for line in result.stdout.lines:
+        match = RAN_ON.match(line.strip())
+        if match:
+            path, _, rest = match.group(2).partition("::")
+            workers.setdefault(f"{path}::{rest.split('::')[0]}", set()).add(match.group(1))
+    return workers
+
+
+FOUR_LOCATIONS = ["cereal_package", "single_repo.py", "healthy.py", "failing.py"]
+
+
+@pytest.mark.parametrize(
+    "workers",
+    [
+        ["-n", "2", "--dist", "load"],
+        ["-n", "2", "--dist", "loadgroup"],
+        ["-n", "2", "--dist", "loadscope"],
+        ["-n", "2", "--dist", "loadfile"],
+        # Explicit gateways, as for other hosts (docs/plugin.md): two popen ones here.
+        ["--dist", "load", "--tx", "popen//python=" + sys.executable, "--tx", "popen"],
+    ],
+    ids=["load", "loadgroup", "loadscope", "loadfile", "tx-popen"],
+)
+def test_a_location_s_items_run_on_one_worker_and_start_its_process_once(
+    pytester: pytest.Pytester, workers: List[str]
+) -> None:
     result = pytester.runpytest_subprocess(
         "--workspace",
         "multi_repo/multi_repo_workspace.yaml",
-        "-n",
-        "2",
-        "--dist",
-        "loadgroup",
+        "--workspace",
+        "failing/workspace.yaml",
+        "-k",
+        "healthy.py and not forecast or cereal_package or single_repo or failing_job",
+        *workers,
         "-v",
     )
-    result.assert_outcomes(passed=4)
-    workers: Dict[str, set] = {}
-    for line in result.stdout.lines:
-        match = re.match(r"^\[(gw\d)\] .*PASSED (\S+)@(\S+)$", line.strip())
-        if match:
-            workers.setdefault(match.group(3), set()).add(match.group(1))
-    assert set(workers) == {"cereal_package", "single_repo.py"}
+    result.assert_outcomes(passed=5, failed=1)
+    workers = workers_by_location(result)
+    assert sorted(key.split("::")[1] for key in workers) == sorted(FOUR_LOCATIONS)
     assert all(len(gateways) == 1 for gateways in workers.values()), workers
+    # Locations are spread over the workers.
+    assert set().union(*workers.values()) == {"gw0", "gw1"}, workers
+    # The controller described every location once and stopped them; the workers
+    # collected from its descriptions and started each location where its items ran:
+    # one process per location that ran items, not one per location and worker.
+    pids = recorded_pids(pytester.path)
+    assert len(pids) == len(FOUR_LOCATIONS), pids
+    assert_no_worker_left(pytester.path, at_least=len(FOUR_LOCATIONS))
+
+
+def test_the_controller_header_has_every_location(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_subprocess(
+        "--workspace", "multi_repo/multi_repo_workspace.yaml", "-n", "2"
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "workspace: multi_repo/multi_repo_workspace.yaml: cereal_package (Python *), "
+            "single_repo.py (Python *)",
+            "*workspace locations (loaded by xdist workers)*",
+        ]
+    )
+    result.assert_outcomes(passed=4)
 
 
 def recorded_groups(pytester: pytest.Pytester) -> Dict[str, Optional[str]]:
-    """Node id (without xdist's ``@group``) -> its xdist_group (None: no marker); forgets them."""
+    """Node id -> its xdist_group (None: no marker); forgets them."""
     path = pytester.path / "groups.jsonl"
     groups = dict(json.loads(line) for line in path.read_text().splitlines())
     path.unlink()
     return groups
 
 
-LOCATION_OF_ITEM = {
-    "multi_repo/multi_repo_workspace.yaml::cereal_package::cereal_repository::count_job": (
-        "cereal_package"
-    ),
-    "multi_repo/multi_repo_workspace.yaml::cereal_package::cereal_repository::hello_job": (
-        "cereal_package"
-    ),
-    "multi_repo/multi_repo_workspace.yaml::cereal_package::reporting_repository::report_job": (
-        "cereal_package"
-    ),
-    "multi_repo/multi_repo_workspace.yaml::single_repo.py::single_file_repository::hello_job": (
-        "single_repo.py"
-    ),
-}
-
-
 @pytest.mark.parametrize(
-    ("extra", "grouped"),
-    [([], False), (["-n", "2"], False), (["-n", "2", "--dist", "loadgroup"], True)],
+    "extra",
+    [[], ["-n", "2"], ["-n", "2", "--dist", "loadgroup"]],
     ids=["serial", "load", "loadgroup"],
 )
-def test_items_have_an_xdist_group_only_with_dist_loadgroup(
-    pytester: pytest.Pytester, extra: List[str], grouped: bool
-) -> None:
+def test_items_need_no_xdist_group_marker(pytester: pytest.Pytester, extra: List[str]) -> None:
+    # Grouping is the plugin's own scheduler's: node ids stay the same in every mode and
+    # on every pytest version (xdist's loadgroup appends "@group" where it still can).
     result = pytester.runpytest_subprocess(
         "--workspace", "multi_repo/multi_repo_workspace.yaml", *extra
     )
     result.assert_outcomes(passed=4)
-    expected = {node: location if grouped else None for node, location in LOCATION_OF_ITEM.items()}
-    assert recorded_groups(pytester) == expected
+    assert recorded_groups(pytester) == dict.fromkeys(LOCATION_OF_ITEM)
     assert_no_worker_left(pytester.path, at_least=2)
+
+
+LOCATION_OF_ITEM = [
+    "multi_repo/multi_repo_workspace.yaml::cereal_package::cereal_repository::count_job",
+    "multi_repo/multi_repo_workspace.yaml::cereal_package::cereal_repository::hello_job",
+    "multi_repo/multi_repo_workspace.yaml::cereal_package::reporting_repository::report_job",
+    "multi_repo/multi_repo_workspace.yaml::single_repo.py::single_file_repository::hello_job",
+]
