@@ -11,6 +11,7 @@ gateway, and the location's interpreter has nothing of ours installed.
 from __future__ import annotations
 
 import datetime
+import importlib.util
 import re
 import shutil
 from pathlib import Path
@@ -77,6 +78,11 @@ def _load_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, python: Path, s
 
 
 # -- discovery, as Dagster's loader does it ---------------------------------------------------
+
+
+def test_the_host_running_these_tests_has_no_dagster() -> None:
+    # What every test here relies on: Dagster lives only in the locations' interpreters.
+    assert importlib.util.find_spec("dagster") is None
 
 
 def test_every_location_loads_in_the_dagster_interpreter(
