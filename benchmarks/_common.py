@@ -153,10 +153,12 @@ def ms(seconds: float) -> str:
 def header(title: str, repeat: int) -> str:
     """The first line of a report: what was measured, where, and how busy the machine was."""
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    # Without bytecode caches every process compiles the generated modules (both sides).
+    bytecode = ", PYTHONDONTWRITEBYTECODE set" if os.environ.get("PYTHONDONTWRITEBYTECODE") else ""
     return (
         f"pytest-workspace {pytest_workspace.__version__}: {title}; {repeat} repetitions, "
         f"{os.cpu_count()} CPUs (load average {load:.1f} at the end), "
-        f"Python {sys.version.split()[0]} on the host"
+        f"Python {sys.version.split()[0]} on the host{bytecode}"
     )
 
 
