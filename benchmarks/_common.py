@@ -25,9 +25,6 @@ import pytest_workspace
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TESTS = REPO_ROOT / "tests"
 
-#: The Python of the Dagster virtualenv: the one the test suite makes (tests/test_dagster.py).
-DAGSTER_PYTHON_VERSION = "3.11"
-
 
 @dataclass
 class Run:
@@ -154,9 +151,12 @@ def ms(seconds: float) -> str:
 
 
 def header(title: str, repeat: int) -> str:
+    """The first line of a report: what was measured, where, and how busy the machine was."""
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return (
         f"pytest-workspace {pytest_workspace.__version__}: {title}; {repeat} repetitions, "
-        f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]} on the host"
+        f"{os.cpu_count()} CPUs (load average {load:.1f} at the end), "
+        f"Python {sys.version.split()[0]} on the host"
     )
 
 
@@ -180,20 +180,20 @@ def ratio_line(label: str, ours: List[float], theirs: List[float], target: str =
 
 
 def dagster_python(given: Optional[str]) -> str:
-    """The python of the cached Dagster virtualenv the tests use (made if missing)."""
+    """The python of the test suite's cached virtualenv of the newest Dagster (made if missing)."""
     if given:
         return given
     sys.path.insert(0, str(TESTS))
     try:
+        from dagster_versions import NEWEST
         from interpreters import find_interpreter
         from pyenvs import ensure_env
-        from test_dagster import DAGSTER_VERSION
     finally:
         sys.path.remove(str(TESTS))
-    interpreter = find_interpreter(DAGSTER_PYTHON_VERSION)
+    interpreter = find_interpreter(NEWEST.python)
     if interpreter is None:
         raise SystemExit(
-            f"Python {DAGSTER_PYTHON_VERSION} is needed for the Dagster virtualenv; install it "
-            f"or pass --dagster-python PATH (a python with dagster=={DAGSTER_VERSION})"
+            f"Python {NEWEST.python} is needed for the Dagster virtualenv; install it or pass "
+            f"--dagster-python PATH (a python with {NEWEST.requirement})"
         )
-    return str(ensure_env(interpreter, name="dagster", packages=[f"dagster=={DAGSTER_VERSION}"]))
+    return str(ensure_env(interpreter, name="dagster", packages=[NEWEST.requirement]))

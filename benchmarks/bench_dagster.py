@@ -102,8 +102,8 @@ def measure(folder: Path, python: str, locations: int, jobs: int, repeat: int) -
             [
                 ("(a) dagster definitions validate", sides.walls("validate")),
                 ("(b) pytest --workspace: every job built + executed", sides.walls("items")),
-                ("(b) cpu of the whole process tree", sides.cpus("items")),
-                ("(a) cpu", sides.cpus("validate")),
+                ("(a) cpu of the processes it reaped", sides.cpus("validate")),
+                ("(b) cpu of the processes it reaped", sides.cpus("items")),
             ]
         ),
         _common.ratio_line(

@@ -134,7 +134,7 @@ class Sampler(threading.Thread):
 
 
 def main(argv: Sequence[str] = ()) -> int:
-    parser = _common.parser(__doc__, repeat=2)
+    parser = _common.parser(__doc__, repeat=1)
     parser.add_argument("--locations", type=int, default=100, help="locations (default 100)")
     parser.add_argument("--jobs", type=int, default=100, help="jobs per location (default 100)")
     args = parser.parse_args(list(argv) or None)

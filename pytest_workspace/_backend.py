@@ -92,10 +92,6 @@ class Backend:
             "declared_at": declared_at(repo),
         }
 
-    def constructed_jobs(self, repo: Any) -> List[str]:
-        """The names of the jobs of ``repo`` built so far."""
-        return list(repo.constructed_job_names)
-
     def build_job(self, repo: Any, key: str) -> Any:
         """Build (once) and return the job declared under ``key``."""
         return repo.get_job(key)
@@ -110,7 +106,6 @@ class Backend:
             "op_names": list(job.op_names),
             "dependencies": {k: list(v) for k, v in dict(job.dependencies).items()},
             "source": source_of(job),
-            "constructed_jobs": self.constructed_jobs(repo),
         }
 
     def execute_job(

@@ -21,7 +21,6 @@ which builds no lazily declared job.
 from __future__ import annotations
 
 import copy
-import difflib
 import importlib
 import inspect
 import os
@@ -162,7 +161,10 @@ def _uses_dagster(module: Any) -> bool:
     for value in list(vars(module).values()):
         if value is dagster:
             return True
-        origin = getattr(value, "__module__", None) or type(value).__module__
+        try:
+            origin = getattr(value, "__module__", None) or type(value).__module__
+        except Exception:  # an object whose attributes raise: not Dagster's
+            continue
         if isinstance(origin, str) and origin.split(".")[0] in ("dagster", "dagster_shared"):
             return True
     return False
@@ -423,8 +425,7 @@ def resolve_resources(job_def: Any, paths: Mapping[str, Any]) -> Dict[str, Any]:
     for key, path in paths.items():
         where = f"resource {key!r} of job {job_def.name!r} (pytest_workspace_resources)"
         if key not in known:
-            close = difflib.get_close_matches(str(key), known, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = _protocol.did_you_mean(str(key), known) or "."
             raise ResourceOverrideError(
                 f"{where}: the job has no resource {key!r}{hint} Its resources: "
                 f"{', '.join(known) or 'none'}"
@@ -445,8 +446,7 @@ def resolve_resources(job_def: Any, paths: Mapping[str, Any]) -> Dict[str, Any]:
         for part in attribute.split("."):
             if not hasattr(value, part):
                 names = [n for n in dir(value) if not n.startswith("_")]
-                close = difflib.get_close_matches(part, names, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
+                hint = _protocol.did_you_mean(part, names)
                 raise ResourceOverrideError(
                     f"{where}: {module_name!r} has no attribute {attribute!r} (from {path!r}){hint}"
                 )
@@ -583,15 +583,14 @@ class DagsterRepository:
         return DagsterSensor(self.dagster_repository.get_sensor_def(name))
 
     def _unknown(self, kind: str, name: str, known: List[str]) -> Exception:
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        hint = _protocol.did_you_mean(name, known)
         error: Exception = definitions.UnknownDefinitionError(
-            f"repository {self.name!r} has no {kind} {name!r}{hint} Known {kind}s: "
+            f"repository {self.name!r} has no {kind} {name!r}{hint or '.'} Known {kind}s: "
             f"{', '.join(known) or 'none'}",
             kind=kind,
             name=name,
             known=known,
-            closest=close[0] if close else None,
+            closest=_protocol.closest_name(name, known),
         )
         return error
 
@@ -833,37 +832,6 @@ def _missing_entry(path: Tuple[str, ...]) -> Any:
     return ".".join(path)
 
 
-class StepResult:
-    """One op's (step's) outcome, as the worker reads it."""
-
-    def __init__(
-        self,
-        op_name: str,
-        status: str,
-        duration: float,
-        error: Optional[Dict[str, Any]],
-        output: Any,
-    ) -> None:
-        self.op_name = op_name
-        self.status = status
-        self.duration = duration
-        self.error = error  # error data (a dict): Dagster hands us no exception object
-        self.output = output
-
-
-class LogRecord:
-    """One entry of a run's log."""
-
-    def __init__(
-        self, timestamp: float, level: str, op_name: Optional[str], message: str, event: Any
-    ) -> None:
-        self.timestamp = timestamp
-        self.level = level
-        self.op_name = op_name
-        self.message = message
-        self.event = event
-
-
 class DagsterRunResult:
     """Dagster's ``ExecuteInProcessResult`` with the interface of our ``ExecutionResult``,
     plus the assets it materialized and its asset checks' results.
@@ -876,7 +844,7 @@ class DagsterRunResult:
         self.success = bool(result.success)
         self.run_id: str = result.run_id
         self.error: Optional[Dict[str, Any]] = None
-        self.logs: List[LogRecord] = []
+        self.logs: List[definitions.LogEntry] = []
         try:
             entries = list(instance.all_logs(result.run_id))
         except Exception:
@@ -889,7 +857,7 @@ class DagsterRunResult:
             event = entry.dagster_event
             event_name = event.event_type.name if event is not None else None
             self.logs.append(
-                LogRecord(
+                definitions.LogEntry(
                     entry.timestamp,
                     logging.getLevelName(entry.level),
                     entry.step_key,
@@ -931,7 +899,9 @@ class DagsterRunResult:
                 if data is not None and getattr(data, "error", None) is not None:
                     self.error = error_data_from_info(data.error, stage="execute")
         steps = list(op_names) + [key for key in ends if key not in op_names]
-        self.step_results: Dict[str, StepResult] = {}
+        # Steps as our definitions' results, with error data (a dict) as the error:
+        # Dagster hands us no exception object.
+        self.step_results: Dict[str, definitions.StepResult] = {}
         for step in steps:
             status_event, ended = ends.get(step, ("STEP_SKIPPED", 0.0))
             status = {"STEP_SUCCESS": "success", "STEP_FAILURE": "failure"}.get(
@@ -947,7 +917,11 @@ class DagsterRunResult:
             output = None
             if status == "success":
                 output = _output(result, step, outputs_of.get(step, []))
-            self.step_results[step] = StepResult(step, status, duration, error, output)
+            # The error is error data, not an exception: the worker reads it as it is.
+            step_error: Any = error
+            self.step_results[step] = definitions.StepResult(
+                step, status, duration, step_error, output
+            )
         if failed_checks:
             self.success = False
 
@@ -1014,15 +988,9 @@ def error_data_from_info(info: Any, stage: str, **extra: Any) -> Dict[str, Any]:
         message = message[len(cls_name) + 2 :]
     elif message == cls_name:
         message = ""
-    data: Dict[str, Any] = {
-        "type": cls_name,
-        "message": message,
-        "traceback": _format_info(info, set()),
-        "kind": "user",
-        "stage": stage,
-    }
-    data.update(extra)
-    return data
+    return _protocol.error_dict(
+        cls_name, message, _format_info(info, set()), kind="user", stage=stage, **extra
+    )
 
 
 def _format_info(info: Any, seen: Set[int]) -> str:

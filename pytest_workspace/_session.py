@@ -19,8 +19,17 @@ from typing import Any, Dict, Generator, Iterator, List, Optional, Sequence, Set
 import pytest
 from _pytest._code.code import ReprEntryNative, ReprExceptionInfo, ReprFileLocation, ReprTraceback
 
+from . import _coverage
+from ._sources import resolve_path
 from .checks import Check, TargetCache, check_schedule, check_sensor
-from .config import COMMAND_LINE_SOURCE, SkippedEntry
+from .config import (
+    COMMAND_LINE_SOURCE,
+    SkippedEntry,
+    SourceError,
+    is_collected_source,
+    location_from_module,
+    location_from_python_file,
+)
 from .dagster_checks import check_job_runs, run_summary
 from .errors import WorkerTimeoutError, WorkspaceError, WorkspaceFileError
 from .plugin import Settings, settings
@@ -51,13 +60,35 @@ _ReportInfo = Tuple[Union["os.PathLike[str]", str], Optional[int], str]
 
 def pytest_configure(config: pytest.Config) -> None:
     # Called when this module is registered, at start-up or during collection.
-    config.stash[_run_key] = WorkspaceRun(config, settings(config))
+    run_settings = settings(config)
+    try:  # a malformed -f/-m target is a usage error, said before anything starts
+        for python_file in run_settings.python_files:
+            location_from_python_file(python_file)
+        for module in run_settings.modules:
+            location_from_module(module)
+    except WorkspaceFileError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[_run_key] = WorkspaceRun(config, run_settings)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     run = config.stash.get(_run_key, None)
     if run is not None:
         run.close()
+    _coverage.combine()
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
+    try:
+        return (yield)
+    finally:
+        # pytest-cov combines and reports when the loop ends (its wrapper is outside this
+        # one): by then the locations' workers must have stopped, which writes their
+        # coverage data, and the data must be in this process's.
+        if _coverage.pending():
+            session.config.stash[_run_key].close()
+            _coverage.combine()
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -197,7 +228,8 @@ def _describe_location(location: Location) -> str:
     version = location.python_version
     python = "Python " + ".".join(map(str, version)) if version else "not started"
     failed = ", failed to load" if location.load_error is not None else ""
-    return f"{location.name} ({python}{failed})"
+    coverage = f", {location.coverage}" if location.coverage else ""
+    return f"{location.name} ({python}{failed}{coverage})"
 
 
 def _display_path(path: Path, config: pytest.Config) -> str:
@@ -208,8 +240,12 @@ def _display_path(path: Path, config: pytest.Config) -> str:
 # -- collection ------------------------------------------------------------------------
 
 
-def collect_workspace_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector:
+def collect_workspace_file(file_path: Path, parent: pytest.Collector) -> Optional[pytest.Collector]:
     """The collector of a workspace file that ``parent`` (a folder) found."""
+    run: WorkspaceRun = parent.config.stash[_run_key]
+    named = resolve_path(file_path) in run.settings.named_files
+    if not (named or parent.session.isinitpath(file_path)) and not is_collected_source(file_path):
+        return None  # a project's own dg.toml: the workspace that lists it loads it
     # pytest collects a folder again for each file argument in it, and keeps only the
     # node that matches the argument: a fresh collector each time, and duplicates are
     # dropped where their items would be made (WorkspaceFile.collect).
@@ -238,6 +274,7 @@ def pytest_make_collect_report(
         # -f/-m targets are not files pytest could collect (a Python file named on the
         # command line would be imported as a test module): they hang off the session.
         report.result.extend(_target_collectors(collector))
+        report.result.extend(_unreadable_named_paths(collector))
     return report
 
 
@@ -251,6 +288,18 @@ def _target_collectors(session: pytest.Session) -> List[pytest.Collector]:
         )
     for key in run.settings.modules:
         collectors.append(TargetLocation.from_parent(session, name=key, nodeid=key, key=key))
+    return collectors
+
+
+def _unreadable_named_paths(session: pytest.Session) -> List[pytest.Collector]:
+    """Named workspace paths pytest cannot collect as files (a folder that is not a
+    Dagster project or dg workspace, a link loop): each is one failed item."""
+    collectors: List[pytest.Collector] = []
+    for path in settings(session.config).named_files:
+        if path.is_file() or not (path.exists() or path.is_symlink()):
+            continue
+        shown = _display_path(path, session.config)
+        collectors.append(WorkspaceFile.from_parent(session, path=path, nodeid=shown))
     return collectors
 
 
@@ -269,6 +318,8 @@ class WorkspaceFile(pytest.File):
             # one malformed file must not stop the other workspaces from running.
             yield MalformedFileItem.from_parent(self, name=LOAD_WORKSPACE_ITEM, error=exc)
             return
+        for part in spec.errors:
+            yield MalformedPartItem.from_parent(self, name=f"load_project[{part.name}]", part=part)
         for skipped in spec.skipped:
             yield SkippedEntryItem.from_parent(self, name=skipped.key_path, entry=skipped)
         for location in locations:
@@ -443,6 +494,30 @@ class MalformedFileItem(WorkspaceItem):
         raise ItemFailure(
             f"workspace file {self.path} is malformed; nothing of it was loaded:\n{self.error}",
             f"workspace file {self.path.name} is malformed: {self.error}".splitlines()[0],
+        )
+
+
+class MalformedPartItem(WorkspaceItem):
+    """Stands for a part of a workspace source that could not be read (a dg.toml
+    project): it fails with the parser's message; the other parts still run."""
+
+    kind = "project"
+
+    def __init__(self, *, part: SourceError, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.part = part
+
+    def _title(self) -> str:
+        return f"project {self.part.name}"
+
+    def _source(self) -> Optional[Tuple[str, int]]:
+        error = self.part.error
+        return error.path or str(self.path), error.line or 1
+
+    def runtest(self) -> None:
+        raise ItemFailure(
+            f"project {self.part.name!r} ({self.part.key_path} of {self.path}) was not "
+            f"loaded:\n{self.part.error}"
         )
 
 

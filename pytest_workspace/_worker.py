@@ -29,7 +29,7 @@ _PACKAGE = "pytest_workspace"
 #: Shipped modules named so are backends (``_backend.py``), asked in the order shipped.
 _BACKEND_PREFIX = _PACKAGE + "._backend_"
 #: The protocol this worker speaks; ``pytest_workspace.protocol`` must agree.
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 5
 #: The exit status of a worker whose host process is gone.
 PARENT_GONE_STATUS = 70
 #: How often the parent watch looks at the parent process, in seconds.
@@ -460,6 +460,9 @@ class Location:
                 )
             os.chdir(workdir)
             sys.path.insert(0, workdir)
+        # Right after the working directory: a Dagster project's src/ folder.
+        extra = [folder for folder in spec.get("python_path") or () if folder not in sys.path]
+        sys.path[1 if workdir else 0 : 1 if workdir else 0] = extra
         if spec["kind"] == "python_file":
             path = spec["target"]
             if not os.path.isfile(path):
@@ -809,6 +812,9 @@ def serve(channel):
     enable_faulthandler()
     init = receive(channel)
     location, reply = start(channel, init)
+    coverage = None
+    if location is not None:
+        coverage, reply["result"]["coverage"] = start_coverage(init.get("coverage"))
     send(channel, reply, init.get("id") if isinstance(init, dict) else None)
     if location is None:
         return
@@ -816,7 +822,68 @@ def serve(channel):
         _answer(channel, location)
     finally:
         if os.getpid() == _WORKER_PID:
-            location.close()
+            try:
+                location.close()
+            finally:
+                stop_coverage(coverage)
+
+
+# -- coverage (SPEC section 8): measured as the host is, when the host is measured ------
+
+
+def start_coverage(settings):
+    """Start coverage.py as the host's ``init`` asks, before the location's code loads.
+
+    Returns ``(coverage object or None, state)``; ``state`` (None when the host measures
+    nothing) goes back in the ``init`` reply: ``{"measured": True, "data_file": ...}`` or
+    ``{"measured": False, "reason": ...}``, which the host's header shows.
+    """
+    if not settings:
+        return None, None
+    try:
+        import coverage
+    except Exception as exc:
+        reason = f"coverage is not importable in {sys.executable} ({type(exc).__name__}: {exc})"
+        return None, {"measured": False, "reason": reason}
+    cwd = os.getcwd()
+    try:
+        # Relative paths in the configuration mean what they mean to the host.
+        os.chdir(settings["cwd"])
+        cov = coverage.Coverage(
+            data_file=settings["data_file"],
+            data_suffix=True,
+            config_file=settings["config_file"],
+            source=settings["source"],
+            source_pkgs=settings["source_pkgs"],
+            include=settings["include"],
+            omit=settings["omit"],
+            branch=settings["branch"],
+        )
+        # A location that runs none of the measured code is no news (pytest-cov's choice).
+        cov._warn_no_data = False
+        cov._warn_unimported_source = False
+        cov._warn_preimported_source = False
+        cov.start()
+        data_file = cov.get_data().data_filename()
+    except Exception as exc:
+        version = getattr(coverage, "__version__", "?")
+        problem = f"{type(exc).__name__}: {exc}"
+        reason = f"coverage {version} in {sys.executable} could not start: {problem}"
+        return None, {"measured": False, "reason": reason}
+    finally:
+        os.chdir(cwd)
+    return cov, {"measured": True, "data_file": data_file}
+
+
+def stop_coverage(cov):
+    """Stop measuring and write this worker's data file, for the host to combine."""
+    if cov is None:
+        return
+    try:
+        cov.stop()
+        cov.save()
+    except Exception as exc:  # the worker is exiting: say it on stderr, the host shows it
+        sys.stderr.write(f"pytest-workspace: coverage data not saved: {exc!r}\n")
 
 
 def _answer(channel, location):

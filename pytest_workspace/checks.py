@@ -24,10 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
+from ._sources import resolve_path
 from .config import (
     LocationSpec,
     WorkspaceSpec,
-    load_workspace_file,
+    apply_location_overrides,
+    load_workspace_source,
     location_from_module,
     location_from_python_file,
 )
@@ -410,13 +412,15 @@ class TargetCache:
         """Parse the files not seen yet and start their locations and the targets at once."""
         specs = []
         for path in paths:
-            path = path.resolve()
+            path = resolve_path(path)
             if path in self.files:
                 continue
             try:
-                specs.append(load_workspace_file(str(path)))
+                specs.append(load_workspace_source(str(path)))
             except WorkspaceFileError as exc:
                 self.files[path] = (exc, [])
+        # Files started together are one workspace, as for `dagster dev -w a -w b`.
+        specs = list(apply_location_overrides(specs))
         targets: List[Tuple[str, LocationSpec]] = []
         for python_file in python_files:
             if python_file not in self.targets:
@@ -439,13 +443,13 @@ class TargetCache:
         by_spec = {id(location.spec): location for location in added}
         for spec in specs:
             started = [by_spec[id(location)] for location in spec.locations]
-            self.files[Path(spec.path).resolve()] = (spec, started)
+            self.files[resolve_path(Path(spec.path))] = (spec, started)
         for key, location_spec in targets:
             self.targets[key] = by_spec[id(location_spec)]
 
     def file(self, path: Path) -> Tuple[WorkspaceSpec, List[Location]]:
         """The parsed file and its started locations; raises WorkspaceFileError."""
-        path = path.resolve()
+        path = resolve_path(path)
         if path not in self.files:
             self.start([path], [], [])
         spec_or_error, locations = self.files[path]

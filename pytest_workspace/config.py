@@ -9,7 +9,12 @@ A workspace file has Dagster's ``workspace.yaml`` format::
                       executable_path: ../venvs/team/bin/python}
       - python_module: my_pkg.repos       # or {module_name: ..., + the optional keys above}
       - python_package: other_package     # or {package_name: ..., + the optional keys above}
+      - autoload_defs_module: my_project.defs   # or {module_name: ..., no attribute}
       - grpc_server: {host: localhost, port: 4000}   # reported as skipped
+
+That is every key of Dagster's schema. ``dg.toml`` workspaces and Dagster projects are
+parsed by :mod:`pytest_workspace.dg_project` into the same specs;
+:func:`load_workspace_source` reads any of the three, chosen by the file's name.
 
 The file is composed with PyYAML's safe loader into nodes (never constructed into Python
 objects by PyYAML), so every error can name the line of the offending node, duplicate
@@ -46,20 +51,26 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from ._sources import TOML_SOURCE_NAMES, resolve_source_path
 from .errors import WorkspaceFileError
 
 __all__ = [
     "LOCATION_KINDS",
+    "TOML_SOURCE_NAMES",
     "LocationSpec",
     "SkippedEntry",
+    "SourceError",
     "WorkspaceSpec",
+    "apply_location_overrides",
     "load_workspace_file",
     "load_workspace_files",
+    "load_workspace_source",
     "location_from_module",
     "location_from_python_file",
+    "resolve_source_path",
 ]
 
-LOCATION_KINDS = ("python_file", "python_module", "python_package")
+LOCATION_KINDS = ("python_file", "python_module", "python_package", "autoload_defs_module")
 
 COMMAND_LINE_SOURCE = "<command line>"
 
@@ -93,6 +104,10 @@ class LocationSpec:
     """Where in the source file: ``load_from[2]``; empty for command-line specs."""
     line: Optional[int] = None
     """1-based line of the entry in the source file, when known."""
+    python_path: Tuple[str, ...] = ()
+    """Absolute folders put on ``sys.path`` right after the working directory: the
+    ``src/`` folder of a Dagster project with a src layout, so that an uninstalled
+    project imports as ``dg`` makes it import."""
 
 
 @dataclass(frozen=True)
@@ -106,12 +121,33 @@ class SkippedEntry:
 
 
 @dataclass(frozen=True)
+class SourceError:
+    """A part of a workspace source that could not be read while the rest could: a
+    project of a ``dg.toml`` whose folder is missing or whose ``pyproject.toml`` is
+    malformed."""
+
+    key_path: str
+    """Where the part is listed in the source: ``workspace.projects[1]``."""
+    name: str
+    """What the part is, as written in the source: the project's path."""
+    error: WorkspaceFileError
+    """The problem; its ``path`` is the file that has it (the project's pyproject.toml)."""
+    line: Optional[int] = None
+    """1-based line of the part in the source."""
+
+
+@dataclass(frozen=True)
 class WorkspaceSpec:
-    """A parsed workspace file: its locations in order, and the entries skipped."""
+    """A parsed workspace source: its locations in order, and the entries skipped.
+
+    ``errors`` are the parts of the source that could not be read while the rest could
+    (see :class:`SourceError`). Each is reported on its own; the other parts still load.
+    """
 
     path: str
     locations: Tuple[LocationSpec, ...] = ()
     skipped: Tuple[SkippedEntry, ...] = field(default_factory=tuple)
+    errors: Tuple[SourceError, ...] = ()
 
 
 # --- the schema ---------------------------------------------------------------------------
@@ -120,10 +156,25 @@ _TARGET_KEY = {
     "python_file": "relative_path",
     "python_module": "module_name",
     "python_package": "package_name",
+    "autoload_defs_module": "module_name",
 }
 _OPTIONAL_KEYS = ("attribute", "working_directory", "location_name", "executable_path")
+# Dagster's schema: autoload_defs_module loads a whole module tree, so it has no attribute.
+_KIND_OPTIONAL_KEYS = {
+    kind: tuple(
+        key for key in _OPTIONAL_KEYS if kind != "autoload_defs_module" or key != "attribute"
+    )
+    for kind in LOCATION_KINDS
+}
 _ENTRY_KEYS = (*LOCATION_KINDS, "grpc_server")
-_GRPC_KEYS = ("host", "port", "socket", "location_name", "ssl")
+_GRPC_KEYS = ("host", "port", "socket", "location_name", "ssl", "additional_metadata")
+#: Suffixes a ``python_file`` may have: what Python imports as a source module.
+PYTHON_FILE_SUFFIXES = (".py", ".pyw")
+#: Deeper nesting than this is refused before PyYAML composes it (recursively): a
+#: workspace file needs five levels.
+MAX_NESTING = 50
+#: Merge keys (``<<: *anchor``) may give one mapping at most this many keys.
+MAX_MERGED_KEYS = 1000
 _TOP_LEVEL_KEYS = ("load_from",)
 
 _WHAT = {
@@ -136,6 +187,7 @@ _WHAT = {
     "executable_path": "the path of a Python interpreter, or a command name on PATH",
     "host": "a host name",
     "socket": "a socket path",
+    "additional_metadata": "a mapping of metadata for the gRPC server",
 }
 
 _SKIP_REASON = (
@@ -175,9 +227,122 @@ def load_workspace_file(path: PathLike) -> WorkspaceSpec:
     """
     absolute = os.path.abspath(os.fspath(path))
     document = _Document(absolute, os.path.dirname(absolute))
-    text = _read_text(absolute)
+    text = read_source_text(absolute)
     root = document.compose(text)
     return document.parse(root)
+
+
+def load_workspace_source(path: PathLike) -> WorkspaceSpec:
+    """Parse any workspace source, chosen by its name (see :func:`resolve_source_path`).
+
+    * ``dg.toml`` (or a ``pyproject.toml`` whose ``[tool.dg]`` says
+      ``directory_type = "workspace"``): a dg workspace, each project a location;
+    * ``pyproject.toml``: one Dagster project (``[tool.dg.project]`` or ``[tool.dagster]``);
+    * a folder: its ``dg.toml``, else its ``pyproject.toml``;
+    * anything else: a ``workspace.yaml`` (:func:`load_workspace_file`).
+
+    Raises :class:`~pytest_workspace.errors.WorkspaceFileError` for a malformed source,
+    whatever went wrong while reading it.
+    """
+    source = resolve_source_path(path)
+    try:
+        if os.path.basename(source) in TOML_SOURCE_NAMES:
+            from .dg_project import load_toml_source
+
+            return load_toml_source(source)
+        return load_workspace_file(source)
+    except WorkspaceFileError:
+        raise
+    except RecursionError as error:
+        raise WorkspaceFileError(
+            "is nested too deeply to be read; a workspace file needs a few levels only",
+            path=source,
+        ) from error
+    except Exception as error:  # any failure of reading a file is that file's error
+        raise WorkspaceFileError(
+            f"cannot be read: {type(error).__name__}: {error} (if the file looks right, "
+            "this is a bug in pytest-workspace: please report it)",
+            path=source,
+        ) from error
+
+
+def is_collected_source(path: PathLike) -> bool:
+    """Whether a file matching ``workspace_files`` is a workspace of its own.
+
+    A project's own ``dg.toml`` (``directory_type = "project"``) is not: it belongs to
+    the dg workspace that lists it, and is loaded only when named. Anything that cannot
+    be read is, so that its error is reported.
+    """
+    if os.path.basename(os.fspath(path)) != "dg.toml":
+        return True
+    from .dg_project import directory_type
+
+    return directory_type(os.fspath(path)) != "project"
+
+
+def apply_location_overrides(specs: Sequence[WorkspaceSpec]) -> Tuple[WorkspaceSpec, ...]:
+    """Dagster's rule for workspace files given together: a location named again in a
+    later file replaces the earlier one.
+
+    The replaced location is dropped from its file and listed in that file's ``skipped``
+    entries, saying which file and entry replaced it. Order is otherwise kept.
+    """
+    last: Dict[str, LocationSpec] = {}
+    owner: Dict[str, int] = {}
+    for index, spec in enumerate(specs):
+        for location in spec.locations:
+            last[location.name] = location
+            owner[location.name] = index
+    result = []
+    for index, spec in enumerate(specs):
+        kept: List[LocationSpec] = []
+        skipped = list(spec.skipped)
+        for location in spec.locations:
+            if owner[location.name] == index:
+                kept.append(location)
+                continue
+            winner = last[location.name]
+            where = winner.key_path + (f" (line {winner.line})" if winner.line else "")
+            skipped.append(
+                SkippedEntry(
+                    source=location.source,
+                    key_path=location.key_path,
+                    reason=f"location {location.name!r} is overridden by {where} of "
+                    f"{winner.source}: a location named again in a later workspace file "
+                    "replaces the earlier one, as in Dagster",
+                    line=location.line,
+                )
+            )
+        if len(kept) == len(spec.locations):
+            result.append(spec)
+        else:
+            result.append(
+                WorkspaceSpec(
+                    path=spec.path,
+                    locations=tuple(kept),
+                    skipped=tuple(skipped),
+                    errors=spec.errors,
+                )
+            )
+    return tuple(result)
+
+
+def check_unique_location_names(locations: Sequence[LocationSpec]) -> None:
+    """Refuse two locations of one source with one name, as Dagster does."""
+    first: Dict[str, LocationSpec] = {}
+    for location in locations:
+        earlier = first.get(location.name)
+        if earlier is not None:
+            raise WorkspaceFileError(
+                f"location name {location.name!r} is used by both {earlier.key_path} "
+                f"(line {earlier.line}) and {location.key_path} (line {location.line}); "
+                "give one of them a different "
+                + ("code_location_name" if location.source.endswith(".toml") else "location_name"),
+                path=location.source,
+                line=location.line,
+                key_path=location.key_path,
+            )
+        first[location.name] = location
 
 
 def load_workspace_files(paths: Iterable[PathLike]) -> Tuple[WorkspaceSpec, ...]:
@@ -293,6 +458,7 @@ class _Builder:
         if kind == "python_file":
             target_text = self.path(target)
             default_name = os.path.basename(target_text)
+            self.check_python_file(target, target_text)
         else:
             target_text = target.text.strip()
             self.check_dotted_name(kind, target)
@@ -319,6 +485,19 @@ class _Builder:
             source=self.source,
             key_path=key_path,
             line=line,
+        )
+
+    def check_python_file(self, value: _Value, path: str) -> None:
+        """Only a Python source file can be imported as a module (Dagster refuses others too)."""
+        suffix = os.path.splitext(path)[1]
+        if suffix in PYTHON_FILE_SUFFIXES:
+            return
+        found = f"its suffix is {suffix!r}" if suffix else "it has no suffix"
+        raise self.error(
+            f"{os.path.basename(path)!r} is not a Python module ({found}): python_file must "
+            f"name a Python source file ending in {' or '.join(PYTHON_FILE_SUFFIXES)}",
+            line=value.line,
+            key_path=value.key_path,
         )
 
     def check_dotted_name(self, kind: str, value: _Value) -> None:
@@ -402,8 +581,15 @@ def _cli_optional(value: object, key: str) -> Optional[_Value]:
 # --- reading the YAML ---------------------------------------------------------------------
 
 
-def _read_text(path: str) -> str:
+def read_source_text(path: str) -> str:
+    """The text of a workspace source; any reason it cannot be had is its error."""
     if not os.path.exists(path):
+        if os.path.islink(path):
+            raise WorkspaceFileError(
+                "is a symbolic link that leads nowhere (a link loop, or a link to a missing "
+                "file); point it at a workspace file",
+                path=path,
+            )
         raise WorkspaceFileError(
             "workspace file does not exist; check the path given with --workspace or the "
             "workspace ini option",
@@ -411,7 +597,8 @@ def _read_text(path: str) -> str:
         )
     if os.path.isdir(path):
         raise WorkspaceFileError(
-            "is a directory, not a workspace file; name the workspace.yaml inside it",
+            "is a directory, not a workspace file, and it has no dg.toml or pyproject.toml "
+            "(a Dagster project); name the workspace file inside it (workspace.yaml, dg.toml)",
             path=path,
         )
     try:
@@ -470,14 +657,22 @@ def _unknown_key_message(key: str, where: str, allowed: Sequence[str]) -> str:
 class _Document(_Builder):
     """One workspace file: composes its nodes and checks them against the schema."""
 
-    def __init__(self, source: str, base_dir: str) -> None:
-        super().__init__(source, base_dir)
-        # Only its flatten_mapping is used; it never constructs a Python object.
-        self.merger = yaml.SafeLoader("")
-
     def compose(self, text: str) -> Node:
         try:
+            self.refuse_deep_nesting(text)
             root = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.reader.ReaderError as error:
+            # PyYAML gives a character offset here: say the line and column instead.
+            before = text[: error.position]
+            line = before.count("\n") + 1
+            column = error.position - (before.rfind("\n") + 1) + 1
+            character = error.character
+            shown = f"#x{character:04x}" if isinstance(character, int) else repr(character)
+            raise self.error(
+                f"invalid YAML: the control character {shown} is not allowed in YAML text, "
+                f"at line {line}, column {column}; remove it",
+                line=line,
+            ) from error
         except yaml.MarkedYAMLError as error:
             mark = error.problem_mark or error.context_mark
             problem = error.problem or error.context or "not valid YAML"
@@ -501,6 +696,63 @@ class _Document(_Builder):
             )
         self.refuse_tags(root)
         return root
+
+    def refuse_deep_nesting(self, text: str) -> None:
+        """PyYAML composes nested collections recursively: refuse absurd nesting first
+        (its event parser is not recursive), so that it is an error with a line."""
+        depth = 0
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_NESTING:
+                    mark = event.start_mark
+                    line = int(mark.line) + 1 if mark is not None else 1
+                    raise self.error(
+                        f"lists and mappings are nested more than {MAX_NESTING} levels deep "
+                        f"(at line {line}); a workspace file needs a few levels only",
+                        line=line,
+                    )
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+
+    def flatten_merge_keys(self, node: MappingNode, active: Tuple[int, ...] = ()) -> None:
+        """Resolve ``<<: *anchor`` merge keys in place, as ``yaml.safe_load`` (and so
+        Dagster) does: own keys win, then the merged mappings in order.
+
+        Unlike PyYAML's own flattening, which copies every merged list and so grows
+        exponentially on a merge-key bomb, each key is kept once, so a mapping has at
+        most as many keys as the file has; more than MAX_MERGED_KEYS is refused.
+        """
+        merges = [(k, v) for k, v in node.value if k.tag == _YAML_TAG + "merge"]
+        if not merges:
+            return
+        if id(node) in active:
+            raise self.error("a merge key includes the mapping itself", line=_line(node))
+        own = [(k, v) for k, v in node.value if k.tag != _YAML_TAG + "merge"]
+        sources: List[Node] = []
+        for _, value in merges:
+            members = value.value if isinstance(value, SequenceNode) else [value]
+            for member in members:
+                if not isinstance(member, MappingNode):
+                    raise self.error(
+                        "invalid merge key: expected a mapping or a list of mappings to merge, "
+                        f"found {_describe(member)}",
+                        line=_line(member),
+                    )
+                self.flatten_merge_keys(member, (*active, id(node)))
+                sources.append(member)
+        merged: Dict[object, Tuple[Node, Node]] = {}
+        for key_node, value_node in [*own, *(pair for src in sources for pair in src.value)]:
+            label = key_node.value if isinstance(key_node, ScalarNode) else id(key_node)
+            merged.setdefault(label, (key_node, value_node))
+            if len(merged) > MAX_MERGED_KEYS:
+                raise self.error(
+                    f"merge keys give this mapping more than {MAX_MERGED_KEYS} keys",
+                    line=_line(node),
+                )
+        # Merged keys first, own keys last: the order yaml.safe_load builds them in.
+        own_ids = {id(k) for k, _ in own}
+        node.value = [pair for pair in merged.values() if id(pair[0]) not in own_ids] + own
 
     def refuse_tags(self, root: Node) -> None:
         """Refuse explicit tags anywhere (they are never constructed, so never executed)."""
@@ -558,15 +810,11 @@ class _Document(_Builder):
                 )
             first_seen[key] = _line(key_node)
         try:
-            # Resolves ``<<: *anchor`` merge keys the way yaml.safe_load (and Dagster) does.
-            self.merger.flatten_mapping(node)
-        except yaml.MarkedYAMLError as error:
-            mark = error.problem_mark
-            raise self.error(
-                f"invalid merge key: {error.problem}",
-                line=int(mark.line) + 1 if mark is not None else _line(node),
-                key_path=key_path or None,
-            ) from error
+            self.flatten_merge_keys(node)
+        except WorkspaceFileError as error:
+            if error.key_path is not None or not key_path:
+                raise
+            raise self.error(error.problem, line=error.line, key_path=key_path) from None
         items: Dict[str, Tuple[Node, Node]] = {}
         for key_node, value_node in node.value:
             if not (isinstance(key_node, ScalarNode) and key_node.tag == _STR):
@@ -692,8 +940,9 @@ class _Document(_Builder):
         self, kind: str, node: Node, key_path: str, line: int, kind_line: int
     ) -> LocationSpec:
         required = _TARGET_KEY[kind]
+        optional = _KIND_OPTIONAL_KEYS[kind]
         kind_path = f"{key_path}.{kind}"
-        long_form = f"{{{required}: ..., {', '.join(f'{key}: ...' for key in _OPTIONAL_KEYS)}}}"
+        long_form = f"{{{required}: ..., {', '.join(f'{key}: ...' for key in optional)}}}"
         if isinstance(node, ScalarNode) and node.tag == _STR:
             return self.location(
                 kind,
@@ -708,7 +957,7 @@ class _Document(_Builder):
                 line=_line(node),
                 key_path=kind_path,
             )
-        allowed = (required, *_OPTIONAL_KEYS)
+        allowed = (required, *optional)
         items = self.mapping(node, kind_path, "a mapping")
         self.refuse_unknown(items, allowed, kind_path, kind)
         if required not in items:
@@ -741,9 +990,12 @@ class _Document(_Builder):
         for key, (_, value_node) in items.items():
             value_path = f"{key_path}.{key}"
             if key == "port":
-                if not (isinstance(value_node, ScalarNode) and value_node.tag == _INT):
+                self.grpc_port(value_node, value_path)
+            elif key == "additional_metadata":
+                # Dagster's Permissive(): any mapping; it is never used here.
+                if not isinstance(value_node, MappingNode):
                     raise self.error(
-                        f"expected an integer port number, found {_describe(value_node)}",
+                        f"expected a mapping ({_WHAT[key]}), found {_describe(value_node)}",
                         line=_line(value_node),
                         key_path=value_path,
                     )
@@ -755,7 +1007,7 @@ class _Document(_Builder):
                         key_path=value_path,
                     )
             else:
-                self.string(value_node, key, value_path, f"a string ({_WHAT[key]})", allow_env=True)
+                self.grpc_string(value_node, key, value_path)
         if ("port" in items) == ("socket" in items):
             raise self.error(
                 "a grpc_server entry needs exactly one of 'port' or 'socket'",
@@ -763,16 +1015,40 @@ class _Document(_Builder):
                 key_path=key_path,
             )
 
+    def env_reference(self, node: Node, key_path: str) -> Optional[_Value]:
+        """The variable of a ``{env: VAR}`` value (Dagster's StringSource/IntSource), else None."""
+        if not isinstance(node, MappingNode):
+            return None
+        items = self.mapping(node, key_path, "a mapping")
+        if list(items) != ["env"]:
+            return None
+        return self.string(
+            items["env"][1], "env", f"{key_path}.env", "a variable name", allow_env=False
+        )
+
+    def grpc_string(self, node: Node, key: str, key_path: str) -> None:
+        # A grpc_server entry is never connected to: its variables need not be set here.
+        if self.env_reference(node, key_path) is None:
+            self.string(node, key, key_path, f"a string ({_WHAT[key]})", allow_env=False)
+
+    def grpc_port(self, node: Node, key_path: str) -> None:
+        """Dagster's IntSource: an integer, or ``{env: VAR}`` whose value is an integer."""
+        if isinstance(node, ScalarNode) and node.tag == _INT:
+            return
+        variable = self.env_reference(node, key_path)
+        if variable is None:
+            raise self.error(
+                "expected an integer port number (or {env: VARIABLE}), found " + _describe(node),
+                line=_line(node),
+                key_path=key_path,
+            )
+        value = os.environ.get(variable.text)
+        if value is not None and not value.strip().isdigit():
+            raise self.error(
+                f"environment variable {variable.text!r} is {value!r}, not an integer port number",
+                line=variable.line,
+                key_path=variable.key_path,
+            )
+
     def refuse_duplicate_names(self, locations: Sequence[LocationSpec]) -> None:
-        first: Dict[str, LocationSpec] = {}
-        for location in locations:
-            earlier = first.get(location.name)
-            if earlier is not None:
-                raise self.error(
-                    f"location name {location.name!r} is used by both {earlier.key_path} "
-                    f"(line {earlier.line}) and {location.key_path} (line {location.line}); "
-                    "give one of them a different location_name",
-                    line=location.line,
-                    key_path=location.key_path,
-                )
-            first[location.name] = location
+        check_unique_location_names(locations)

@@ -30,7 +30,7 @@ import execnet
 from execnet import gateway_bootstrap, gateway_io
 from execnet.gateway_base import Popen2IO
 
-from . import _backend, _backend_dagster, _backend_native, _worker, definitions, protocol
+from . import _backend, _backend_dagster, _backend_native, _coverage, _worker, definitions, protocol
 
 # Re-exported: the API's defaults live where the plugin can read them cheaply.
 from ._defaults import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT
@@ -48,6 +48,8 @@ from .errors import (
 
 #: How long a worker asked to exit may take before it is killed.
 EXIT_GRACE = 1.0
+#: ...and a worker that measures coverage, which saves its data as it exits.
+COVERAGE_EXIT_GRACE = 10.0
 MIN_PYTHON = (3, 8)
 #: How much of a dead worker's stderr is quoted in the error.
 STDERR_TAIL = 2000
@@ -225,6 +227,8 @@ class LocationWorker:
         #: Why the host itself stopped the current process, if it did (timeout, close).
         self._stop_reason: Optional[str] = None
         self.info: Optional[InterpreterInfo] = None
+        #: What the worker said about measuring coverage (None: the host measures nothing).
+        self.coverage: Optional[protocol.CoverageState] = None
         self.description: Optional[protocol.Description] = None
         self._last_id = 0
         self.starts = 0
@@ -268,6 +272,7 @@ class LocationWorker:
                     "protocol": protocol.PROTOCOL_VERSION,
                     "location": self._location_message(),
                     "modules": shipped_modules(),
+                    "coverage": _coverage.settings(),
                 }
                 init_id = self._send(process, "init", init)
                 # Pipelined: the worker answers init, then load, in order; one round trip.
@@ -294,6 +299,8 @@ class LocationWorker:
                     f"host speaks version {protocol.PROTOCOL_VERSION!r}: the worker's code does "
                     f"not come from this installation of pytest-workspace; reinstall it",
                 )
+            self.coverage = info.get("coverage")
+            _coverage.record(self.coverage)
             self.info = InterpreterInfo(
                 executable=str(info["executable"]),
                 python_version=tuple(int(part) for part in info["python_version"]),
@@ -387,11 +394,11 @@ class LocationWorker:
     def _location_message(self) -> protocol.LocationData:
         spec = self.spec
         return {
-            "name": spec.name,
             "kind": spec.kind,
             "target": spec.target,
             "attribute": spec.attribute,
             "working_directory": spec.working_directory,
+            "python_path": list(spec.python_path),
         }
 
     def _start_failure(self, executable: str, process: _Process, detail: str) -> LocationLoadError:
@@ -433,6 +440,9 @@ class LocationWorker:
         # A worker busy with a call (in another thread) cannot exit gracefully: kill it.
         idle = self._lock.acquire(blocking=False)
         try:
+            if self.coverage and self.coverage.get("measured"):
+                # It writes its coverage data as it exits: give it time to.
+                timeout = max(timeout, COVERAGE_EXIT_GRACE)
             self._stop_process(graceful=idle, grace=timeout, reason="the workspace was closed")
         finally:
             if idle:

@@ -21,6 +21,7 @@ import pytest
 
 from . import hooks
 from ._defaults import DEFAULT_TIMEOUT
+from ._sources import TOML_SOURCE_NAMES, resolve_path, resolve_source_path
 from .errors import NameLookupError
 
 if TYPE_CHECKING:
@@ -81,7 +82,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "workspace_files",
         "glob patterns of workspace files found while collecting folders",
         type="args",
-        default=["workspace.yaml"],
+        default=["workspace.yaml", "dg.toml"],
     )
     parser.addini(
         "workspace_execute", "execute jobs (false: build only)", type="bool", default=True
@@ -131,7 +132,8 @@ class Settings:
         ini = [] if on_command_line else [Path(p) for p in config.getini("workspace")]
         no_execute = bool(config.getoption("workspace_no_execute"))
         return cls(
-            named_files=_unique([p.resolve() for p in cli + ini]),
+            # A folder stands for its dg.toml or its project's pyproject.toml.
+            named_files=_unique([resolve_path(Path(resolve_source_path(p))) for p in cli + ini]),
             python_files=python_files,
             modules=modules,
             named_on_command_line=on_command_line,
@@ -147,12 +149,13 @@ class Settings:
     def is_workspace_file(self, file_path: Path, parent: pytest.Collector) -> bool:
         """A file pytest reached that is a workspace file: named, or matching a pattern."""
         # A positional argument is a workspace file whatever its name, if it is YAML at
-        # all (`pytest test_x.py` names a Python module, not a workspace).
-        if file_path.suffix in YAML_SUFFIXES and parent.session.isinitpath(file_path):
-            return True
+        # all or a dg.toml / pyproject.toml (`pytest test_x.py` names a Python module).
+        if file_path.suffix in YAML_SUFFIXES or file_path.name in TOML_SOURCE_NAMES:
+            if parent.session.isinitpath(file_path):
+                return True
         if any(file_path.match(pattern) for pattern in self.patterns):
             return True
-        return bool(self.named_files) and file_path.resolve() in self.named_files
+        return bool(self.named_files) and resolve_path(file_path) in self.named_files
 
 
 def _timeout(config: pytest.Config) -> Optional[float]:
@@ -214,8 +217,10 @@ def pytest_configure(config: pytest.Config) -> None:
     if not run.named_on_command_line and config.args_source == pytest.Config.ArgsSource.ARGS:
         return  # `pytest test_x.py` with the ini option `workspace`: only test_x.py
     invocation = config.invocation_params.dir
-    covered = [Path(invocation, arg.split("::")[0]).resolve() for arg in config.args]
+    covered = [resolve_path(Path(invocation, arg.split("::")[0])) for arg in config.args]
     for path in run.named_files:
+        if not path.is_file() and (path.exists() or path.is_symlink()):
+            continue  # a folder or a link loop: collected from the session, as a failure
         if not any(path == arg or arg in path.parents for arg in covered):
             config.args.append(str(path))
 

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import sys
 import traceback
-from typing import Any, Dict, Iterable, List, Optional, Tuple, TypedDict
+from typing import Any, Dict, Iterable, List, Optional, Tuple, TypedDict, Union
 
 #: Bumped whenever a message changes shape. The worker refuses a host of another
 #: version, and the host a worker that answers with another.
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 5
 
 
 # -- shapes -----------------------------------------------------------------------------
@@ -54,17 +54,40 @@ class WarningData(TypedDict):
 class LocationData(TypedDict):
     """The location to load, in ``init``."""
 
-    name: str
-    kind: str  # python_file, python_module, python_package
+    kind: str  # python_file, python_module, python_package, autoload_defs_module
     target: str
     attribute: Optional[str]
     working_directory: Optional[str]
+    python_path: List[str]  # after working_directory on sys.path (a project's src/)
+
+
+class CoverageSettings(TypedDict):
+    """How the host is measured by coverage.py, for a worker to measure itself the same
+    way (``init``; see ``_coverage.py``)."""
+
+    data_file: str  # the host's data file: the worker writes a parallel file next to it
+    config_file: Union[str, bool]  # a path, True: look for one in ``cwd``, False: none
+    cwd: str  # the host's folder: relative paths in the configuration are relative to it
+    source: Optional[List[str]]
+    source_pkgs: Optional[List[str]]
+    include: Optional[List[str]]
+    omit: Optional[List[str]]
+    branch: bool
+
+
+class CoverageState(TypedDict, total=False):
+    """Whether a worker measures coverage (the ``init`` reply): ``data_file`` or why not."""
+
+    measured: bool
+    data_file: str
+    reason: str
 
 
 class InitArguments(TypedDict):
     protocol: int
     location: LocationData
     modules: List[List[str]]  # [name, source], each after those it imports
+    coverage: Optional[CoverageSettings]  # None: the host is not measured
 
 
 class InterpreterData(TypedDict):
@@ -75,6 +98,7 @@ class InterpreterData(TypedDict):
     python_version: List[int]
     prefix: str
     pid: int
+    coverage: Optional[CoverageState]  # None: the host asked for no coverage
 
 
 class RepositoryData(TypedDict):
@@ -142,9 +166,27 @@ class LogData(TypedDict):
     event: Optional[str]
 
 
-class RunData(TypedDict):
-    """The reply to ``execute_job``."""
+class AssetData(TypedDict):
+    """An asset a run materialized (Dagster)."""
 
+    asset_key: str  # "nutrition/protein_ranking"
+    op: Optional[str]
+    partition: Optional[str]
+
+
+class AssetCheckData(TypedDict):
+    """An asset check's result in a run (Dagster)."""
+
+    asset_key: str
+    check_name: str
+    passed: bool
+    severity: str  # ERROR, WARN
+    description: Optional[str]
+    metadata: Dict[str, Any]
+    op: Optional[str]
+
+
+class _RunData(TypedDict):
     job: str
     build: Optional[BuildData]
     success: bool
@@ -158,6 +200,16 @@ class RunData(TypedDict):
     error: Optional[ErrorData]
 
 
+class RunData(_RunData, total=False):
+    """The reply to ``execute_job``; the keys below only from backends that have them
+    (the Dagster backend), sent as the backend made them."""
+
+    partition_key: Optional[str]
+    assets: List[AssetData]
+    asset_checks: List[AssetCheckData]
+    skip_reason: Optional[str]  # nothing ran: no partition to run yet
+
+
 class ScheduleArguments(TypedDict):
     repository: str
     schedule: str
@@ -168,10 +220,15 @@ class SensorArguments(TypedDict):
     sensor: str
 
 
-class RunRequestData(TypedDict):
+class _RunRequestData(TypedDict):
     run_key: Optional[str]
     run_config: Dict[str, Any]
     tags: Dict[str, Any]
+
+
+class RunRequestData(_RunRequestData, total=False):
+    job_name: Optional[str]  # Dagster: the job the request targets
+    partition_key: Optional[str]
 
 
 class EvaluationData(TypedDict, total=False):
@@ -292,13 +349,19 @@ def error_dict(
     return data
 
 
-def did_you_mean(name: str, known: Iterable[str]) -> str:
-    """``"; did you mean 'x'?"`` for the known name closest to ``name``, or ``""``: the
-    one wording of the hint, on both sides."""
+def closest_name(name: str, known: Iterable[str]) -> Optional[str]:
+    """The known name closest to ``name`` (difflib's), or None."""
     import difflib
 
     close = difflib.get_close_matches(name, list(known), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    return close[0] if close else None
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the known name closest to ``name``, or ``""``: the
+    one wording of the hint, on both sides."""
+    close = closest_name(name, known)
+    return f"; did you mean {close!r}?" if close else ""
 
 
 def _safe_str(exc: BaseException) -> str:
@@ -335,4 +398,5 @@ def interpreter_info() -> InterpreterData:
         "python_version": list(sys.version_info[:3]),
         "prefix": sys.prefix,
         "pid": os.getpid(),
+        "coverage": None,
     }

@@ -32,12 +32,13 @@ from typing import (
 
 import execnet
 
-from . import protocol
+from . import _coverage, protocol
 from .config import (
     LocationSpec,
     SkippedEntry,
     WorkspaceSpec,
-    load_workspace_file,
+    apply_location_overrides,
+    load_workspace_source,
     location_from_module,
     location_from_python_file,
 )
@@ -352,6 +353,12 @@ class Location:
         """``sys.version_info[:3]`` of the location's interpreter, once started."""
         info = self.worker.info
         return info.python_version if info else None
+
+    @property
+    def coverage(self) -> Optional[str]:
+        """Whether coverage.py measures the location's code, and if not why (see
+        docs/plugin.md); None when the host itself is not measured."""
+        return _coverage.describe(self.worker.coverage)
 
     @property
     def repositories(self) -> List[RepositoryHandle]:
@@ -854,6 +861,10 @@ def load_workspace(
 ) -> Workspace:
     """Load workspace files and/or single files and modules, each location in its own process.
 
+    ``paths`` are workspace sources: ``workspace.yaml`` files, ``dg.toml`` workspaces,
+    Dagster projects (a ``pyproject.toml`` or its folder). A location named again in a
+    later source replaces the earlier one, as in Dagster.
+
     Malformed workspace files raise WorkspaceFileError before any process starts. A
     location that fails to load does not raise: see ``Location.load_error``. Locations
     keep their order: the files' locations, then ``python_file``, then ``module``.
@@ -862,7 +873,11 @@ def load_workspace(
     its code included; a call that exceeds it kills the worker (WorkerTimeoutError).
     ``start_timeout`` bounds the start of an interpreter, before any code is loaded.
     """
-    specs = [load_workspace_file(os.fspath(path)) for path in _many(paths)]
+    specs = [load_workspace_source(os.fspath(path)) for path in _many(paths)]
+    for spec in specs:
+        if spec.errors:  # a dg.toml project that could not be read
+            raise spec.errors[0].error
+    specs = list(apply_location_overrides(specs))
     extra = [location_from_python_file(os.fspath(path)) for path in _many(python_file)]
     extra += [location_from_module(str(name)) for name in _many(module)]
     workspace = Workspace(timeout=timeout, start_timeout=start_timeout)

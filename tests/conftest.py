@@ -26,7 +26,7 @@ def python_env() -> PythonEnvFactory:
     are cached across sessions (see ``tests/pyenvs.py``) and shared safely by xdist
     workers. ``name`` gives a separate environment of the same version, for a test that
     changes its env. ``packages`` (pinned pip requirements) are installed into it once
-    per machine (``python_env("3.11", name="dagster", packages=["dagster==1.13.28"])``);
+    per machine (``python_env("3.11", name="dagster", packages=["dagster==1.13.29"])``);
     an install that fails fails the test with pip's output. A Python version that is
     not installed fails the test, loudly.
     """

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 import pytest
-from test_dagster import DAGSTER_VERSION
+from dagster_versions import NEWEST
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = REPO_ROOT / "benchmarks"
@@ -73,7 +73,7 @@ def test_xdist_benchmark_runs() -> None:
 
 
 def test_dagster_benchmark_runs(python_env) -> None:  # type: ignore[no-untyped-def]
-    python = python_env("3.11", name="dagster", packages=[f"dagster=={DAGSTER_VERSION}"])
+    python = python_env(NEWEST.python, name="dagster", packages=[NEWEST.requirement])
     output = run_benchmark("bench_dagster", "--dagster-python", str(python))
     assert "P4a: 1 Dagster location(s) x 2 jobs" in output
     assert_ratios(output, ["(b)/(a)"])

@@ -14,8 +14,10 @@ import pytest
 from pytest_workspace.config import (
     LocationSpec,
     WorkspaceSpec,
+    apply_location_overrides,
     load_workspace_file,
     load_workspace_files,
+    load_workspace_source,
     location_from_module,
     location_from_python_file,
 )
@@ -464,6 +466,23 @@ GALLERY_ERRORS: dict[str, Tuple[Optional[int], Optional[str], List[str]]] = {
         "load_from[1].grpc_server",
         ["exactly one of 'port' or 'socket'"],
     ),
+    "python_file_not_python.yaml": (
+        3,
+        "load_from[0].python_file",
+        ["'jobs.txt' is not a Python module", "ending in .py"],
+    ),
+    "deeply_nested.yaml": (2, None, ["nested more than 50 levels deep (at line 2)"]),
+    "control_character.yaml": (
+        3,
+        None,
+        ["control character #x0000 is not allowed", "at line 3, column 23"],
+    ),
+    "merge_key_bomb.yaml": (3, "k0", ["unknown key 'k0' in the top level"]),
+    "autoload_defs_module_attribute.yaml": (
+        5,
+        "load_from[0].autoload_defs_module.attribute",
+        ["unknown key 'attribute'", "allowed keys: module_name, working_directory"],
+    ),
 }
 
 
@@ -846,3 +865,296 @@ class TestCommandLineForms:
             location_from_python_file("repos.py", attribute="a.b")
         with pytest.raises(ValueError, match="python_module"):
             location_from_module("m", kind="python_file")
+
+
+# --- every key of Dagster's workspace schema (issue 7) -------------------------------------
+
+
+class TestDagsterSchemaKeys:
+    """Dagster 1.13's schema (dagster/_core/workspace/config_schema.py), key for key."""
+
+    def test_autoload_defs_module_short_and_long_forms(self, tmp_path: Path) -> None:
+        spec = load_text(
+            tmp_path,
+            """
+            load_from:
+              - autoload_defs_module: my_project.defs
+              - autoload_defs_module:
+                  module_name: other.defs
+                  working_directory: src
+                  location_name: other
+                  executable_path: .venv/bin/python
+            """,
+        )
+        short, long = spec.locations
+        assert (short.kind, short.target, short.name) == (
+            "autoload_defs_module",
+            "my_project.defs",
+            "my_project.defs",
+        )
+        assert (long.name, long.working_directory, long.executable_path) == (
+            "other",
+            str(tmp_path / "src"),
+            str(tmp_path / ".venv" / "bin" / "python"),
+        )
+
+    def test_autoload_defs_module_name_must_be_dotted(self, tmp_path: Path) -> None:
+        error = parse_error(tmp_path, "load_from:\n  - autoload_defs_module: src/defs.py\n")
+        assert error.key_path == "load_from[0].autoload_defs_module"
+        assert "not a dotted Python name" in str(error)
+
+    def test_grpc_server_port_from_the_environment(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("GRPC_PORT", "4266")
+        spec = load_text(
+            tmp_path,
+            """
+            load_from:
+              - grpc_server:
+                  host: {env: GRPC_HOST}
+                  port: {env: GRPC_PORT}
+                  location_name: remote
+                  ssl: true
+                  additional_metadata: {team: data, owners: [a, b], nested: {x: 1}}
+              - python_file: repos.py
+            """,
+        )
+        assert [loc.name for loc in spec.locations] == ["repos.py"]
+        (skipped,) = spec.skipped
+        assert (skipped.key_path, skipped.line) == ("load_from[0]", 2)
+        assert "does not connect to running gRPC servers" in skipped.reason
+
+    def test_grpc_server_port_variable_that_is_not_a_number(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("GRPC_PORT", "http")
+        error = parse_error(tmp_path, "load_from:\n  - grpc_server: {port: {env: GRPC_PORT}}\n")
+        assert error.key_path == "load_from[0].grpc_server.port.env"
+        assert "'GRPC_PORT' is 'http', not an integer port number" in str(error)
+
+    @pytest.mark.parametrize(
+        ("value", "found"),
+        [("[a]", "found a list"), ("'4000x'", "found a string"), ("{enf: X}", "found a mapping")],
+    )
+    def test_grpc_server_port_of_the_wrong_type(
+        self, tmp_path: Path, value: str, found: str
+    ) -> None:
+        error = parse_error(tmp_path, f"load_from:\n  - grpc_server: {{port: {value}}}\n")
+        assert error.key_path == "load_from[0].grpc_server.port"
+        assert "expected an integer port number (or {env: VARIABLE})" in str(error)
+        assert found in str(error)
+
+    def test_additional_metadata_must_be_a_mapping(self, tmp_path: Path) -> None:
+        error = parse_error(
+            tmp_path, "load_from:\n  - grpc_server: {port: 1, additional_metadata: [a]}\n"
+        )
+        assert error.key_path == "load_from[0].grpc_server.additional_metadata"
+        assert "expected a mapping" in str(error)
+
+    def test_python_file_short_form_must_be_a_python_module(self, tmp_path: Path) -> None:
+        error = parse_error(tmp_path, "load_from:\n  - python_file: scripts/run\n")
+        assert "'run' is not a Python module (it has no suffix)" in str(error)
+        location = only_location(load_text(tmp_path, "load_from:\n  - python_file: gui.pyw\n"))
+        assert location.target == str(tmp_path / "gui.pyw")
+
+
+class TestLocationOverrides:
+    """A location named again in a later file named together replaces the earlier one."""
+
+    def test_later_file_wins_and_the_earlier_entry_says_why(self, tmp_path: Path) -> None:
+        first = write(
+            tmp_path,
+            """
+            load_from:
+              - python_file: {relative_path: old/team.py, location_name: team}
+              - python_file: shared.py
+            """,
+            name="base.yaml",
+        )
+        second = write(
+            tmp_path,
+            "load_from:\n  - python_file: {relative_path: new/team.py, location_name: team}\n",
+            name="override.yaml",
+        )
+        base, override = apply_location_overrides(load_workspace_files([first, second]))
+        assert [loc.name for loc in base.locations] == ["shared.py"]
+        assert [loc.target for loc in override.locations] == [str(tmp_path / "new" / "team.py")]
+        (skipped,) = base.skipped
+        assert (skipped.key_path, skipped.line, skipped.source) == ("load_from[0]", 2, str(first))
+        assert f"overridden by load_from[0] (line 2) of {second}" in skipped.reason
+
+    def test_files_without_shared_names_are_returned_as_they_are(self, tmp_path: Path) -> None:
+        specs = load_workspace_files(
+            [
+                write(tmp_path, "load_from:\n  - python_file: a.py\n", name="a.yaml"),
+                write(tmp_path, "load_from:\n  - python_file: b.py\n", name="b.yaml"),
+            ]
+        )
+        assert apply_location_overrides(specs) == specs
+
+
+def test_override_across_named_workspace_files(pytester: pytest.Pytester) -> None:
+    write(pytester.path / "old", "load_from:\n  - python_file: jobs.py\n")
+    write(pytester.path / "new", "load_from:\n  - python_file: jobs.py\n")
+    write(pytester.path / "old", CONTROL_JOBS.replace("control_job", "old_job"), name="jobs.py")
+    write(pytester.path / "new", CONTROL_JOBS.replace("control_job", "new_job"), name="jobs.py")
+    result = pytester.runpytest_subprocess(
+        "--workspace", "old/workspace.yaml", "--workspace", "new/workspace.yaml", "-v", "-rs"
+    )
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(
+        [
+            "old/workspace.yaml::load_from[[]0[]] SKIPPED*",
+            "new/workspace.yaml::jobs.py::__repository__new_job::new_job PASSED*",
+            "SKIPPED [[]1[]] old/workspace.yaml:2: load_from[[]0[]]: location 'jobs.py' is "
+            "overridden by load_from[[]0[]] (line 2) of */new/workspace.yaml*",
+        ]
+    )
+    # Found by walking folders, they are separate workspaces: both run.
+    result = pytester.runpytest_subprocess("-v")
+    result.assert_outcomes(passed=2)
+
+
+# --- faults (issue 11): whatever is wrong with a file is that file's error ------------------
+
+CONTROL_JOBS = """\
+from pytest_workspace.definitions import job, op
+
+@op
+def ok():
+    return 1
+
+@job
+def control_job():
+    ok()
+"""
+
+
+def control_workspace(folder: Path) -> None:
+    """A healthy workspace beside the faulty one: its job must pass in the same run."""
+    write(folder / "control", "load_from:\n  - python_file: jobs.py\n")
+    write(folder / "control", CONTROL_JOBS, name="jobs.py")
+
+
+def _nested(folder: Path) -> Path:
+    return write(folder, "load_from: " + "[" * 1000 + "]" * 1000 + "\n", name="nested.yaml")
+
+
+def _link_loop(folder: Path) -> Path:
+    path = folder / "loop.yaml"
+    path.symlink_to(path)
+    return path
+
+
+def _merge_bomb(folder: Path) -> Path:
+    return write(folder, (GALLERY / "merge_key_bomb.yaml").read_text(), name="bomb.yaml")
+
+
+def _directory(folder: Path) -> Path:
+    path = folder / "somedir.yaml"
+    path.mkdir()
+    return path
+
+
+def _text_file(folder: Path) -> Path:
+    (folder / "jobs.txt").write_text("not python\n")
+    return write(folder, "load_from:\n  - python_file: jobs.txt\n", name="text.yaml")
+
+
+def _nul(folder: Path) -> Path:
+    return write(folder, "load_from:\n  - python_file: a\0.py\n", name="nul.yaml")
+
+
+FAULTS = {
+    "nested_brackets": (_nested, "nested.yaml:1: lists and mappings are nested more than 50"),
+    "symlink_loop": (_link_loop, "loop.yaml: is a symbolic link that leads nowhere"),
+    "merge_key_bomb": (_merge_bomb, "bomb.yaml:3: k0: unknown key 'k0'"),
+    "directory": (_directory, "somedir.yaml: is a directory, not a workspace file"),
+    "python_file_txt": (_text_file, "'jobs.txt' is not a Python module"),
+    "nul_character": (_nul, "nul.yaml:2: invalid YAML: the control character #x0000"),
+}
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_a_faulty_workspace_file_is_one_failed_item(pytester: pytest.Pytester, fault: str) -> None:
+    make, message = FAULTS[fault]
+    path = make(pytester.path)
+    control_workspace(pytester.path)
+    result = pytester.runpytest_subprocess(
+        "--workspace", path.name, "--workspace", "control/workspace.yaml", "-rf"
+    )
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    result.assert_outcomes(passed=1, failed=1)
+    assert result.ret == 1
+    result.stdout.fnmatch_lines([f"*{message}*", f"FAILED {path.name}::load_workspace*"])
+
+
+def test_merge_key_bomb_with_pyyaml_6_0_1(python_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """PyYAML 6.0.1 (allowed by pyyaml>=6) flattens merge keys exponentially: the parser
+    must not use it. Run in a virtualenv with that PyYAML, our package on PYTHONPATH."""
+    import importlib.metadata
+    import subprocess
+
+    python = python_env(
+        "3.11",
+        name="pyyaml-6.0.1",
+        packages=["pyyaml==6.0.1", f"execnet=={importlib.metadata.version('execnet')}"],
+    )
+    script = (
+        "import sys, yaml\n"
+        "from pytest_workspace.config import load_workspace_file\n"
+        "from pytest_workspace.errors import WorkspaceFileError\n"
+        "assert yaml.__version__ == '6.0.1', yaml.__version__\n"
+        "try:\n"
+        "    load_workspace_file(sys.argv[1])\n"
+        "except WorkspaceFileError as error:\n"
+        "    print(error)\n"
+    )
+    completed = subprocess.run(
+        [str(python), "-c", script, str(GALLERY / "merge_key_bomb.yaml")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "unknown key 'k0' in the top level" in completed.stdout
+
+
+def test_control_character_in_a_mapping_key_gives_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "workspace.yaml"
+    path.write_bytes(b"load_from:\n  - python_file: a.py\n\x07oops: 1\n")
+    error = parse_error_at(path)
+    assert error.line == 3
+    assert "#x0007" in str(error) and "position" not in str(error)
+
+
+def parse_error_at(path: Path) -> WorkspaceFileError:
+    with pytest.raises(WorkspaceFileError) as info:
+        load_workspace_source(path)
+    return info.value
+
+
+def test_workspace_file_option_with_a_text_file_is_a_usage_error(
+    pytester: pytest.Pytester,
+) -> None:
+    (pytester.path / "jobs.txt").write_text("not python\n")
+    result = pytester.runpytest_subprocess("--workspace-file", "jobs.txt")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: <command line>: python_file: 'jobs.txt' is not a Python*"])
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+
+
+def test_load_workspace_applies_overrides_across_its_files(tmp_path: Path) -> None:
+    from pytest_workspace import load_workspace
+
+    for team in ("old", "new"):
+        write(tmp_path / team, "load_from:\n  - python_file: jobs.py\n")
+        write(tmp_path / team, CONTROL_JOBS.replace("control_job", f"{team}_job"), name="jobs.py")
+    paths = [tmp_path / "old" / "workspace.yaml", tmp_path / "new" / "workspace.yaml"]
+    with load_workspace(paths, timeout=60) as ws:
+        assert [loc.name for loc in ws.locations] == ["jobs.py"]
+        assert ws.location("jobs.py").repositories[0].job_names == ["new_job"]
+        assert [entry.key_path for entry in ws.skipped] == ["load_from[0]"]

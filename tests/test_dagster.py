@@ -3,12 +3,13 @@
 The locations of ``fixtures/dagster/`` run in a virtualenv with Dagster installed
 (``DAGSTER_VERSION``), made once per machine by the ``python_env`` fixture and cached
 under ``.venvs/``. The env has nothing of ours installed: the worker, our definitions
-and the Dagster adapter travel over the gateway. If the env cannot be made, the tests
+and the Dagster backend travel over the gateway. If the env cannot be made, the tests
 fail with pip's output; they are never skipped.
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Iterator
 
@@ -398,23 +399,18 @@ def test_pytest_session_collects_and_runs_dagster_items(dagster_session: pytest.
         ["*job '__ASSET_JOB' needs run config*missing protein_rich.min_protein*"]
     )
     result.stdout.fnmatch_lines(["*assets.py::__repository__::__ASSET_JOB PASSED*"])
-
-
-def test_pytest_collect_only_lists_dagster_items(dagster_session: pytest.Pytester) -> None:
-    result = dagster_session.runpytest_subprocess(
-        "--workspace", str(WORKSPACE), "--collect-only", "-q", "-p", "no:cacheprovider"
-    )
+    # Items are named as the collection tree nests them (what --collect-only lists too).
     result.stdout.fnmatch_lines(
         [
-            "*workspace.yaml::cereal.py::hello_cereal_repository::complex_job",
-            "*workspace.yaml::cereal.py::hello_cereal_repository::hello_cereal_job",
-            "*workspace.yaml::scheduled.py::__repository__::greeting_job",
-            "*workspace.yaml::scheduled.py::__repository__::schedule:daily_greeting",
-            "*workspace.yaml::assets.py::__repository__::__ASSET_JOB",
-            "*workspace.yaml::assets.py::__repository__::cereal_assets_job",
-            "*workspace.yaml::asset_failures.py::__repository__::__ASSET_JOB",
-            "*workspace.yaml::asset_failures.py::__repository__::protein_rich_job",
-            "*workspace.yaml::asset_failures.py::__repository__::report_job",
+            "*workspace.yaml::cereal.py::hello_cereal_repository::complex_job *",
+            "*workspace.yaml::cereal.py::hello_cereal_repository::hello_cereal_job *",
+            "*workspace.yaml::scheduled.py::__repository__::greeting_job *",
+            "*workspace.yaml::scheduled.py::__repository__::schedule:daily_greeting *",
+            "*workspace.yaml::assets.py::__repository__::__ASSET_JOB *",
+            "*workspace.yaml::assets.py::__repository__::cereal_assets_job *",
+            "*workspace.yaml::asset_failures.py::__repository__::__ASSET_JOB *",
+            "*workspace.yaml::asset_failures.py::__repository__::protein_rich_job *",
+            "*workspace.yaml::asset_failures.py::__repository__::report_job *",
         ]
     )
 
@@ -440,9 +436,12 @@ def test_pytest_hooks_and_fixtures_work_on_dagster_jobs(dagster_session: pytest.
             assert repo.job_names == ["hello_cereal_job", "complex_job", "protein_filter_job"]
         """
     )
+    # A conftest's hooks apply to the workspace files below its folder: a copy of the
+    # fixtures goes next to it, as a user's workspace file sits next to its conftest.py.
+    shutil.copytree(DAGSTER_FIXTURES, dagster_session.path / "dagster")
     result = dagster_session.runpytest_subprocess(
         "--workspace",
-        str(WORKSPACE),
+        str(dagster_session.path / "dagster" / "workspace.yaml"),
         "-p",
         "no:cacheprovider",
         "-k",
@@ -456,7 +455,7 @@ def test_pytest_hooks_and_fixtures_work_on_dagster_jobs(dagster_session: pytest.
 def test_our_definitions_in_a_dagster_env_never_import_dagster(
     tmp_path: Path, dagster_python: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The adapter travels to every worker, but uses Dagster only if the user's code
+    # The backend travels to every worker, but uses Dagster only if the user's code
     # imported it: a location on our own definitions does not pay for it.
     (tmp_path / "ours.py").write_text(
         "import sys\n"

@@ -27,6 +27,7 @@ from pytest_workspace import (
     Workspace,
     load_workspace,
 )
+from pytest_workspace.dagster_checks import check_job_runs, run_summary
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "dagster_today"
 WORKSPACE = FIXTURES / "workspace.yaml"
@@ -447,6 +448,37 @@ def test_one_ephemeral_instance_per_worker_and_nothing_in_dagster_home(
     assert list(home.iterdir()) == []
 
 
+# -- the checks, without pytest ----------------------------------------------------------------
+
+
+def test_the_job_check_runs_each_partition_and_says_which_failed(ws: Workspace) -> None:
+    check = check_job_runs(ws.job("region_report_job"), partition_keys=["emea", "mars", "apac"])
+    assert check.failed
+    assert check.reason.startswith(
+        "job 'region_report_job' failed for partition 'mars' (1 of 3 partitions): "
+    )
+    assert "Could not find a partition with key `mars`" in check.report
+    assert run_summary(check).splitlines() == [
+        "partition 'emea': passed",
+        "partition 'mars': failed",
+        "partition 'apac': passed",
+    ]
+    passed = check_job_runs(
+        ws.job("shop/__repository__/__ASSET_JOB"), resources={"warehouse": SEEDED}
+    )
+    assert passed.passed, passed.report
+    assert run_summary(passed).splitlines() == [
+        "materialized raw_orders",
+        "materialized order_totals",
+        "check raw_orders:raw_orders_have_ids passed (ERROR)",
+        "check order_totals:no_huge_order FAILED (WARN)",
+    ]
+    nothing = check_job_runs(ws.job("daily_sales_job"), partition_keys=[])
+    assert nothing.skipped and "returned no key" in nothing.reason
+    skipped = check_job_runs(ws.job("customer_job"))
+    assert skipped.skipped and "has no partitions yet" in skipped.reason
+
+
 # -- real pytest sessions -----------------------------------------------------------------------
 
 CONFTEST = """
@@ -539,8 +571,15 @@ def pytest_workspace_partition_keys(job):
         return ["acme"]
 """,
     )
+    # Only the partitioned locations: a second workspace file next to the first one.
+    partitioned = workspace.with_name("partitioned.yaml")
+    partitioned.write_text(
+        "load_from:\n"
+        "  - python_file: {relative_path: partitions.py, executable_path: '${DAGSTER_PYTHON}'}\n"
+        "  - python_file: {relative_path: dynamic.py, executable_path: '${DAGSTER_PYTHON}'}\n"
+    )
     result = pytester.runpytest_subprocess(
-        str(workspace), "-p", "no:cacheprovider", "-rA",
+        str(partitioned), "-p", "no:cacheprovider", "-rA",
         "-k", "daily_sales_job or region_report_job or customer_job",
     )  # fmt: skip
     result.assert_outcomes(passed=3, failed=1)
@@ -574,8 +613,8 @@ def pytest_workspace_partition_keys(job):
             "*PASSES*",
             "*_ job daily_sales_job _*",
             "*Captured log call*",
-            "INFO * [daily_sales]: computing the sales of 2024-01-01",
-            "INFO * [daily_sales]: computing the sales of 2024-01-02",
+            "INFO * pytest_workspace ?daily_sales?: computing the sales of 2024-01-01",
+            "INFO * pytest_workspace ?daily_sales?: computing the sales of 2024-01-02",
         ]
     )
 

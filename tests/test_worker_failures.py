@@ -509,7 +509,7 @@ def test_the_worker_refuses_a_host_of_another_protocol_version() -> None:
                 "cmd": "init",
                 "id": 1,
                 "protocol": 999,
-                "location": {"name": "x", "kind": "python_file", "target": "/nowhere.py"},
+                "location": {"kind": "python_file", "target": "/nowhere.py"},
                 "modules": shipped_modules(),
             }
         )
