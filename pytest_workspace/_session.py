@@ -590,7 +590,17 @@ class _MemberItem(WorkspaceItem):
         return f"{self.kind} {self.handle.name}"
 
     def _source(self) -> Optional[Tuple[str, int]]:
-        return self.handle.declared_at
+        declared = self.handle.declared_at
+        if declared is not None:
+            return declared
+        # The location could not say (Dagster definitions do not record where they are
+        # declared): the line of the location's file that defines the name.
+        spec = self.handle.location.spec
+        if spec.kind == "python_file":
+            line = _defining_line(spec.target, self.handle.name)
+            repository = _defining_line(spec.target, self.handle.repository.name)
+            return spec.target, line or repository or 1
+        return None
 
     #: pytest-timeout's limit for this item (seconds), which the item enforces itself.
     time_limit: Optional[float] = None
@@ -624,6 +634,19 @@ class _MemberItem(WorkspaceItem):
                 )
                 raise ItemFailure(f"{reason}\n\n{outcome.report}", reason)
             raise ItemFailure(outcome.report, outcome.reason)
+
+
+def _defining_line(path: str, name: str) -> Optional[int]:
+    """The 1-based line of ``def name`` / ``name =`` in ``path`` (read, not imported)."""
+    pattern = re.compile(rf"^\s*(?:async\s+)?def\s+{re.escape(name)}\b|^{re.escape(name)}\s*=")
+    try:
+        with open(path, encoding="utf-8", errors="replace") as source:
+            for number, line in enumerate(source, 1):
+                if pattern.match(line):
+                    return number
+    except OSError:
+        pass
+    return None
 
 
 _WARNING_CLASSES: Dict[str, Type[Warning]] = {}

@@ -66,7 +66,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--workspace-no-execute",
         action="store_true",
         default=False,
-        help="build every job (and check its name) but do not execute it.",
+        help="build every job (and check its name) but execute none; schedules and "
+        "sensors are still evaluated (a run they request is not launched).",
     )
     group.addoption(
         "--workspace-timeout",

@@ -231,3 +231,18 @@ def test_grpc_server_entries_are_skipped(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(
         ["SKIPPED [[]1[]] workspace.yaml:2: load_from[[]0[]]: grpc_server entry not loaded*"]
     )
+
+
+def test_no_execute_runs_no_job_but_evaluates_schedules_and_sensors(
+    pytester: pytest.Pytester, marking: Path
+) -> None:
+    # "No execute" is about jobs: none runs. A schedule's or sensor's check is its
+    # evaluation, which runs its function and launches nothing.
+    result = pytester.runpytest_subprocess("--workspace-no-execute", "-rA")
+    result.assert_outcomes(passed=4)  # two_job's op would fail if it ran
+    assert markers(pytester) == {
+        "built_one_job",
+        "built_two_job",
+        "evaluated_hourly",
+        "evaluated_watcher",
+    }
