@@ -304,7 +304,7 @@ def test_junk_written_into_the_channel_is_reported_at_once(pytester: pytest.Pyte
     result.stdout.fnmatch_lines(
         [
             "*the channel of code location 'faulty.py' was corrupted during execute_job: "
-            "something in its process (pid *) wrote b'junk from the op\\n'*",
+            "something in its process (pid *) wrote b'junk from the op\\n' into the pipe*",
         ]
     )
     assert verdicts(result)[NEXT_ID] == "PASSED"
