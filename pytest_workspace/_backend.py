@@ -64,6 +64,11 @@ class Backend:
         if ``value`` is not one of this backend's objects."""
         return None
 
+    def autoload(self, module: Any, where: str) -> Optional[List[Any]]:
+        """The repositories of ``module`` loaded as a whole module tree (the
+        ``autoload_defs_module`` kind of location), or None if this backend cannot."""
+        return None
+
     def scan(self, module: Any, where: str) -> Tuple[List[Any], List[Any]]:
         """``(repositories, loose_jobs)`` found at the top level of ``module``.
 

@@ -224,6 +224,19 @@ class DagsterBackend(_backend.Backend):
             return [loose_repository(value)]
         return None
 
+    def autoload(self, module: Any, where: str) -> Optional[List[Any]]:
+        """As Dagster loads an ``autoload_defs_module``: ``dagster.components.load_defs``
+        over the whole module tree (the module itself need not import dagster)."""
+        try:
+            components: Any = importlib.import_module("dagster.components")
+        except ImportError as exc:
+            raise _backend.LoadError(
+                f"{where}: an autoload_defs_module is loaded with Dagster's "
+                f"dagster.components.load_defs, which this interpreter ({sys.executable}) "
+                f"cannot import ({exc}); install dagster 1.11 or newer there"
+            ) from None
+        return [repository_for(components.load_defs(module))]
+
     def scan(self, module: Any, where: str) -> Tuple[List[Any], List[Any]]:
         """Dagster's order: one ``@dg.definitions`` function, else one ``Definitions``,
         else its repositories, else the loose definitions gathered, else one job, else

@@ -533,6 +533,15 @@ class Location:
                 + targets[0]
                 + "".join(f" (or {target})" for target in targets[1:])
             )
+        if self.spec["kind"] == "autoload_defs_module":
+            for backend in self.backends:
+                repositories = backend.autoload(module, where)
+                if repositories is not None:
+                    return self._index(backend, repositories)
+            raise LoadError(
+                f"{where}: an autoload_defs_module location is loaded with Dagster's "
+                "load_defs, and no backend in this interpreter can load one"
+            )
         repositories = {}
         jobs = []  # (backend, job)
         for backend in self.backends:

@@ -229,7 +229,7 @@ class _WorkerIO(gateway_io.Popen2IOMaster):
             data += chunk
         expected, self._next = self._next, "payload" if self._next == "header" else "header"
         if expected == "header" and not _is_message_header(data):
-            self.corruption = data + self._available()
+            self.corruption = _junk_only(data + self._available())
             raise EOFError("the channel is corrupt: not an execnet message")
         return data
 
@@ -246,6 +246,17 @@ class _WorkerIO(gateway_io.Popen2IOMaster):
 def _is_message_header(header: bytes) -> bool:
     code, channel, length = struct.unpack("!bii", header)
     return code in _MESSAGE_CODES and channel >= 0 and 0 <= length <= MAX_MESSAGE_BYTES
+
+
+def _junk_only(data: bytes) -> bytes:
+    """The junk at the start of ``data``, without the worker's own message after it."""
+    for start in range(1, len(data) - 8):
+        header = data[start : start + 9]
+        # The worker's reply: data on one of the few channels a worker has.
+        if header[0] == Message.CHANNEL_DATA and _is_message_header(header):
+            if struct.unpack("!i", header[1:5])[0] < 1024:
+                return data[:start]
+    return data
 
 
 class _Guardian:

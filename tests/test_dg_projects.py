@@ -19,6 +19,7 @@ from typing import Dict, Tuple
 
 import pytest
 from conftest import PythonEnvFactory
+from dagster_versions import NEWEST
 from processes import assert_no_worker_left, with_pid_recorder
 from test_config import CONTROL_JOBS, control_workspace
 
@@ -27,7 +28,6 @@ from pytest_workspace.config import LocationSpec, WorkspaceSpec, load_workspace_
 from pytest_workspace.errors import WorkspaceFileError
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "dg_workspace"
-DAGSTER_VERSION = "1.13.28"  # the release tests/test_dagster.py runs against
 
 SALES_IDS = ["dg.toml::sales::sales_repository::daily_sales"]
 CAMPAIGN_IDS = ["dg.toml::campaigns::marketing_repository::weekly_campaign"]
@@ -173,10 +173,55 @@ def test_a_project_named_by_its_folder(
     )
 
 
+def test_an_autoload_defs_project_loads_its_module_tree_with_dagster(
+    pytester: pytest.Pytester, python_env: PythonEnvFactory
+) -> None:
+    """``autoload_defs = true``: the ``defs`` package is loaded as Dagster loads it, with
+    ``load_defs`` over its submodules; its ``__init__.py`` is empty and imports nothing."""
+    dagster_python = python_env(NEWEST.python, name="dagster", packages=[NEWEST.requirement])
+    folder = pytester.path / "warehouse"
+    project(
+        folder,
+        """
+        [project]
+        name = "warehouse"
+
+        [tool.dg]
+        directory_type = "project"
+
+        [tool.dg.project]
+        root_module = "warehouse"
+        autoload_defs = true
+        """,
+    )
+    write(folder / "src" / "warehouse" / "__init__.py", "")
+    write(folder / "src" / "warehouse" / "defs" / "__init__.py", "")
+    write(
+        folder / "src" / "warehouse" / "defs" / "orders.py",
+        """
+        import dagster as dg
+
+
+        @dg.asset
+        def orders():
+            return [1, 2, 3]
+
+
+        orders_job = dg.define_asset_job("orders_job", selection=[orders])
+        """,
+    )
+    give_venv(folder, dagster_python)
+    result = pytester.runpytest_subprocess(
+        "-v", "--workspace", "warehouse", "--workspace-load-timeout", "120"
+    )
+    result.stdout.fnmatch_lines(["*::__repository__::orders_job PASSED*"])
+    result.assert_outcomes(passed=2)  # orders_job and the implicit __ASSET_JOB
+
+
 def test_a_dagster_project_in_its_own_venv(
     pytester: pytest.Pytester, python_env: PythonEnvFactory
 ) -> None:
-    dagster_python = python_env("3.11", name="dagster", packages=[f"dagster=={DAGSTER_VERSION}"])
+    dagster_python = python_env(NEWEST.python, name="dagster", packages=[NEWEST.requirement])
     write(
         pytester.path / "dg.toml",
         """
