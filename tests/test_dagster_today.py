@@ -406,6 +406,43 @@ def test_a_request_with_invalid_run_config_is_refused(bad_requests: Workspace) -
     assert "root:ops:count:config:limit" in message
 
 
+def test_an_asset_selection_request_for_an_unknown_partition_is_refused(
+    bad_requests: Workspace,
+) -> None:
+    with pytest.raises(RemoteDefinitionError) as excinfo:
+        bad_requests.sensor("unknown_region_of_assets").evaluate()
+    message = str(excinfo.value)
+    assert "sensor 'unknown_region_of_assets'" in message
+    assert "Could not find a partition with key `mars`" in message
+    # the control: a key of the selected assets' partitions runs the implicit asset job
+    (request,) = bad_requests.sensor("known_region_of_assets").evaluate().run_requests
+    assert (request["partition_key"], request["tags"]["dagster/partition"]) == ("emea", "emea")
+
+
+@pytest.mark.parametrize(
+    ("sensor", "job"),
+    [("misconfigured_stock", "__ASSET_JOB"), ("misconfigured_subset", "shop_job")],
+)
+def test_an_asset_selection_request_with_invalid_run_config_is_refused(
+    bad_requests: Workspace, sensor: str, job: str
+) -> None:
+    with pytest.raises(RemoteDefinitionError) as excinfo:
+        bad_requests.sensor(sensor).evaluate()
+    message = str(excinfo.value)
+    assert f"sensor '{sensor}': run request 0 (run_key 'ten') (assets stock)" in message
+    assert f"not valid for job '{job}' subset to its assets" in message
+    assert "root:ops:stock:config:limit" in message
+
+
+@pytest.mark.parametrize("sensor", ["configured_stock", "prices_of_shop_job"])
+def test_an_asset_selection_request_is_checked_against_its_subset_only(
+    bad_requests: Workspace, sensor: str
+) -> None:
+    # prices alone needs no config, although the whole job needs stock's
+    requests = bad_requests.sensor(sensor).evaluate().run_requests
+    assert requests[-1]["run_key"] == "prices" and requests[-1]["run_config"] == {}
+
+
 # -- the instance -------------------------------------------------------------------------------
 
 
