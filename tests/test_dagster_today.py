@@ -596,6 +596,36 @@ def test_pytest_runs_todays_dagster_code(
     assert_no_worker_left(workspace.parent, at_least=6)
 
 
+def test_a_session_fails_the_sensors_whose_asset_requests_the_daemon_would_refuse(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, dagster_python: Path
+) -> None:
+    workspace = _session(pytester, monkeypatch, dagster_python)
+    result = pytester.runpytest_subprocess(
+        str(workspace.with_name("bad_requests_workspace.yaml")), "-p", "no:cacheprovider",
+        "-rA", "-k", "sensor",
+    )  # fmt: skip
+    # failed: unknown_region(_of_assets), misconfigured_stock, misconfigured_subset;
+    # passed: their controls known_region_of_assets, configured_stock, prices_of_shop_job
+    result.assert_outcomes(passed=3, failed=4)
+    result.stdout.fnmatch_lines(
+        [
+            "PASSED *::sensor:configured_stock",
+            "PASSED *::sensor:known_region_of_assets",
+            "PASSED *::sensor:prices_of_shop_job",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*sensor 'misconfigured_stock': run request 0 (run_key 'ten') (assets stock) has "
+            "run config that is not valid for job '__ASSET_JOB' subset to its assets*",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        ["*sensor 'unknown_region_of_assets' *Could not find a partition with key `mars`*"]
+    )
+    assert_no_worker_left(workspace.parent)
+
+
 def test_the_partition_keys_hook_runs_each_key_and_names_the_failed_ones(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, dagster_python: Path
 ) -> None:
