@@ -1144,17 +1144,19 @@ def _evaluate_tick(owner: Any, definition: Any, context: Any) -> Any:
         return definition.evaluate_tick(context)
     except dagster.DagsterUnknownPartitionError as exc:
         raise InvalidRunRequestError(
-            f"{owner.kind} {owner.name!r} requested a run of a partition its target job "
-            f"does not have; Dagster says: {str(exc).rstrip('.')}. The daemon would not "
-            "launch it: yield "
-            "RunRequest(partition_key=...) with a key of the job's partitions definition"
+            f"{owner.kind} {owner.name!r} requested a run of a partition its target "
+            f"(job or selected assets) does not have; Dagster says: {str(exc).rstrip('.')}. "
+            "The daemon would not launch it: yield RunRequest(partition_key=...) with a key "
+            "of the job's or the assets' partitions definition"
         ) from None
 
 
 def _tick_data(owner: Any, repo: DagsterRepository, data: Any, instance: Any) -> Dict[str, Any]:
     """The evaluation's plain data, each run request checked as the daemon checks it
     before it launches a run: its job exists, its partition key is one of the job's,
-    its run config is valid for the job."""
+    its run config is valid for the job. A request that selects assets runs its target
+    job (for a sensor targeting assets, the implicit asset job Dagster resolves) subset
+    to those assets, as the daemon launches it: the checks are against that subset."""
     dagster = loaded_dagster()
     requests = list(getattr(data, "run_requests", None) or [])
     skip = getattr(data, "skip_message", None)
@@ -1172,14 +1174,20 @@ def _tick_data(owner: Any, repo: DagsterRepository, data: Any, instance: Any) ->
                 f"{owner.kind} {owner.name!r}: {what} targets job {job_name!r}, which is not "
                 f"in repository {repo.name!r}; its jobs: {', '.join(repo.job_names) or 'none'}"
             )
-        job_def = repo.dagster_repository.get_job(job_name) if job_name else None
+        assets = getattr(request, "asset_selection", None)
+        if assets is not None:
+            selected = ", ".join(key.to_user_string() for key in assets) or "none"
+            what += f" (assets {selected})"
+        job_def = _launched_job(owner, repo, job_name, request, what) if job_name else None
         partition_key = getattr(request, "partition_key", None)
         if job_def is not None and partition_key is not None:
             partitions_def = job_def.partitions_def
             if partitions_def is None or not has_partition(partitions_def, partition_key, instance):
                 raise InvalidRunRequestError(
                     f"{owner.kind} {owner.name!r}: {what} asks for partition "
-                    f"{partition_key!r} of job {job_name!r}, which "
+                    f"{partition_key!r} of job {job_name!r}"
+                    + (" subset to its assets" if assets is not None else "")
+                    + ", which "
                     + (
                         "has no partitions definition"
                         if partitions_def is None
@@ -1198,8 +1206,9 @@ def _tick_data(owner: Any, repo: DagsterRepository, data: Any, instance: Any) ->
             except dagster.DagsterInvalidConfigError as exc:
                 raise InvalidRunRequestError(
                     f"{owner.kind} {owner.name!r}: {what} has run config that is not valid "
-                    f"for job {job_name!r}, so the daemon would not launch it. Dagster "
-                    f"says: {exc}"
+                    f"for job {job_name!r}"
+                    + (" subset to its assets" if assets is not None else "")
+                    + f", so the daemon would not launch it. Dagster says: {exc}"
                 ) from None
         plain.append(
             {
@@ -1211,6 +1220,29 @@ def _tick_data(owner: Any, repo: DagsterRepository, data: Any, instance: Any) ->
             }
         )
     return {"run_requests": plain, "skip_reason": None}
+
+
+def _launched_job(
+    owner: Any, repo: DagsterRepository, job_name: str, request: Any, what: str
+) -> Any:
+    """The job the daemon launches for ``request``: ``job_name``, subset to the request's
+    assets and checks when it selects some (the daemon's ``JobSubsetSelector``)."""
+    repository_def = repo.dagster_repository
+    assets = getattr(request, "asset_selection", None)
+    if assets is None:
+        return repository_def.get_job(job_name)
+    checks = getattr(request, "asset_check_keys", None)
+    try:
+        return repository_def.get_maybe_subset_job_def(
+            job_name,
+            asset_selection=set(assets),
+            asset_check_selection=set(checks) if checks is not None else None,
+        )
+    except Exception as exc:  # assets the job does not have: Dagster's subset error
+        raise InvalidRunRequestError(
+            f"{owner.kind} {owner.name!r}: {what} selects assets that job {job_name!r} "
+            f"cannot run, so the daemon would not launch it. Dagster says: {exc}"
+        ) from None
 
 
 def _job_name(definition: Any) -> Optional[str]:

@@ -406,6 +406,43 @@ def test_a_request_with_invalid_run_config_is_refused(bad_requests: Workspace) -
     assert "root:ops:count:config:limit" in message
 
 
+def test_an_asset_selection_request_for_an_unknown_partition_is_refused(
+    bad_requests: Workspace,
+) -> None:
+    with pytest.raises(RemoteDefinitionError) as excinfo:
+        bad_requests.sensor("unknown_region_of_assets").evaluate()
+    message = str(excinfo.value)
+    assert "sensor 'unknown_region_of_assets'" in message
+    assert "Could not find a partition with key `mars`" in message
+    # the control: a key of the selected assets' partitions runs the implicit asset job
+    (request,) = bad_requests.sensor("known_region_of_assets").evaluate().run_requests
+    assert (request["partition_key"], request["tags"]["dagster/partition"]) == ("emea", "emea")
+
+
+@pytest.mark.parametrize(
+    ("sensor", "job"),
+    [("misconfigured_stock", "__ASSET_JOB"), ("misconfigured_subset", "shop_job")],
+)
+def test_an_asset_selection_request_with_invalid_run_config_is_refused(
+    bad_requests: Workspace, sensor: str, job: str
+) -> None:
+    with pytest.raises(RemoteDefinitionError) as excinfo:
+        bad_requests.sensor(sensor).evaluate()
+    message = str(excinfo.value)
+    assert f"sensor '{sensor}': run request 0 (run_key 'ten') (assets stock)" in message
+    assert f"not valid for job '{job}' subset to its assets" in message
+    assert "root:ops:stock:config:limit" in message
+
+
+@pytest.mark.parametrize("sensor", ["configured_stock", "prices_of_shop_job"])
+def test_an_asset_selection_request_is_checked_against_its_subset_only(
+    bad_requests: Workspace, sensor: str
+) -> None:
+    # prices alone needs no config, although the whole job needs stock's
+    requests = bad_requests.sensor(sensor).evaluate().run_requests
+    assert requests[-1]["run_key"] == "prices" and requests[-1]["run_config"] == {}
+
+
 # -- the instance -------------------------------------------------------------------------------
 
 
@@ -557,6 +594,36 @@ def test_pytest_runs_todays_dagster_code(
         ["*_ job region_report_job _*", "*Captured dagster call*", "partition 'apac': passed"]
     )
     assert_no_worker_left(workspace.parent, at_least=6)
+
+
+def test_a_session_fails_the_sensors_whose_asset_requests_the_daemon_would_refuse(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, dagster_python: Path
+) -> None:
+    workspace = _session(pytester, monkeypatch, dagster_python)
+    result = pytester.runpytest_subprocess(
+        str(workspace.with_name("bad_requests_workspace.yaml")), "-p", "no:cacheprovider",
+        "-rA", "-k", "sensor",
+    )  # fmt: skip
+    # failed: unknown_region(_of_assets), misconfigured_stock, misconfigured_subset;
+    # passed: their controls known_region_of_assets, configured_stock, prices_of_shop_job
+    result.assert_outcomes(passed=3, failed=4)
+    result.stdout.fnmatch_lines(
+        [
+            "PASSED *::sensor:configured_stock",
+            "PASSED *::sensor:known_region_of_assets",
+            "PASSED *::sensor:prices_of_shop_job",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*sensor 'misconfigured_stock': run request 0 (run_key 'ten') (assets stock) has "
+            "run config that is not valid for job '__ASSET_JOB' subset to its assets*",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        ["*sensor 'unknown_region_of_assets' *Could not find a partition with key `mars`*"]
+    )
+    assert_no_worker_left(workspace.parent)
 
 
 def test_the_partition_keys_hook_runs_each_key_and_names_the_failed_ones(
