@@ -3,7 +3,8 @@
 The names mirror Dagster's, so that Dagster tutorial code runs after changing only its
 import line. This module is shipped as source text into the interpreter of each code
 location and executed there as ``pytest_workspace.definitions``; it therefore imports only
-the standard library, never anything of ``pytest_workspace``, and never uses ``__file__``.
+the standard library and ``pytest_workspace.protocol`` (shipped before it, standard-library
+only too), and never uses ``__file__``.
 It runs unchanged on CPython 3.8 through 3.13.
 """
 
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import difflib
 import inspect
 import re
 import threading
@@ -22,7 +22,6 @@ from typing import (
     Any,
     Callable,
     Dict,
-    Iterable,
     Iterator,
     List,
     Mapping,
@@ -35,6 +34,8 @@ from typing import (
     Union,
     overload,
 )
+
+from pytest_workspace import protocol as _protocol
 
 __all__ = [
     "DefinitionError",
@@ -196,6 +197,10 @@ class RunConfigError(DefinitionError):
 
     ``missing`` lists ``(op_name, key)`` pairs without a value; ``problems`` lists every
     problem found, one readable sentence each.
+
+    The one class of this error: ``pytest_workspace.RunConfigError`` and
+    ``pytest_workspace.errors.RunConfigError`` are this class, and the host raises its
+    subclass ``errors.RemoteRunConfigError`` for a job run in a code location.
     """
 
     def __init__(
@@ -208,8 +213,8 @@ class RunConfigError(DefinitionError):
     ) -> None:
         super().__init__(message)
         self.job_name = job_name
-        self.missing = list(missing)
-        self.problems = list(problems)
+        self.missing: List[Any] = list(missing)
+        self.problems: List[str] = list(problems)
 
 
 class InvalidCronError(DefinitionError):
@@ -282,15 +287,10 @@ def _type_name(value: object) -> str:
     return f"{kind.__module__}.{kind.__qualname__}"
 
 
-def _closest(name: str, known: Iterable[str]) -> Optional[str]:
-    matches = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
-    return matches[0] if matches else None
-
-
 def _unknown(kind: str, name: str, known: Sequence[str], where: str) -> UnknownDefinitionError:
-    closest = _closest(name, known)
+    closest = _protocol.closest_name(name, known)
     listing = ", ".join(repr(k) for k in known) if known else "none"
-    hint = f"; did you mean {closest!r}?" if closest else ""
+    hint = _protocol.did_you_mean(name, known)
     return UnknownDefinitionError(
         f"{where} has no {kind} named {name!r}; known {kind}s: {listing}{hint}",
         kind=kind,
@@ -818,11 +818,9 @@ def _check_run_config(
         ops_section = {}
     for op_name, entry in ops_section.items():
         if op_name not in nodes:
-            closest = _closest(str(op_name), nodes)
-            hint = f" (did you mean {closest!r}?)" if closest else ""
             problems.append(
-                f"ops.{op_name}: job {job_name!r} has no op named {op_name!r}{hint}; its ops "
-                f"are: {', '.join(nodes)}"
+                f"ops.{op_name}: job {job_name!r} has no op named {op_name!r}; its ops "
+                f"are: {', '.join(nodes)}{_protocol.did_you_mean(str(op_name), nodes)}"
             )
             continue
         if not isinstance(entry, Mapping):
@@ -853,11 +851,9 @@ def _check_run_config(
         for key, value in config.items():
             if key not in schema:
                 allowed = ", ".join(repr(k) for k in schema) or "none"
-                closest = _closest(str(key), schema)
-                hint = f" (did you mean {closest!r}?)" if closest else ""
                 problems.append(
-                    f"op {node_name!r}: unknown config key {key!r}{hint}; its config keys "
-                    f"are: {allowed}"
+                    f"op {node_name!r}: unknown config key {key!r}; its config keys "
+                    f"are: {allowed}{_protocol.did_you_mean(str(key), schema)}"
                 )
             elif not _type_matches(value, schema[key]):
                 problems.append(
@@ -1689,11 +1685,10 @@ class RepositoryDefinition:
     def _load_dict(self, definitions: Mapping[Any, Any]) -> None:
         for key in definitions:
             if key not in _DICT_KEYS:
-                closest = _closest(str(key), _DICT_KEYS)
-                hint = f" (did you mean {closest!r}?)" if closest else ""
                 raise InvalidDefinitionError(
-                    f"the dict returned by {self._where()} has an unknown key {key!r}{hint}; "
+                    f"the dict returned by {self._where()} has an unknown key {key!r}; "
                     f"allowed keys are 'jobs', 'schedules' and 'sensors'"
+                    f"{_protocol.did_you_mean(str(key), _DICT_KEYS)}"
                 )
         for section, kind in zip(_DICT_KEYS, ("job", "schedule", "sensor")):
             entries = definitions.get(section, {})
@@ -1761,12 +1756,11 @@ class RepositoryDefinition:
         if definition.job_name in self._slots["job"]:
             return
         known = list(self._slots["job"])
-        closest = _closest(definition.job_name, known)
-        hint = f" (did you mean {closest!r}?)" if closest else ""
         raise InvalidTargetError(
             f"{kind} {definition.name!r} of {self._where()} targets job "
-            f"{definition.job_name!r}{hint}, which is not in the repository; its jobs are: "
-            f"{', '.join(repr(k) for k in known) or 'none'}. Add the job to the "
+            f"{definition.job_name!r}, which is not in the repository; its jobs are: "
+            f"{', '.join(repr(k) for k in known) or 'none'}"
+            f"{_protocol.did_you_mean(definition.job_name, known) or '.'} Add the job to the "
             f"repository, or pass job=<the JobDefinition> to the {kind}",
             repository_name=self.name,
             definition_name=definition.name,

@@ -1,12 +1,12 @@
 """Exercise ``pytest_workspace.definitions`` the way a code location's worker loads it.
 
-Usage: ``python definitions_selfcheck.py DEFINITIONS_PY CEREAL_REPOS_PY``
+Usage: ``python definitions_selfcheck.py PROTOCOL_PY DEFINITIONS_PY CEREAL_REPOS_PY``
 
-The module is read as source text and executed into a fresh ``types.ModuleType`` that is
-registered in ``sys.modules`` under its package name, exactly as the worker installs the
-modules it receives; nothing of pytest-workspace needs to be installed. Prints one JSON
-object summarising what happened. Runs on every supported Python (3.8+), so this file uses
-no newer syntax.
+The module, and ``protocol`` that it imports (shipped before it), are read as source text
+and executed into fresh ``types.ModuleType`` objects registered in ``sys.modules`` under
+their package names, exactly as the worker installs the modules it receives; nothing of
+pytest-workspace needs to be installed. Prints one JSON object summarising what happened.
+Runs on every supported Python (3.8+), so this file uses no newer syntax.
 """
 
 import json
@@ -15,17 +15,19 @@ import sys
 import types
 
 
-def install(path):
+def install(protocol_path, definitions_path):
     package = types.ModuleType("pytest_workspace")
     package.__path__ = []
     sys.modules["pytest_workspace"] = package
-    module = types.ModuleType("pytest_workspace.definitions")
-    module.__package__ = "pytest_workspace"
-    sys.modules["pytest_workspace.definitions"] = module
-    with open(path, encoding="utf-8") as handle:
-        source = handle.read()
-    exec(compile(source, "<pytest_workspace.definitions>", "exec"), module.__dict__)
-    package.definitions = module
+    for short, path in (("protocol", protocol_path), ("definitions", definitions_path)):
+        name = "pytest_workspace." + short
+        module = types.ModuleType(name)
+        module.__package__ = "pytest_workspace"
+        sys.modules[name] = module
+        with open(path, encoding="utf-8") as handle:
+            source = handle.read()
+        exec(compile(source, "<" + name + ">", "exec"), module.__dict__)
+        setattr(package, short, module)
     return module
 
 
@@ -44,8 +46,8 @@ def plain_error(fn):
     return found
 
 
-def main(definitions_path, cereal_path):
-    d = install(definitions_path)
+def main(protocol_path, definitions_path, cereal_path):
+    d = install(protocol_path, definitions_path)
     summary = {"python": "{}.{}".format(*sys.version_info[:2])}
 
     # The cereal tutorial, loaded as user code.
@@ -161,4 +163,4 @@ def main(definitions_path, cereal_path):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(sys.argv[1], sys.argv[2], sys.argv[3])
