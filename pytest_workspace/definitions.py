@@ -3,8 +3,8 @@
 The names mirror Dagster's, so that Dagster tutorial code runs after changing only its
 import line. This module is shipped as source text into the interpreter of each code
 location and executed there as ``pytest_workspace.definitions``; it therefore imports only
-the standard library and ``pytest_workspace.protocol`` (shipped before it, standard-library
-only too), and never uses ``__file__``.
+the standard library, ``pytest_workspace.protocol`` and ``pytest_workspace._definition_errors``
+(both shipped before it, standard-library only too), and never uses ``__file__``.
 It runs unchanged on CPython 3.8 through 3.13.
 """
 
@@ -29,13 +29,17 @@ from typing import (
     Optional,
     Sequence,
     Tuple,
-    Type,
     TypeVar,
     Union,
     overload,
 )
 
 from pytest_workspace import protocol as _protocol
+from pytest_workspace._definition_errors import (
+    DefinitionError,
+    OutputNotAvailableError,
+    RunConfigError,
+)
 
 __all__ = [
     "DefinitionError",
@@ -85,27 +89,6 @@ _REPR_LIMIT = 80
 # --------------------------------------------------------------------------------------
 # Errors
 # --------------------------------------------------------------------------------------
-
-
-def _restore_error(
-    cls: Type[BaseException], args: Tuple[Any, ...], state: Dict[str, Any]
-) -> BaseException:
-    error: BaseException = cls.__new__(cls)
-    error.args = args
-    error.__dict__.update(state)
-    return error
-
-
-class DefinitionError(Exception):
-    """Base class of every error raised by the definitions API.
-
-    Subclasses carry the names involved as attributes; their messages say how to fix the
-    problem. They pickle and copy faithfully, attributes included.
-    """
-
-    def __reduce__(self) -> Tuple[Any, ...]:
-        # Keyword-only constructors break the default Exception pickling; rebuild from state.
-        return (_restore_error, (type(self), self.args, dict(self.__dict__)))
 
 
 class InvalidDefinitionError(DefinitionError):
@@ -192,31 +175,6 @@ class InvalidTargetError(DefinitionError):
         self.job_name = job_name
 
 
-class RunConfigError(DefinitionError):
-    """Run config is missing required keys or has wrong ones; raised before any op runs.
-
-    ``missing`` lists ``(op_name, key)`` pairs without a value; ``problems`` lists every
-    problem found, one readable sentence each.
-
-    The one class of this error: ``pytest_workspace.RunConfigError`` and
-    ``pytest_workspace.errors.RunConfigError`` are this class, and the host raises its
-    subclass ``errors.RemoteRunConfigError`` for a job run in a code location.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        job_name: Optional[str] = None,
-        missing: Sequence[Tuple[str, str]] = (),
-        problems: Sequence[str] = (),
-    ) -> None:
-        super().__init__(message)
-        self.job_name = job_name
-        self.missing: List[Any] = list(missing)
-        self.problems: List[str] = list(problems)
-
-
 class InvalidCronError(DefinitionError):
     """A cron schedule string is malformed; ``field`` names the wrong field (or None)."""
 
@@ -243,17 +201,6 @@ class InvalidEvaluationError(DefinitionError):
         super().__init__(message)
         self.definition_name = definition_name
         self.returned = returned
-
-
-class OutputNotAvailableError(DefinitionError, LookupError):
-    """``ExecutionResult.output_for`` was asked for an op that did not succeed."""
-
-    def __init__(
-        self, message: str, *, op_name: Optional[str] = None, status: Optional[str] = None
-    ) -> None:
-        super().__init__(message)
-        self.op_name = op_name
-        self.status = status
 
 
 # --------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """Exercise ``pytest_workspace.definitions`` the way a code location's worker loads it.
 
-Usage: ``python definitions_selfcheck.py PROTOCOL_PY DEFINITIONS_PY CEREAL_REPOS_PY``
+Usage: ``python definitions_selfcheck.py PACKAGE_DIR CEREAL_REPOS_PY``
 
-The module, and ``protocol`` that it imports (shipped before it), are read as source text
+The module, and ``protocol`` and ``_definition_errors`` that it imports (shipped before
+it), are read as source text
 and executed into fresh ``types.ModuleType`` objects registered in ``sys.modules`` under
 their package names, exactly as the worker installs the modules it receives; nothing of
 pytest-workspace needs to be installed. Prints one JSON object summarising what happened.
@@ -10,16 +11,21 @@ Runs on every supported Python (3.8+), so this file uses no newer syntax.
 """
 
 import json
+import os
 import pickle
 import sys
 import types
 
+#: What definitions.py needs, in the order the host ships it (locations.SHIPPED_MODULES).
+MODULES = ("protocol", "_definition_errors", "definitions")
 
-def install(protocol_path, definitions_path):
+
+def install(package_dir):
     package = types.ModuleType("pytest_workspace")
     package.__path__ = []
     sys.modules["pytest_workspace"] = package
-    for short, path in (("protocol", protocol_path), ("definitions", definitions_path)):
+    for short in MODULES:
+        path = os.path.join(package_dir, short + ".py")
         name = "pytest_workspace." + short
         module = types.ModuleType(name)
         module.__package__ = "pytest_workspace"
@@ -46,8 +52,8 @@ def plain_error(fn):
     return found
 
 
-def main(protocol_path, definitions_path, cereal_path):
-    d = install(protocol_path, definitions_path)
+def main(package_dir, cereal_path):
+    d = install(package_dir)
     summary = {"python": "{}.{}".format(*sys.version_info[:2])}
 
     # The cereal tutorial, loaded as user code.
@@ -163,4 +169,4 @@ def main(protocol_path, definitions_path, cereal_path):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], sys.argv[3])
+    main(sys.argv[1], sys.argv[2])

@@ -8,6 +8,7 @@ import datetime
 import importlib.util
 import pickle
 import re
+import sys
 import uuid
 from pathlib import Path
 from typing import Any, Callable, Dict, List
@@ -1549,13 +1550,17 @@ def test_cereal_tutorial_runs_with_only_its_import_line_changed() -> None:
     assert repo.constructed_job_names == ["complex_job", "hello_cereal_job"]
 
 
-def test_module_depends_only_on_the_shipped_protocol() -> None:
-    # It travels to workers after protocol.py (locations.SHIPPED_MODULES), and nothing else.
+def test_module_depends_only_on_the_modules_shipped_before_it() -> None:
+    # It travels to workers after these two (locations.SHIPPED_MODULES), and nothing else.
     source = Path(d.__file__).read_text()
     ours = re.findall(r"^\s*(?:from|import)\s+(?:pytest_workspace|\.).*$", source, re.MULTILINE)
-    assert [line.strip() for line in ours] == ["from pytest_workspace import protocol as _protocol"]
-    protocol_source = Path(d._protocol.__file__).read_text()
-    assert not re.search(r"^\s*(from|import)\s+(pytest_workspace|\.)", protocol_source, re.M)
+    assert [line.strip() for line in ours] == [
+        "from pytest_workspace import protocol as _protocol",
+        "from pytest_workspace._definition_errors import (",
+    ]
+    for module in (d._protocol, sys.modules["pytest_workspace._definition_errors"]):
+        shipped_before = Path(str(module.__file__)).read_text()
+        assert not re.search(r"^\s*(from|import)\s+(pytest_workspace|\.)", shipped_before, re.M)
     names = {node.id for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Name)}
     assert "__file__" not in names
 
