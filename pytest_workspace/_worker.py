@@ -701,6 +701,7 @@ class Location:
                 pair if isinstance(pair, str) else "{}.{}".format(*tuple(pair)) for pair in missing
             ]
             extra["problems"] = [str(problem) for problem in problems]
+            extra["job_name"] = getattr(exc, "job_name", None)
             # Only keys missing (nothing wrong): the plugin skips such a job, not fails it.
             only_missing = getattr(exc, "only_missing", None)
             if only_missing is None:

@@ -38,7 +38,7 @@ from .errors import (
     LocationLoadError,
     PartitionsUnavailableError,
     RemoteError,
-    RunConfigError,
+    RemoteRunConfigError,
     WorkerError,
     WorkspaceError,
     WorkspaceFileError,
@@ -185,7 +185,7 @@ def check_job(
     except PartitionsUnavailableError as exc:
         steps.steps.append(CheckStep("execute", SKIPPED, str(exc)))
         return steps.outcome(SKIPPED, str(exc), str(exc), exc)
-    except RunConfigError as exc:
+    except RemoteRunConfigError as exc:
         if needs_more_run_config(exc, run_config):
             reason = (
                 f"job {name!r} needs run config it was not given: missing "
@@ -263,10 +263,12 @@ class _Steps:
         )
 
 
-def needs_more_run_config(error: RunConfigError, given: Optional[Mapping[str, object]]) -> bool:
+def needs_more_run_config(
+    error: RemoteRunConfigError, given: Optional[Mapping[str, object]]
+) -> bool:
     """True when the run config only lacks keys (no key is wrong): skip, do not fail.
 
-    The location decides it (:attr:`RunConfigError.only_missing`).
+    The location decides it (:attr:`RemoteRunConfigError.only_missing`).
     """
     return error.only_missing
 

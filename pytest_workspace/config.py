@@ -42,7 +42,6 @@ Key paths in errors use 0-based indices: ``load_from[0]`` is the first entry.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from dataclasses import dataclass, field
@@ -51,6 +50,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from . import protocol
 from ._sources import TOML_SOURCE_NAMES, resolve_source_path
 from .errors import WorkspaceFileError
 
@@ -648,9 +648,9 @@ def _describe(node: Node) -> str:
 
 def _unknown_key_message(key: str, where: str, allowed: Sequence[str]) -> str:
     message = f"unknown key {key!r} in {where}"
-    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-    if close:
-        return f"{message}; did you mean {close[0]!r}? (allowed: {', '.join(allowed)})"
+    hint = protocol.did_you_mean(key, allowed)
+    if hint:
+        return f"{message}{hint} (allowed: {', '.join(allowed)})"
     return f"{message}; allowed keys: {', '.join(allowed)}"
 
 

@@ -3,7 +3,8 @@
 The names mirror Dagster's, so that Dagster tutorial code runs after changing only its
 import line. This module is shipped as source text into the interpreter of each code
 location and executed there as ``pytest_workspace.definitions``; it therefore imports only
-the standard library, never anything of ``pytest_workspace``, and never uses ``__file__``.
+the standard library, ``pytest_workspace.protocol`` and ``pytest_workspace._definition_errors``
+(both shipped before it, standard-library only too), and never uses ``__file__``.
 It runs unchanged on CPython 3.8 through 3.13.
 """
 
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import difflib
 import inspect
 import re
 import threading
@@ -22,7 +22,6 @@ from typing import (
     Any,
     Callable,
     Dict,
-    Iterable,
     Iterator,
     List,
     Mapping,
@@ -30,10 +29,16 @@ from typing import (
     Optional,
     Sequence,
     Tuple,
-    Type,
     TypeVar,
     Union,
     overload,
+)
+
+from pytest_workspace import protocol as _protocol
+from pytest_workspace._definition_errors import (
+    DefinitionError,
+    OutputNotAvailableError,
+    RunConfigError,
 )
 
 __all__ = [
@@ -84,27 +89,6 @@ _REPR_LIMIT = 80
 # --------------------------------------------------------------------------------------
 # Errors
 # --------------------------------------------------------------------------------------
-
-
-def _restore_error(
-    cls: Type[BaseException], args: Tuple[Any, ...], state: Dict[str, Any]
-) -> BaseException:
-    error: BaseException = cls.__new__(cls)
-    error.args = args
-    error.__dict__.update(state)
-    return error
-
-
-class DefinitionError(Exception):
-    """Base class of every error raised by the definitions API.
-
-    Subclasses carry the names involved as attributes; their messages say how to fix the
-    problem. They pickle and copy faithfully, attributes included.
-    """
-
-    def __reduce__(self) -> Tuple[Any, ...]:
-        # Keyword-only constructors break the default Exception pickling; rebuild from state.
-        return (_restore_error, (type(self), self.args, dict(self.__dict__)))
 
 
 class InvalidDefinitionError(DefinitionError):
@@ -191,27 +175,6 @@ class InvalidTargetError(DefinitionError):
         self.job_name = job_name
 
 
-class RunConfigError(DefinitionError):
-    """Run config is missing required keys or has wrong ones; raised before any op runs.
-
-    ``missing`` lists ``(op_name, key)`` pairs without a value; ``problems`` lists every
-    problem found, one readable sentence each.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        job_name: Optional[str] = None,
-        missing: Sequence[Tuple[str, str]] = (),
-        problems: Sequence[str] = (),
-    ) -> None:
-        super().__init__(message)
-        self.job_name = job_name
-        self.missing = list(missing)
-        self.problems = list(problems)
-
-
 class InvalidCronError(DefinitionError):
     """A cron schedule string is malformed; ``field`` names the wrong field (or None)."""
 
@@ -238,17 +201,6 @@ class InvalidEvaluationError(DefinitionError):
         super().__init__(message)
         self.definition_name = definition_name
         self.returned = returned
-
-
-class OutputNotAvailableError(DefinitionError, LookupError):
-    """``ExecutionResult.output_for`` was asked for an op that did not succeed."""
-
-    def __init__(
-        self, message: str, *, op_name: Optional[str] = None, status: Optional[str] = None
-    ) -> None:
-        super().__init__(message)
-        self.op_name = op_name
-        self.status = status
 
 
 # --------------------------------------------------------------------------------------
@@ -282,15 +234,10 @@ def _type_name(value: object) -> str:
     return f"{kind.__module__}.{kind.__qualname__}"
 
 
-def _closest(name: str, known: Iterable[str]) -> Optional[str]:
-    matches = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
-    return matches[0] if matches else None
-
-
 def _unknown(kind: str, name: str, known: Sequence[str], where: str) -> UnknownDefinitionError:
-    closest = _closest(name, known)
+    closest = _protocol.closest_name(name, known)
     listing = ", ".join(repr(k) for k in known) if known else "none"
-    hint = f"; did you mean {closest!r}?" if closest else ""
+    hint = _protocol.did_you_mean(name, known)
     return UnknownDefinitionError(
         f"{where} has no {kind} named {name!r}; known {kind}s: {listing}{hint}",
         kind=kind,
@@ -818,11 +765,9 @@ def _check_run_config(
         ops_section = {}
     for op_name, entry in ops_section.items():
         if op_name not in nodes:
-            closest = _closest(str(op_name), nodes)
-            hint = f" (did you mean {closest!r}?)" if closest else ""
             problems.append(
-                f"ops.{op_name}: job {job_name!r} has no op named {op_name!r}{hint}; its ops "
-                f"are: {', '.join(nodes)}"
+                f"ops.{op_name}: job {job_name!r} has no op named {op_name!r}; its ops "
+                f"are: {', '.join(nodes)}{_protocol.did_you_mean(str(op_name), nodes)}"
             )
             continue
         if not isinstance(entry, Mapping):
@@ -853,11 +798,9 @@ def _check_run_config(
         for key, value in config.items():
             if key not in schema:
                 allowed = ", ".join(repr(k) for k in schema) or "none"
-                closest = _closest(str(key), schema)
-                hint = f" (did you mean {closest!r}?)" if closest else ""
                 problems.append(
-                    f"op {node_name!r}: unknown config key {key!r}{hint}; its config keys "
-                    f"are: {allowed}"
+                    f"op {node_name!r}: unknown config key {key!r}; its config keys "
+                    f"are: {allowed}{_protocol.did_you_mean(str(key), schema)}"
                 )
             elif not _type_matches(value, schema[key]):
                 problems.append(
@@ -1689,11 +1632,10 @@ class RepositoryDefinition:
     def _load_dict(self, definitions: Mapping[Any, Any]) -> None:
         for key in definitions:
             if key not in _DICT_KEYS:
-                closest = _closest(str(key), _DICT_KEYS)
-                hint = f" (did you mean {closest!r}?)" if closest else ""
                 raise InvalidDefinitionError(
-                    f"the dict returned by {self._where()} has an unknown key {key!r}{hint}; "
+                    f"the dict returned by {self._where()} has an unknown key {key!r}; "
                     f"allowed keys are 'jobs', 'schedules' and 'sensors'"
+                    f"{_protocol.did_you_mean(str(key), _DICT_KEYS)}"
                 )
         for section, kind in zip(_DICT_KEYS, ("job", "schedule", "sensor")):
             entries = definitions.get(section, {})
@@ -1761,12 +1703,11 @@ class RepositoryDefinition:
         if definition.job_name in self._slots["job"]:
             return
         known = list(self._slots["job"])
-        closest = _closest(definition.job_name, known)
-        hint = f" (did you mean {closest!r}?)" if closest else ""
         raise InvalidTargetError(
             f"{kind} {definition.name!r} of {self._where()} targets job "
-            f"{definition.job_name!r}{hint}, which is not in the repository; its jobs are: "
-            f"{', '.join(repr(k) for k in known) or 'none'}. Add the job to the "
+            f"{definition.job_name!r}, which is not in the repository; its jobs are: "
+            f"{', '.join(repr(k) for k in known) or 'none'}"
+            f"{_protocol.did_you_mean(definition.job_name, known) or '.'} Add the job to the "
             f"repository, or pass job=<the JobDefinition> to the {kind}",
             repository_name=self.name,
             definition_name=definition.name,

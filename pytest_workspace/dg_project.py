@@ -32,12 +32,12 @@ projects of the workspace still load.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import sys
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from . import protocol
 from .config import (
     LocationSpec,
     SourceError,
@@ -484,11 +484,11 @@ class _TomlDocument:
         for key in table:
             if key in allowed:
                 continue
-            close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.75)
-            if not strict and not close:
+            hint = protocol.did_you_mean(key, allowed, cutoff=0.75)
+            if not strict and not hint:
                 continue
             message = f"unknown key {key!r} in {f'[{key_path}]' if key_path else 'the top level'}"
-            message += f"; did you mean {close[0]!r}?" if close else ""
+            message += hint
             raise self.error(
                 f"{message} (allowed: {', '.join(allowed)})",
                 key_path=_join(key_path, key),

@@ -3,11 +3,23 @@
 Errors raised *inside* a code location travel back as plain data and are re-raised on
 the host as :class:`RemoteError` (or one of its subclasses), carrying the remote type
 name, message and a traceback trimmed to the user's own frames.
+
+``RunConfigError`` and ``OutputNotAvailableError`` have one home (defined in
+``_definition_errors``, public as :mod:`pytest_workspace.definitions`'s): this module
+re-exports those very classes, so
+``except RunConfigError`` catches the error whichever path it was imported from. What the
+host raises for a run in a code location is a subclass of each
+(:class:`RemoteRunConfigError`, :class:`RemoteOutputNotAvailableError`) that is also a
+:class:`WorkspaceError`.
 """
 
 from __future__ import annotations
 
 from typing import Any, Mapping, Optional, Sequence
+
+# The one home of these two (re-exported here, the very same classes):
+from ._definition_errors import OutputNotAvailableError as OutputNotAvailableError
+from ._definition_errors import RunConfigError as RunConfigError
 
 
 class WorkspaceError(Exception):
@@ -101,15 +113,21 @@ class RemoteDefinitionError(RemoteError):
     """A definition error raised in the code location (name mismatch, bad repository...)."""
 
 
-class RunConfigError(RemoteError):
-    """A job was asked to run with missing or invalid run config.
+class RemoteRunConfigError(RemoteError, RunConfigError):
+    """A job of a code location was asked to run with missing or invalid run config.
 
-    ``missing`` lists ``op.key`` paths that had no value.
+    A :class:`RunConfigError` (catch it by that name) built from the location's error
+    data: ``job_name``, ``problems`` as there; ``missing`` lists the dotted paths that had
+    no value (``op.key`` for our definitions, Dagster's full config path such as
+    ``ops.greet.config.name`` for Dagster), as strings since they travelled as text.
     """
 
-    @property
-    def missing(self) -> Sequence[str]:
-        return list(self.data.get("missing", []))
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        RemoteError.__init__(self, data)
+        job_name = data.get("job_name")
+        self.job_name = None if job_name is None else str(job_name)
+        self.missing = [str(path) for path in data.get("missing", [])]
+        self.problems = [str(problem) for problem in data.get("problems", [])]
 
     @property
     def only_missing(self) -> bool:
@@ -129,13 +147,15 @@ class PartitionsUnavailableError(WorkspaceError):
     run (``partition_key=``, or the ``pytest_workspace_partition_keys`` hook)."""
 
 
-class OutputNotAvailableError(WorkspaceError, LookupError):
-    """:meth:`RunResult.output_for` was asked for an op that failed or was skipped."""
+class RemoteOutputNotAvailableError(WorkspaceError, OutputNotAvailableError):
+    """:meth:`RunResult.output_for` was asked for an op that failed or was skipped.
+
+    An :class:`OutputNotAvailableError` (catch it by that name, or as a ``LookupError``),
+    with the same ``op_name`` and ``status``.
+    """
 
     def __init__(self, message: str, *, op_name: str, status: str) -> None:
-        self.op_name = op_name
-        self.status = status
-        super().__init__(message)
+        OutputNotAvailableError.__init__(self, message, op_name=op_name, status=status)
 
 
 class NameLookupError(WorkspaceError, LookupError):

@@ -38,6 +38,7 @@ from . import (
     _backend_dagster,
     _backend_native,
     _coverage,
+    _definition_errors,
     _reaper,
     _worker,
     definitions,
@@ -53,7 +54,7 @@ from .errors import (
     LocationLoadError,
     RemoteDefinitionError,
     RemoteError,
-    RunConfigError,
+    RemoteRunConfigError,
     WorkerCrashedError,
     WorkerError,
     WorkerRestartedWarning,
@@ -71,7 +72,15 @@ STDERR_TAIL = 2000
 
 #: The modules sent to every worker, each after those it imports. The backends
 #: (``_backend_*``, see ``_backend.py``) come last, in the order the worker asks them.
-SHIPPED_MODULES = (protocol, definitions, _reaper, _backend, _backend_native, _backend_dagster)
+SHIPPED_MODULES = (
+    protocol,
+    _definition_errors,
+    definitions,
+    _reaper,
+    _backend,
+    _backend_native,
+    _backend_dagster,
+)
 
 
 @lru_cache(maxsize=None)
@@ -991,7 +1000,7 @@ def remote_error(data: Mapping[str, Any]) -> RemoteError:
     """The host-side exception for an error reply."""
     kind = data.get("kind")
     if kind == "config":
-        return RunConfigError(data)
+        return RemoteRunConfigError(data)
     if kind == "definition":
         return RemoteDefinitionError(data)
     return RemoteError(data)

@@ -349,18 +349,19 @@ def error_dict(
     return data
 
 
-def closest_name(name: str, known: Iterable[str]) -> Optional[str]:
-    """The known name closest to ``name`` (difflib's), or None."""
+def closest_name(name: str, known: Iterable[str], cutoff: float = 0.6) -> Optional[str]:
+    """The known name closest to ``name`` (difflib's, at least ``cutoff`` alike), or None."""
     import difflib
 
-    close = difflib.get_close_matches(name, list(known), n=1)
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=cutoff)
     return close[0] if close else None
 
 
-def did_you_mean(name: str, known: Iterable[str]) -> str:
+def did_you_mean(name: str, known: Iterable[str], cutoff: float = 0.6) -> str:
     """``"; did you mean 'x'?"`` for the known name closest to ``name``, or ``""``: the
-    one wording of the hint, on both sides."""
-    close = closest_name(name, known)
+    one wording of the hint, on both sides (the worker, the backends, the definitions
+    API, the workspace and dg file readers)."""
+    close = closest_name(name, known, cutoff)
     return f"; did you mean {close!r}?" if close else ""
 
 

@@ -45,9 +45,9 @@ from .config import (
 from .errors import (
     LocationLoadError,
     NameLookupError,
-    OutputNotAvailableError,
     PartitionsUnavailableError,
     RemoteError,
+    RemoteOutputNotAvailableError,
     WorkspaceClosedError,
 )
 from .locations import (
@@ -245,7 +245,7 @@ class RunResult:
                 )
             else:
                 why = f"its status is {step.status!r}"
-            raise OutputNotAvailableError(
+            raise RemoteOutputNotAvailableError(
                 f"op {op_name!r} of job {self.job_name!r} has no output: {why}",
                 op_name=op_name,
                 status=step.status,

@@ -1,31 +1,39 @@
 """Exercise ``pytest_workspace.definitions`` the way a code location's worker loads it.
 
-Usage: ``python definitions_selfcheck.py DEFINITIONS_PY CEREAL_REPOS_PY``
+Usage: ``python definitions_selfcheck.py PACKAGE_DIR CEREAL_REPOS_PY``
 
-The module is read as source text and executed into a fresh ``types.ModuleType`` that is
-registered in ``sys.modules`` under its package name, exactly as the worker installs the
-modules it receives; nothing of pytest-workspace needs to be installed. Prints one JSON
-object summarising what happened. Runs on every supported Python (3.8+), so this file uses
-no newer syntax.
+The module, and ``protocol`` and ``_definition_errors`` that it imports (shipped before
+it), are read as source text
+and executed into fresh ``types.ModuleType`` objects registered in ``sys.modules`` under
+their package names, exactly as the worker installs the modules it receives; nothing of
+pytest-workspace needs to be installed. Prints one JSON object summarising what happened.
+Runs on every supported Python (3.8+), so this file uses no newer syntax.
 """
 
 import json
+import os
 import pickle
 import sys
 import types
 
+#: What definitions.py needs, in the order the host ships it (locations.SHIPPED_MODULES).
+MODULES = ("protocol", "_definition_errors", "definitions")
 
-def install(path):
+
+def install(package_dir):
     package = types.ModuleType("pytest_workspace")
     package.__path__ = []
     sys.modules["pytest_workspace"] = package
-    module = types.ModuleType("pytest_workspace.definitions")
-    module.__package__ = "pytest_workspace"
-    sys.modules["pytest_workspace.definitions"] = module
-    with open(path, encoding="utf-8") as handle:
-        source = handle.read()
-    exec(compile(source, "<pytest_workspace.definitions>", "exec"), module.__dict__)
-    package.definitions = module
+    for short in MODULES:
+        path = os.path.join(package_dir, short + ".py")
+        name = "pytest_workspace." + short
+        module = types.ModuleType(name)
+        module.__package__ = "pytest_workspace"
+        sys.modules[name] = module
+        with open(path, encoding="utf-8") as handle:
+            source = handle.read()
+        exec(compile(source, "<" + name + ">", "exec"), module.__dict__)
+        setattr(package, short, module)
     return module
 
 
@@ -44,8 +52,8 @@ def plain_error(fn):
     return found
 
 
-def main(definitions_path, cereal_path):
-    d = install(definitions_path)
+def main(package_dir, cereal_path):
+    d = install(package_dir)
     summary = {"python": "{}.{}".format(*sys.version_info[:2])}
 
     # The cereal tutorial, loaded as user code.

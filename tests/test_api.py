@@ -7,6 +7,7 @@ module; every call goes to the location's own process.
 from __future__ import annotations
 
 import datetime
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -31,6 +32,7 @@ from pytest_workspace.errors import OutputNotAvailableError, WorkspaceError
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 API_WORKSPACE = FIXTURES / "api" / "workspace.yaml"
+API_JOBS = FIXTURES / "api" / "jobs.py"
 
 
 @pytest.fixture(scope="module")
@@ -482,6 +484,60 @@ def test_missing_run_config_raises_with_the_missing_keys(ws: Workspace) -> None:
     assert sorted(info.value.missing) == ["configured.count", "configured.label"]
     assert info.value.only_missing is True
     assert "count" in str(info.value)
+
+
+def test_each_error_has_one_class_caught_through_every_import_path(ws: Workspace) -> None:
+    import pytest_workspace
+    import pytest_workspace.definitions as d
+    import pytest_workspace.errors as e
+
+    for name in ("RunConfigError", "OutputNotAvailableError"):
+        assert getattr(pytest_workspace, name) is getattr(e, name) is getattr(d, name)
+    assert issubclass(e.RemoteRunConfigError, e.RemoteError)
+    assert issubclass(e.RemoteOutputNotAvailableError, WorkspaceError)
+
+    # The fixture's own jobs, loaded in this process too: the definitions API raises there.
+    spec = importlib.util.spec_from_file_location("api_jobs_in_process", API_JOBS)
+    assert spec is not None and spec.loader is not None
+    jobs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(jobs)
+
+    def run_config_errors() -> Iterator[d.RunConfigError]:
+        for catch in (pytest_workspace.RunConfigError, e.RunConfigError, d.RunConfigError):
+            try:  # on the host, from the location's error data
+                ws.job("config_job").execute()
+            except catch as remote:
+                assert isinstance(remote, e.RemoteRunConfigError)
+                yield remote
+            try:  # in this process, raised by the definitions API itself
+                jobs.config_job.execute_in_process()
+            except catch as local:
+                assert not isinstance(local, WorkspaceError)
+                yield local
+
+    remote, local, *others = run_config_errors()
+    assert len(others) == 4
+    assert remote.job_name == local.job_name == "config_job"
+    assert sorted(remote.missing) == ["configured.count", "configured.label"]
+    assert sorted(local.missing) == [("configured", "count"), ("configured", "label")]
+    assert len(remote.problems) == len(local.problems) == 2
+    assert "missing required config key 'count'" in " ".join(remote.problems)
+
+    result = ws.job("failing_job").execute()
+    for catch in (
+        pytest_workspace.OutputNotAvailableError,
+        e.OutputNotAvailableError,
+        d.OutputNotAvailableError,
+        LookupError,
+    ):
+        with pytest.raises(catch) as caught:
+            result.output_for("never_runs")
+        assert isinstance(caught.value, e.RemoteOutputNotAvailableError)
+        assert (caught.value.op_name, caught.value.status) == ("never_runs", "skipped")
+        with pytest.raises(catch) as caught:
+            jobs.failing_job.execute_in_process(raise_on_error=False).output_for("explode")
+        assert not isinstance(caught.value, WorkspaceError)
+        assert (caught.value.op_name, caught.value.status) == ("explode", "failure")
 
 
 def test_wrong_run_config_raises_and_good_config_runs(ws: Workspace) -> None:

@@ -8,6 +8,7 @@ import datetime
 import importlib.util
 import pickle
 import re
+import sys
 import uuid
 from pathlib import Path
 from typing import Any, Callable, Dict, List
@@ -693,11 +694,13 @@ def test_missing_config_raises_even_without_raise_on_error() -> None:
         ),
         (
             {"ops": {"fetch": {"config": {"url": "u", "urll": "x"}}}},
-            "unknown config key 'urll' (did you mean 'url'?)",
+            "unknown config key 'urll'; its config keys are: 'url', 'retries', 'ratio', 'verbose'; "
+            "did you mean 'url'?",
         ),
         (
             {"ops": {"fetch": {"config": {"url": "u"}}, "fetchh": {}}},
-            "job 'fetching' has no op named 'fetchh' (did you mean 'fetch'?)",
+            "job 'fetching' has no op named 'fetchh'; its ops are: fetch, free_form; "
+            "did you mean 'fetch'?",
         ),
         (
             {"ops": {"fetch": {"config": {"url": "u"}, "inputs": {}}}},
@@ -1003,7 +1006,10 @@ def test_unknown_job_lists_known_names_and_closest_match() -> None:
     [
         (
             {"job": {}},
-            ["unknown key 'job' (did you mean 'jobs'?)", "'jobs', 'schedules' and 'sensors'"],
+            [
+                "unknown key 'job'; allowed keys are 'jobs', 'schedules' and 'sensors'; "
+                "did you mean 'jobs'?"
+            ],
         ),
         ({"assets": {}}, ["unknown key 'assets'", "allowed keys"]),
         ({"jobs": [make_job("a")]}, ["'jobs' must be a dict", "list"]),
@@ -1544,9 +1550,17 @@ def test_cereal_tutorial_runs_with_only_its_import_line_changed() -> None:
     assert repo.constructed_job_names == ["complex_job", "hello_cereal_job"]
 
 
-def test_module_does_not_depend_on_the_host_package() -> None:
+def test_module_depends_only_on_the_modules_shipped_before_it() -> None:
+    # It travels to workers after these two (locations.SHIPPED_MODULES), and nothing else.
     source = Path(d.__file__).read_text()
-    assert not re.search(r"^\s*(from|import)\s+(pytest_workspace|\.)", source, re.MULTILINE)
+    ours = re.findall(r"^\s*(?:from|import)\s+(?:pytest_workspace|\.).*$", source, re.MULTILINE)
+    assert [line.strip() for line in ours] == [
+        "from pytest_workspace import protocol as _protocol",
+        "from pytest_workspace._definition_errors import (",
+    ]
+    for module in (d._protocol, sys.modules["pytest_workspace._definition_errors"]):
+        shipped_before = Path(str(module.__file__)).read_text()
+        assert not re.search(r"^\s*(from|import)\s+(pytest_workspace|\.)", shipped_before, re.M)
     names = {node.id for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Name)}
     assert "__file__" not in names
 

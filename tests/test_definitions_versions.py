@@ -17,14 +17,14 @@ from interpreters import require_interpreter
 
 ROOT = Path(__file__).resolve().parent.parent
 SELFCHECK = Path(__file__).resolve().parent / "definitions_selfcheck.py"
-DEFINITIONS = ROOT / "pytest_workspace" / "definitions.py"
+PACKAGE = ROOT / "pytest_workspace"
 CEREAL_REPOS = ROOT / "fixtures" / "cereal" / "repos.py"
 
 
 def run_selfcheck(version: str, tmp_path: Path) -> Dict[str, Any]:
     python = require_interpreter(version)
     completed = subprocess.run(
-        [python, "-I", str(SELFCHECK), str(DEFINITIONS), str(CEREAL_REPOS)],
+        [python, "-I", str(SELFCHECK), str(PACKAGE), str(CEREAL_REPOS)],
         capture_output=True,
         text=True,
         cwd=str(tmp_path),

@@ -18,6 +18,7 @@ HEAVY = [
     "pytest_workspace._session",
     "pytest_workspace.checks",
     "pytest_workspace.config",
+    "pytest_workspace.definitions",
     "pytest_workspace.locations",
     "pytest_workspace.workspace",
     "yaml",
