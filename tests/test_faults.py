@@ -31,8 +31,11 @@ from processes import (
     wait_gone,
     with_pid_recorder,
 )
+from test_config import GALLERY, control_workspace, write
 
 from pytest_workspace import WorkerTimeoutError, load_workspace
+from pytest_workspace.config import load_workspace_source
+from pytest_workspace.errors import WorkspaceFileError
 
 CONTROL = """
 from pytest_workspace.definitions import job, op, repository
@@ -811,3 +814,186 @@ def test_an_interrupted_wait_kills_the_worker_and_the_next_call_gets_a_fresh_one
         assert ws.location("faulty.py").worker.pid not in (None, worker)
         assert ws.job("control_job").execute().success
     assert not alive(worker)
+
+
+# --- replies and forked children (issue 11.1) ---------------------------------------
+
+FORKING_MODULE = """\
+import os
+import time
+
+from pytest_workspace.definitions import job, op, repository
+
+MARKER = {marker!r}  # created by the first healthy job's op; None: the child goes on at once
+
+
+@op
+def fork_and_return():
+    # The child does not exit: it returns into the run, as the parent does.
+    child = os.fork()
+    if child == 0 and MARKER:
+        for _ in range(1000):  # come back while the next job runs (bounded, not timed)
+            if os.path.exists(MARKER):
+                break
+            time.sleep(0.01)
+    return child
+
+
+@job
+def forking_job():
+    fork_and_return()
+
+
+def healthy(index):
+    @op(name="answer")
+    def answer():
+        if MARKER and index == 0:
+            open(MARKER, "w").close()
+        return index
+
+    @job(name="healthy_%d" % index)
+    def healthy_job():
+        answer()
+
+    return healthy_job
+
+
+@repository
+def forking_repository():
+    return [forking_job] + [healthy(index) for index in range(6)]
+"""
+
+
+@pytest.mark.parametrize("child_waits", [False, True], ids=["child-at-once", "child-later"])
+def test_a_forked_child_never_answers_for_the_worker(tmp_path: Path, child_waits: bool) -> None:
+    module = tmp_path / "forking.py"
+    marker = str(tmp_path / "next-job-started") if child_waits else None
+    module.write_text(FORKING_MODULE.format(marker=marker))
+    with load_workspace(python_file=module, timeout=60) as ws:
+        result = ws.job("forking_job").execute()
+        assert result.success and result.job_name == "forking_job"
+        child = result.output_for("fork_and_return")
+        assert isinstance(child, int) and child > 0
+        # The jobs after it get their own replies, whenever the child comes back.
+        for index in range(6):
+            name = f"healthy_{index}"
+            run = ws.job(name).execute()
+            assert (run.job_name, run.success) == (name, True)
+            assert run.output_for("answer") == index
+            assert run.build is not None and run.build.name == name
+        worker = ws.locations[0].worker.pid
+        assert worker is not None
+    assert wait_gone([worker, child]) == []
+
+
+# --- workspace files (issue 11.5-11.10): whatever is wrong with a file is its error ---
+
+
+def _nested(folder: Path) -> Path:
+    return write(folder, "load_from: " + "[" * 1000 + "]" * 1000 + "\n", name="nested.yaml")
+
+
+def _link_loop(folder: Path) -> Path:
+    path = folder / "loop.yaml"
+    path.symlink_to(path)
+    return path
+
+
+def _merge_bomb(folder: Path) -> Path:
+    return write(folder, (GALLERY / "merge_key_bomb.yaml").read_text(), name="bomb.yaml")
+
+
+def _directory(folder: Path) -> Path:
+    path = folder / "somedir.yaml"
+    path.mkdir()
+    return path
+
+
+def _text_file(folder: Path) -> Path:
+    (folder / "jobs.txt").write_text("not python\n")
+    return write(folder, "load_from:\n  - python_file: jobs.txt\n", name="text.yaml")
+
+
+def _nul(folder: Path) -> Path:
+    return write(folder, "load_from:\n  - python_file: a\0.py\n", name="nul.yaml")
+
+
+FAULTS = {
+    "nested_brackets": (_nested, "nested.yaml:1: lists and mappings are nested more than 50"),
+    "symlink_loop": (_link_loop, "loop.yaml: is a symbolic link that leads nowhere"),
+    "merge_key_bomb": (_merge_bomb, "bomb.yaml:3: k0: unknown key 'k0'"),
+    "directory": (_directory, "somedir.yaml: is a directory, not a workspace file"),
+    "python_file_txt": (_text_file, "'jobs.txt' is not a Python module"),
+    "nul_character": (_nul, "nul.yaml:2: invalid YAML: the control character #x0000"),
+}
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_a_faulty_workspace_file_is_one_failed_item(pytester: pytest.Pytester, fault: str) -> None:
+    make, message = FAULTS[fault]
+    path = make(pytester.path)
+    control_workspace(pytester.path)
+    result = pytester.runpytest_subprocess(
+        "--workspace", path.name, "--workspace", "control/workspace.yaml", "-rf"
+    )
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    result.assert_outcomes(passed=1, failed=1)
+    assert result.ret == 1
+    result.stdout.fnmatch_lines([f"*{message}*", f"FAILED {path.name}::load_workspace*"])
+
+
+def test_merge_key_bomb_with_pyyaml_6_0_1(python_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """PyYAML 6.0.1 (allowed by pyyaml>=6) flattens merge keys exponentially: the parser
+    must not use it. Run in a virtualenv with that PyYAML, our package on PYTHONPATH."""
+    import importlib.metadata
+    import subprocess
+
+    python = python_env(
+        "3.11",
+        name="pyyaml-6.0.1",
+        packages=["pyyaml==6.0.1", f"execnet=={importlib.metadata.version('execnet')}"],
+    )
+    script = (
+        "import sys, yaml\n"
+        "from pytest_workspace.config import load_workspace_file\n"
+        "from pytest_workspace.errors import WorkspaceFileError\n"
+        "assert yaml.__version__ == '6.0.1', yaml.__version__\n"
+        "try:\n"
+        "    load_workspace_file(sys.argv[1])\n"
+        "except WorkspaceFileError as error:\n"
+        "    print(error)\n"
+    )
+    completed = subprocess.run(
+        [str(python), "-c", script, str(GALLERY / "merge_key_bomb.yaml")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "unknown key 'k0' in the top level" in completed.stdout
+
+
+def test_control_character_in_a_mapping_key_gives_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "workspace.yaml"
+    path.write_bytes(b"load_from:\n  - python_file: a.py\n\x07oops: 1\n")
+    error = parse_error_at(path)
+    assert error.line == 3
+    assert "#x0007" in str(error) and "position" not in str(error)
+
+
+def parse_error_at(path: Path) -> WorkspaceFileError:
+    with pytest.raises(WorkspaceFileError) as info:
+        load_workspace_source(path)
+    return info.value
+
+
+def test_workspace_file_option_with_a_text_file_is_a_usage_error(
+    pytester: pytest.Pytester,
+) -> None:
+    (pytester.path / "jobs.txt").write_text("not python\n")
+    result = pytester.runpytest_subprocess("--workspace-file", "jobs.txt")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: <command line>: python_file: 'jobs.txt' is not a Python*"])
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
