@@ -110,10 +110,14 @@ def pytest_collection(session: pytest.Session) -> None:
     # session's time, and each file's line follows as soon as its locations are ready.
     run: WorkspaceRun = session.config.stash[_run_key]
     run.start_named()
-    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    reporter = _reporter(session.config)
     if reporter is not None and _shows_header(session.config):
         for line in run.header_lines():
             reporter.write_line(line)
+
+
+def _reporter(config: pytest.Config) -> Any:
+    return config.pluginmanager.get_plugin("terminalreporter")
 
 
 def _shows_header(config: pytest.Config) -> bool:
@@ -132,9 +136,39 @@ def _is_xdist_controller(config: pytest.Config) -> bool:
 
 
 def pytest_report_header(config: pytest.Config) -> List[str]:
-    # An xdist controller's locations (loaded at session start); other runs load theirs
-    # as collection starts and print their lines then.
-    return config.stash[_run_key].header_lines()
+    # An xdist controller's locations (loaded at session start, before pytest printed
+    # anything: their progress lines wait for the header); other runs load theirs as
+    # collection starts and print their lines then.
+    run: WorkspaceRun = config.stash[_run_key]
+    progress, run.progress = run.progress, []
+    return progress + run.header_lines()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    # After pytest's "slowest durations" (runner.py), with the same options: the loads
+    # are no test's setup, call or teardown, so they get a section of their own.
+    config = terminalreporter.config
+    durations = config.option.durations
+    if durations is None:
+        return
+    loads = sorted(config.stash[_run_key].loads(), reverse=True)
+    if not loads:
+        return
+    title = "slowest workspace location loads"
+    if durations:
+        title = f"slowest {durations} workspace location loads"
+        loads = loads[:durations]
+    terminalreporter.write_sep("=", title)
+    minimum = config.option.durations_min
+    if minimum is None:
+        minimum = 0.005 if config.get_verbosity() < 2 else 0.0
+    for index, (seconds, nodeid) in enumerate(loads):
+        if seconds < minimum:
+            terminalreporter.write_line("")
+            terminalreporter.write_line(f"({len(loads) - index} loads < {minimum:g}s hidden.)")
+            break
+        terminalreporter.write_line(f"{seconds:02.2f}s {'load':<8} {nodeid}")
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -181,6 +215,39 @@ class WorkspaceRun:
         self._reported_targets: Set[str] = set()
         #: Node ids of the workspace files whose items were made.
         self.collected: Set[str] = set()
+        #: An xdist controller's progress lines, for its header.
+        self.progress: List[str] = []
+        # An xdist worker's output is nobody's to read; its locations start on first use.
+        if not hasattr(config, "workerinput"):
+            self.cache.on_ready = self._location_ready
+
+    def _location_ready(self, location: Location) -> None:
+        """One progress line per location as it finishes loading (not under -q)."""
+        if self.config.get_verbosity() < 0:
+            return
+        seconds = location.load_duration or 0.0
+        python = _python(location)
+        if location.load_error is None:
+            line = f"workspace: loaded {location.name} ({python}) in {seconds:.2f}s"
+        else:
+            line = f"workspace: {location.name} ({python}) failed to load in {seconds:.2f}s"
+        reporter = _reporter(self.config)
+        if _is_xdist_controller(self.config):
+            self.progress.append(line)
+        elif reporter is not None:
+            reporter.write_line(line)
+            reporter.flush()  # seen as it happens, also when the output is a file
+
+    def loads(self) -> List[Tuple[float, str]]:
+        """``(seconds, node id)`` of every location this process loaded, for --durations."""
+        loads = []
+        for path, (_, locations) in self.cache.files.items():
+            shown = _display_path(path, self.config)
+            loads += [(loc.load_duration, f"{shown}::{loc.name}") for loc in locations]
+        for key, location in self.cache.targets.items():
+            shown = key if key in self.settings.modules else _display_path(Path(key), self.config)
+            loads.append((location.load_duration, shown))
+        return [(seconds, nodeid) for seconds, nodeid in loads if seconds is not None]
 
     def start_named(self) -> None:
         """Parse the named files and start all their locations (and -f/-m) at once."""
@@ -230,9 +297,13 @@ class WorkspaceRun:
         self.cache.close()
 
 
-def _describe_location(location: Location) -> str:
+def _python(location: Location) -> str:
     version = location.python_version
-    python = "Python " + ".".join(map(str, version)) if version else "not started"
+    return "Python " + ".".join(map(str, version)) if version else "not started"
+
+
+def _describe_location(location: Location) -> str:
+    python = _python(location)
     failed = ", failed to load" if location.load_error is not None else ""
     coverage = f", {location.coverage}" if location.coverage else ""
     return f"{location.name} ({python}{failed}{coverage})"

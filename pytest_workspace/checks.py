@@ -22,7 +22,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ._defaults import DEFAULT_LOAD_TIMEOUT
 from ._sources import resolve_path
@@ -390,6 +390,8 @@ class TargetCache:
         self._workspace: Optional[Workspace] = None
         self.files: Dict[Path, _FileState] = {}
         self.targets: Dict[str, Location] = {}
+        #: Called with each location as it finishes loading (see Workspace.add).
+        self.on_ready: Optional[Callable[[Location], None]] = None
 
     @property
     def workspace(self) -> Workspace:
@@ -447,7 +449,9 @@ class TargetCache:
             for index in range(len(spec.locations))
         ] + [self._target_key(key) for key, _ in targets]
         adopt = bool(keys) and all(key in self.adopted for key in keys)
-        added = self.workspace.add(specs, [spec for _, spec in targets], start=not adopt)
+        added = self.workspace.add(
+            specs, [spec for _, spec in targets], start=not adopt, on_ready=self.on_ready
+        )
         if adopt:
             for key, location in zip(keys, added):
                 location.adopt(self.adopted[key])

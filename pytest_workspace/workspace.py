@@ -11,8 +11,9 @@ from __future__ import annotations
 import atexit
 import os
 import threading
+import time
 import weakref
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import (
@@ -342,6 +343,8 @@ class Location:
         self.spec = spec
         self.worker = worker
         self.load_error: Optional[LocationLoadError] = None
+        #: Seconds starting the worker and importing the code took (None: not loaded here).
+        self.load_duration: Optional[float] = None
         self._repositories: List[RepositoryHandle] = []
 
     @property
@@ -385,6 +388,7 @@ class Location:
         return _warnings(description) if description is not None else ()
 
     def _load(self) -> None:
+        started = time.perf_counter()
         try:
             description = self.worker.start()
         except LocationLoadError as exc:
@@ -396,6 +400,8 @@ class Location:
                 self.name, f"unexpected {type(exc).__name__} while starting its worker: {exc}"
             )
             return
+        finally:
+            self.load_duration = time.perf_counter() - started
         self._repositories = [
             RepositoryHandle(self, repo["name"], repo) for repo in description["repositories"]
         ]
@@ -710,11 +716,14 @@ class Workspace:
         specs: Sequence[WorkspaceSpec] = (),
         locations: Sequence[LocationSpec] = (),
         start: bool = True,
+        on_ready: Optional[Callable[[Location], None]] = None,
     ) -> List[Location]:
         """Add workspace files and single locations, start them all at once, return them.
 
         A location that fails to load is returned too, with ``load_error`` set.
-        ``start=False`` adds them unstarted, for :meth:`Location.adopt`.
+        ``start=False`` adds them unstarted, for :meth:`Location.adopt`. ``on_ready`` is
+        called in this thread with each location as soon as it has loaded (or failed to),
+        in the order they finish, while the others are still starting.
         """
         new_specs: List[LocationSpec] = []
         for spec in specs:
@@ -741,7 +750,7 @@ class Workspace:
             self.locations.extend(added)
         if not start:
             return added
-        _load_all(added)
+        _load_all(added, on_ready)
         return added
 
     # -- lookups -------------------------------------------------------------------------
@@ -843,21 +852,29 @@ class Workspace:
         return f"<Workspace {[loc.name for loc in self.locations]!r}>"
 
 
-def _load_all(locations: Sequence[Location]) -> None:
+def _load_all(
+    locations: Sequence[Location], on_ready: Optional[Callable[[Location], None]] = None
+) -> None:
     """Load locations concurrently; an interrupted wait (Ctrl-C) stops them all at once.
 
     Without that, the interrupt would wait for the slowest import to finish or time out.
+    ``on_ready`` gets each location as it finishes loading, in this thread.
     """
     if len(locations) <= 1:
         for location in locations:
             location._load()
+            if on_ready is not None:
+                on_ready(location)
         return
     pool = ThreadPoolExecutor(max_workers=min(len(locations), 32))
     futures: List[Future[None]] = []
     try:
         futures += [pool.submit(Location._load, location) for location in locations]
-        for future in futures:
+        of_future = dict(zip(futures, locations))
+        for future in as_completed(futures):
             future.result()
+            if on_ready is not None:
+                on_ready(of_future[future])
     except BaseException:
         for future in futures:
             future.cancel()

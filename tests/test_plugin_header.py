@@ -39,7 +39,7 @@ def test_a_named_workspace_is_listed_once_in_the_header(
     header = lines.index(next(line for line in lines if line.startswith("workspace: ")))
     collected = lines.index(next(line for line in lines if line.startswith("collected ")))
     assert header < collected, "a named workspace belongs in the header, before collection"
-    assert result.stdout.str().count(f"repos.py ({PYTHON})") == 1
+    assert result.stdout.str().count(f"workspace: cereal/workspace.yaml: repos.py ({PYTHON})") == 1
     result.assert_outcomes(passed=2)
 
 

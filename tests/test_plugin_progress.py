@@ -1,0 +1,173 @@
+"""Loading the locations shows progress, one line per location as it becomes ready, and
+``--durations`` lists the loads."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+from pathlib import Path
+from typing import List
+
+import pytest
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+PYTHON = re.escape("Python {}.{}.{}".format(*sys.version_info[:3]))
+TWO_LOCATIONS = "multi_repo/multi_repo_workspace.yaml"
+
+
+@pytest.fixture(autouse=True)
+def _session_files(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\n")
+    shutil.copytree(FIXTURES / "multi_repo", pytester.path / "multi_repo")
+
+
+def progress_lines(result: pytest.RunResult) -> List[str]:
+    return [line for line in result.stdout.lines if line.startswith("workspace: loaded ")]
+
+
+def test_each_location_has_a_line_with_its_load_time_before_the_header_line(
+    pytester: pytest.Pytester,
+) -> None:
+    result = pytester.runpytest_subprocess("--workspace", TWO_LOCATIONS, "-p", "no:xdist")
+    for name in ("cereal_package", "single_repo.py"):
+        result.stdout.re_match_lines(
+            [rf"workspace: loaded {re.escape(name)} \({PYTHON}\) in \d+\.\d\ds$"]
+        )
+    lines = result.stdout.lines
+    header = lines.index(
+        next(line for line in lines if line.startswith(f"workspace: {TWO_LOCATIONS}:"))
+    )
+    progress = [lines.index(line) for line in progress_lines(result)]
+    assert len(progress) == 2 and max(progress) < header, lines
+    result.assert_outcomes(passed=4)
+
+
+def test_a_line_comes_as_its_location_is_ready_not_when_all_are(
+    pytester: pytest.Pytester,
+) -> None:
+    # waits.py's import goes on only once pytest's output (the file pytester sends it
+    # to) has fast.py's line: were the lines written when every location had loaded,
+    # waits.py would never see it and would fail to load.
+    stdout = pytester.path / "stdout"
+    pytester.makepyfile(
+        fast="from pytest_workspace.definitions import job, op\n\n"
+        "@op\ndef one():\n    return 1\n\n@job\ndef fast_job():\n    one()\n",
+        waits=f"""
+import pathlib, time
+from pytest_workspace.definitions import job, op
+
+STDOUT = pathlib.Path({str(stdout)!r})
+for _ in range(1200):  # the load timeout (30s) ends it first if the line never comes
+    if STDOUT.exists() and "workspace: loaded fast.py" in STDOUT.read_text():
+        break
+    time.sleep(0.05)
+else:
+    raise RuntimeError("no progress line for fast.py")
+
+@op
+def two():
+    return 2
+
+@job
+def waits_job():
+    two()
+""",
+    )
+    pytester.makefile(
+        ".yaml", workspace="load_from:\n  - python_file: waits.py\n  - python_file: fast.py\n"
+    )
+    result = pytester.runpytest_subprocess(
+        "--workspace", "workspace.yaml", "--workspace-load-timeout", "30", "-p", "no:xdist"
+    )
+    result.assert_outcomes(passed=2)
+    shown = progress_lines(result)
+    assert [line.split()[2] for line in shown] == ["fast.py", "waits.py"], shown
+
+
+def test_a_location_that_fails_to_load_says_so_with_its_time(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(broken="raise ImportError('no such thing')\n")
+    pytester.makefile(".yaml", workspace="load_from:\n  - python_file: broken.py\n")
+    result = pytester.runpytest_subprocess("--workspace", "workspace.yaml", "-p", "no:xdist")
+    result.stdout.re_match_lines(
+        [rf"workspace: broken.py \({PYTHON}\) failed to load in \d+\.\d\ds$"]
+    )
+    result.assert_outcomes(failed=1)
+
+
+@pytest.mark.parametrize("args", [["-q"], ["--co", "-q", "--no-header"]], ids=["q", "co-q"])
+def test_quiet_runs_show_no_progress(pytester: pytest.Pytester, args: List[str]) -> None:
+    # As pytest's own "collecting ..." line: gone under -q.
+    result = pytester.runpytest_subprocess("--workspace", TWO_LOCATIONS, "-p", "no:xdist", *args)
+    assert "workspace:" not in result.stdout.str()
+    assert result.ret == pytest.ExitCode.OK
+
+
+def test_no_header_keeps_the_progress(pytester: pytest.Pytester) -> None:
+    # --no-header hides the header only, as in pytest; progress is not header.
+    result = pytester.runpytest_subprocess(
+        "--workspace", TWO_LOCATIONS, "-p", "no:xdist", "--no-header"
+    )
+    assert len(progress_lines(result)) == 2
+    assert f"workspace: {TWO_LOCATIONS}:" not in result.stdout.str()
+
+
+def test_durations_lists_the_loads_after_pytests_own(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_subprocess(
+        "--workspace", TWO_LOCATIONS, "-p", "no:xdist", "--durations=0", "--durations-min=0"
+    )
+    result.stdout.re_match_lines(
+        [
+            r"=+ slowest durations =+",
+            r"=+ slowest workspace location loads =+",
+        ]
+    )
+    for nodeid in ("cereal_package", "single_repo.py"):
+        result.stdout.re_match_lines(
+            [rf"\d+\.\d\ds load     {re.escape(TWO_LOCATIONS)}::{re.escape(nodeid)}$"]
+        )
+    result.assert_outcomes(passed=4)
+
+
+def test_durations_n_keeps_the_n_slowest_loads(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_subprocess(
+        "--workspace",
+        TWO_LOCATIONS,
+        "--workspace-file",
+        "multi_repo/single_repo.py",
+        "-p",
+        "no:xdist",
+        "--durations=2",
+        "--durations-min=0",
+    )
+    result.stdout.fnmatch_lines(["*= slowest 2 workspace location loads =*"])
+    start = result.stdout.lines.index(
+        next(x for x in result.stdout.lines if "workspace location loads" in x)
+    )
+    listed = [
+        line for line in result.stdout.lines[start + 1 :] if re.match(r"\d+\.\d\ds load ", line)
+    ]
+    assert len(listed) == 2, result.stdout.lines[start:]
+
+
+def test_without_durations_there_is_no_loads_section(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_subprocess("--workspace", TWO_LOCATIONS, "-p", "no:xdist")
+    assert "workspace location loads" not in result.stdout.str()
+
+
+def test_under_xdist_the_controller_lists_its_loads(pytester: pytest.Pytester) -> None:
+    # The controller loads the named locations as the session starts, before pytest
+    # prints anything: its progress lines come with the header; the workers print none.
+    result = pytester.runpytest_subprocess(
+        "--workspace", TWO_LOCATIONS, "-n", "2", "--durations=0", "--durations-min=0"
+    )
+    assert len(progress_lines(result)) == 2, result.stdout.lines
+    result.stdout.fnmatch_lines(
+        [
+            "workspace: loaded *",
+            "workspace: loaded *",
+            f"workspace: {TWO_LOCATIONS}: *",
+            "*= slowest workspace location loads =*",
+        ]
+    )
+    result.assert_outcomes(passed=4)
