@@ -217,6 +217,8 @@ class WorkspaceRun:
         self.collected: Set[str] = set()
         #: An xdist controller's progress lines, for its header.
         self.progress: List[str] = []
+        #: Locations whose import-time warnings were raised again (on their first item).
+        self.warned_locations: Set[int] = set()
         # An xdist worker's output is nobody's to read; its locations start on first use.
         if not hasattr(config, "workerinput"):
             self.cache.on_ready = self._location_ready
@@ -686,7 +688,16 @@ class _MemberItem(WorkspaceItem):
     def _finish(self, outcome: Check, logs: Sequence[LogRecord] = ()) -> None:
         """Turn a check's outcome into this item's result: output sections, skip, failure."""
         self._add_output(outcome.stdout, outcome.stderr)
-        for warning in outcome.warnings:
+        pending = list(outcome.warnings)
+        location = self.handle.location
+        warned = self.config.stash[_run_key].warned_locations
+        if id(location) not in warned:
+            # What importing the location's code warned belongs to no item: it is raised
+            # on the location's first item (not at collection, where `-W error` would
+            # make it a collection error that stops the session).
+            warned.add(id(location))
+            pending = list(location.load_warnings) + pending
+        for warning in pending:
             # As if raised here: pytest's warnings summary lists it, its filters apply
             # (`-W error` raises it, which fails the item; see repr_failure).
             warnings.warn_explicit(

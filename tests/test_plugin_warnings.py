@@ -98,3 +98,55 @@ def test_w_error_fails_the_items_that_warn(pytester: pytest.Pytester) -> None:
         "--workspace", "workspace.yaml", "-W", "error::DeprecationWarning"
     )
     result.assert_outcomes(passed=3, failed=1, warnings=2)
+
+
+IMPORT_WARNS = """
+import warnings
+from pytest_workspace.definitions import job, op, repository
+
+warnings.warn("legacy_config is deprecated at import", DeprecationWarning)
+
+
+@op
+def one():
+    return 1
+
+
+@job
+def a_job():
+    one()
+
+
+@job
+def b_job():
+    one()
+
+
+@repository
+def import_repository():
+    return [a_job, b_job]
+"""
+
+
+def test_warnings_raised_while_importing_a_location_are_raised_once_on_its_first_item(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(importwarns=IMPORT_WARNS)
+    pytester.makefile(".yaml", imports="load_from:\n  - python_file: importwarns.py\n")
+    result = pytester.runpytest_subprocess("--workspace", "imports.yaml")
+    result.assert_outcomes(passed=2, warnings=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*= warnings summary =*",
+            "*::a_job",
+            "*importwarns.py:*: DeprecationWarning: legacy_config is deprecated at import",
+        ]
+    )
+    # -W error: the location's first item fails with it; the others still run.
+    result = pytester.runpytest_subprocess(
+        "--workspace", "imports.yaml", "-W", "error::DeprecationWarning", "-rf"
+    )
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        ["FAILED *::a_job - *DeprecationWarning: legacy_config is deprecated at import*"]
+    )
