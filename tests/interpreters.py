@@ -29,7 +29,7 @@ def find_interpreter(version: str) -> Optional[str]:
     if pyenv_root.is_dir():
         for entry in sorted(pyenv_root.iterdir(), reverse=True):
             if entry.name == version or entry.name.startswith(version + "."):
-                candidates.append(str(entry / "bin" / "python" ))
+                candidates.append(str(entry / "bin" / "python"))
     on_path = shutil.which(f"python{version}")
     if on_path:
         candidates.append(on_path)

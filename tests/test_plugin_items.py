@@ -14,6 +14,7 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 #: hanging job hangs forever, so it is the only one stopped by it.
 TIMEOUT = "4"
 
+
 @pytest.fixture(autouse=True)
 def _session_files(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\n")

@@ -51,7 +51,7 @@ def test_ruff_check_passes() -> None:
 
 
 def test_ruff_format_is_clean() -> None:
-    assert_clean(run_tool("ruff", "format", "--check", "pytest_workspace"))
+    assert_clean(run_tool("ruff", "format", "--check", "pytest_workspace", "tests", "benchmarks"))
 
 
 def test_mypy_passes() -> None:

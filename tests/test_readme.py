@@ -56,7 +56,5 @@ def test_the_hook_examples_are_valid_hooks(pytester: pytest.Pytester, cereal_dir
     pytester.makeini("[pytest]\n")
     shutil.copytree(cereal_dir, pytester.path / "cereal")
     pytester.makeconftest(example)
-    result = pytester.runpytest_subprocess(
-        "--workspace", "cereal/workspace.yaml", "-p", "no:xdist"
-    )
+    result = pytester.runpytest_subprocess("--workspace", "cereal/workspace.yaml", "-p", "no:xdist")
     result.assert_outcomes(passed=2)
