@@ -10,6 +10,7 @@ and turn their outcome into pytest results.
 from __future__ import annotations
 
 import builtins
+import functools
 import os
 import re
 import warnings
@@ -721,14 +722,20 @@ class _MemberItem(WorkspaceItem):
 def _defining_line(path: str, name: str) -> Optional[int]:
     """The 1-based line of ``def name`` / ``name =`` in ``path`` (read, not imported)."""
     pattern = re.compile(rf"^\s*(?:async\s+)?def\s+{re.escape(name)}\b|^{re.escape(name)}\s*=")
+    for number, line in enumerate(_source_lines(path), 1):
+        if pattern.match(line):
+            return number
+    return None
+
+
+@functools.lru_cache(maxsize=64)
+def _source_lines(path: str) -> Tuple[str, ...]:
+    """A location file's lines, read once per run however many items point into it."""
     try:
         with open(path, encoding="utf-8", errors="replace") as source:
-            for number, line in enumerate(source, 1):
-                if pattern.match(line):
-                    return number
+            return tuple(source)
     except OSError:
-        pass
-    return None
+        return ()
 
 
 _WARNING_CLASSES: Dict[str, Type[Warning]] = {}
