@@ -491,6 +491,33 @@ def test_one_ephemeral_instance_per_worker_and_nothing_in_dagster_home(
     assert list(home.iterdir()) == []
 
 
+def test_runs_see_dagsters_import_frozen_and_their_own_garbage_collected(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dagster_python: Path
+) -> None:
+    # docs/dagster.md, "The instance": what the process held before the instance was
+    # made is in the collector's permanent generation; what a run makes is collected.
+    source = (
+        "import gc, weakref\n"
+        "import dagster as dg\n"
+        "class Node: pass\n"
+        "@dg.op\n"
+        "def probe():\n"
+        "    node = Node(); node.me = node; ref = weakref.ref(node); del node\n"
+        "    gc.collect()\n"
+        "    return {'frozen': gc.get_freeze_count(), 'cycle_collected': ref() is None}\n"
+        "@dg.job\n"
+        "def gc_probe_job(): probe()\n"
+        "defs = dg.Definitions(jobs=[gc_probe_job])\n"
+    )
+    monkeypatch.setenv("DAGSTER_PYTHON", str(dagster_python))
+    with load_workspace(_one_file_workspace(tmp_path, source), timeout=120) as ws:
+        result = ws.job("gc_probe_job").execute()
+    assert result.success, result.error
+    seen = result.output_for("probe")
+    assert seen["cycle_collected"] is True
+    assert seen["frozen"] > 10_000  # Dagster's import alone makes far more objects
+
+
 # -- the checks, without pytest ----------------------------------------------------------------
 
 
