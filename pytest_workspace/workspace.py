@@ -808,17 +808,21 @@ class Workspace:
         member = parts[-1]
         repo_name = parts[-2] if len(parts) >= 2 else None
         location_name = parts[-3] if len(parts) == 3 else None
-        matches: List[_T] = []
-        everything: List[str] = []
-        for repo in self.repositories:
-            for candidate in names(repo):
-                everything.append(f"{repo.qualified_name}/{candidate}")
-                if (
-                    candidate == member
-                    and (repo_name is None or repo.name == repo_name)
-                    and (location_name is None or repo.location.name == location_name)
-                ):
-                    matches.append(get(repo, candidate))
+        matches = [
+            get(repo, member)
+            for repo in self.repositories
+            if (repo_name is None or repo.name == repo_name)
+            and (location_name is None or repo.location.name == location_name)
+            and member in names(repo)
+        ]
+        if len(matches) == 1:
+            return matches[0]
+        # Only an error lists every name (its cost grows with the workspace).
+        everything = [
+            f"{repo.qualified_name}/{candidate}"
+            for repo in self.repositories
+            for candidate in names(repo)
+        ]
         return _single(what, name, matches, everything)
 
     # -- life cycle ----------------------------------------------------------------------
