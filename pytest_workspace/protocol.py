@@ -24,7 +24,7 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple, TypedDict, Union
 
 #: Bumped whenever a message changes shape. The worker refuses a host of another
 #: version, and the host a worker that answers with another.
-PROTOCOL_VERSION = 5
+PROTOCOL_VERSION = 6
 
 
 # -- shapes -----------------------------------------------------------------------------
