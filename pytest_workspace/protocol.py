@@ -109,7 +109,9 @@ class RepositoryData(TypedDict):
     schedules: List[str]
     sensors: List[str]
     constructed_jobs: List[str]
-    declared_at: Dict[str, Dict[str, List[Any]]]  # {"jobs": {name: [file, line]}, ...}
+    #: {"files": [file, ...], "jobs": [[file index, line] or None, ...], "schedules": ...,
+    #: "sensors": ...}: each list aligned with the names above
+    declared_at: Dict[str, List[Any]]
 
 
 class Description(TypedDict):

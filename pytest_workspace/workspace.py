@@ -460,13 +460,22 @@ class RepositoryHandle:
         self.sensor_names: List[str] = list(data.get("sensors", []))
         source = data.get("source")
         self.source: Optional[Tuple[str, int]] = (source[0], source[1]) if source else None
-        self._declared_at: Dict[str, Dict[str, List[Any]]] = dict(data.get("declared_at") or {})
+        self._declared_at: Dict[str, List[Any]] = dict(data.get("declared_at") or {})
+        #: kind -> {name: place}, made on first use from the aligned lists
+        self._places: Dict[str, Dict[str, Optional[List[int]]]] = {}
 
     def declared_at(self, kind: str, name: str) -> Optional[Tuple[str, int]]:
         """Where a ``job``/``schedule``/``sensor`` is declared (file, 1-based line), known
         without building it; else where the repository is; None if neither is known."""
-        place = self._declared_at.get(kind + "s", {}).get(name)
-        return (str(place[0]), int(place[1])) if place else self.source
+        places = self._places.get(kind)
+        if places is None:
+            names = getattr(self, kind + "_names")
+            places = dict(zip(names, self._declared_at.get(kind + "s") or ()))
+            self._places[kind] = places
+        place = places.get(name)
+        if not place:
+            return self.source
+        return str(self._declared_at["files"][place[0]]), int(place[1])
 
     @property
     def constructed_job_names(self) -> List[str]:
