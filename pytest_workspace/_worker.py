@@ -53,15 +53,57 @@ def install_modules(modules):
         package.__package__ = _PACKAGE
         sys.modules[_PACKAGE] = package
     files = set()
-    for name, source in modules:
-        filename = f"<{name}>"
-        module = types.ModuleType(name)
-        module.__package__ = _PACKAGE
-        sys.modules[name] = module
-        exec(compile_shipped(source, filename), module.__dict__)
-        setattr(package, name.rpartition(".")[2], module)
-        files.add(filename)
+    for entry in modules:
+        name = entry[0]
+        files.add(f"<{name}>")
+        if len(entry) < 3:  # a module installed later is a LazyBackend's
+            install_module(package, name, entry[1])
     return files
+
+
+def install_module(package, name, source):
+    module = types.ModuleType(name)
+    module.__package__ = _PACKAGE
+    sys.modules[name] = module
+    exec(compile_shipped(source, f"<{name}>"), module.__dict__)
+    setattr(package, name.rpartition(".")[2], module)
+    return module
+
+
+class LazyBackend:
+    """A backend shipped as ``[name, source, library]``: its module is compiled when
+    ``library`` is imported, by the location's code or for an ``autoload`` (which
+    imports it). Until then it owns nothing, which is what the backend itself would say
+    of code that does not import its library."""
+
+    def __init__(self, location, name, source, library):
+        self._location = location
+        self._name = name
+        self._source = source
+        self._library = library
+        self._backend = None
+
+    def _real(self):
+        if self._backend is None:
+            module = install_module(sys.modules[_PACKAGE], self._name, self._source)
+            self._backend = module.BACKEND(self._location)
+        return self._backend
+
+    def _active(self):
+        return self._backend is not None or self._library in sys.modules
+
+    def repositories_for(self, value):
+        return self._real().repositories_for(value) if self._active() else None
+
+    def scan(self, module, where):
+        return self._real().scan(module, where) if self._active() else ([], [])
+
+    def close(self):
+        if self._backend is not None:
+            self._backend.close()
+
+    def __getattr__(self, attribute):  # autoload, attribute_targets, the rest
+        return getattr(self._real(), attribute)
 
 
 def compile_shipped(source, filename):
@@ -430,7 +472,10 @@ class Location:
         self.definitions = sys.modules[_PACKAGE + ".definitions"]
         self.protocol = sys.modules[_PACKAGE + ".protocol"]
         self.seam = sys.modules[_PACKAGE + "._backend"]
-        self.backends = [sys.modules[name].BACKEND(self) for name in backend_modules]
+        self.backends = [
+            LazyBackend(self, *entry) if len(entry) > 2 else sys.modules[entry[0]].BACKEND(self)
+            for entry in backend_modules
+        ]
 
     # -- loading -------------------------------------------------------------------------
 
@@ -820,7 +865,7 @@ def start(channel, init):
             f"the host sent protocol module version {protocol.PROTOCOL_VERSION!r} to a worker "
             f"of version {PROTOCOL_VERSION!r}"
         )
-    backends = [name for name, _ in init["modules"] if name.startswith(_BACKEND_PREFIX)]
+    backends = [entry for entry in init["modules"] if entry[0].startswith(_BACKEND_PREFIX)]
     location = Location(init.get("location") or {}, hidden, backends)
     return location, {"ok": True, "result": protocol.interpreter_info()}
 

@@ -84,10 +84,24 @@ SHIPPED_MODULES = (
 )
 
 
+#: Backends the worker compiles only once the library they serve is imported (by the
+#: location's code, or by the backend for an ``autoload_defs_module``): a location
+#: without Dagster does not pay the 14 ms of compiling the Dagster backend.
+IMPORTED_WITH = {_backend_dagster.__name__: "dagster"}
+
+
 @lru_cache(maxsize=None)
-def shipped_modules() -> List[List[str]]:
-    """The modules sent to every worker: ``[name, source]`` pairs (read once per process)."""
-    return [[module.__name__, inspect.getsource(module)] for module in SHIPPED_MODULES]
+def shipped_modules() -> List[List[Any]]:
+    """The modules sent to every worker: ``[name, source]`` pairs, or ``[name, source,
+    library]`` for a backend installed once ``library`` is imported (read once per
+    process)."""
+    modules: List[List[Any]] = []
+    for module in SHIPPED_MODULES:
+        entry: List[Any] = [module.__name__, inspect.getsource(module)]
+        if module.__name__ in IMPORTED_WITH:
+            entry.append(IMPORTED_WITH[module.__name__])
+        modules.append(entry)
+    return modules
 
 
 def resolve_executable(spec: LocationSpec) -> str:
