@@ -31,7 +31,7 @@ from functools import lru_cache
 from typing import IO, Any, Dict, List, Mapping, Optional
 
 import execnet
-from execnet import gateway_bootstrap, gateway_io
+from execnet import gateway_base, gateway_bootstrap, gateway_io
 from execnet.gateway_base import Message, Popen2IO
 
 from . import (
@@ -102,6 +102,56 @@ def shipped_modules() -> List[List[Any]]:
             entry.append(IMPORTED_WITH[module.__name__])
         modules.append(entry)
     return modules
+
+
+#: The file names execnet's bootstrap and our worker are compiled under in a worker.
+GATEWAY_FILE = "<execnet.gateway_base>"
+WORKER_FILE = "<pytest_workspace._worker>"
+
+
+@lru_cache(maxsize=None)
+def bootstrap_source() -> str:
+    """What starts a worker, sent as execnet's popen bootstrap line: execnet's
+    ``gateway_base``, compiled through the worker's bytecode cache
+    (``_worker.compile_shipped``) instead of from source every time (12 ms), then
+    served as ``gateway_bootstrap.bootstrap_exec`` serves it."""
+    cache = "\n".join(
+        inspect.getsource(function)
+        for function in (_worker.bytecode_folder, _worker.compile_shipped)
+    )
+    gateway = inspect.getsource(gateway_base)
+    return "\n".join(
+        [
+            "import marshal, os, sys, types",
+            cache,
+            f"exec(compile_shipped({gateway!r}, {GATEWAY_FILE!r}), globals())",
+        ]
+    )
+
+
+@lru_cache(maxsize=None)
+def worker_source() -> str:
+    """The ``remote_exec`` that runs ``_worker.py``, compiled through the same cache."""
+    return (
+        "import sys\n"
+        "exec(sys.modules['__main__'].compile_shipped("
+        f"{inspect.getsource(_worker)!r}, {WORKER_FILE!r}), globals())\n"
+    )
+
+
+def _bootstrap(io: Any, spec: execnet.XSpec) -> execnet.Gateway:
+    """execnet's ``bootstrap_exec`` for a popen gateway, with :func:`bootstrap_source`."""
+    gateway_bootstrap.sendexec(
+        io,
+        bootstrap_source(),
+        f"execmodel = get_execmodel({spec.execmodel!r})",
+        "io = init_popen_io(execmodel)",
+        "io.write('1'.encode('ascii'))",
+        f"serve(io, id='{spec.id}-worker')",
+    )
+    if io.read(1) != b"1":
+        raise EOFError("the bootstrap did not answer")
+    return execnet.Gateway(io, spec)
 
 
 def resolve_executable(spec: LocationSpec) -> str:
@@ -477,7 +527,7 @@ class LocationWorker:
                 self._stop_process(graceful=False)
                 raise LocationLoadError(self.spec.name, "the workspace was closed")
             try:
-                process.channel = process.gateway.remote_exec(_worker)
+                process.channel = process.gateway.remote_exec(worker_source())
                 init: protocol.InitArguments = {
                     "protocol": protocol.PROTOCOL_VERSION,
                     "location": self._location_message(),
@@ -587,7 +637,7 @@ class LocationWorker:
         gateway = None
         detail = ""
         try:
-            gateway = gateway_bootstrap.bootstrap(io, spec)
+            gateway = _bootstrap(io, spec)
         except Exception as exc:
             detail = f"{type(exc).__name__}: {exc}".rstrip(": ")
         except BaseException:  # interrupted (Ctrl-C): no process of ours stays behind
@@ -956,7 +1006,12 @@ def _call_text(command: str, arguments: Mapping[str, Any]) -> str:
 
 def _without_our_frames(text: str) -> str:
     """A faulthandler dump without the frames of the worker, execnet and definitions."""
-    ours = (f'File "{_worker.__file__}"', 'File "<string>"', 'File "<pytest_workspace.')
+    ours = (
+        f'File "{_worker.__file__}"',
+        'File "<string>"',
+        'File "<pytest_workspace.',
+        'File "<execnet.',
+    )
     return "\n".join(line for line in text.splitlines() if not line.strip().startswith(ours))
 
 
