@@ -689,8 +689,11 @@ class Location:
         build.update(capture.data)
         return job_def, build, None, capture
 
-    def execute_job(self, repository, job, run_config=None, options=None):
-        """Build the job and run it: the run's result, with the build's description."""
+    def execute_job(self, repository, job, run_config=None, options=None, debug_events=True):
+        """Build the job and run it: the run's result, with the build's description.
+
+        Without ``debug_events`` the run's own DEBUG events are left out of the reply
+        (after they attributed the user's log records to ops)."""
         backend, repo = self.repository(repository)
         started = time.time()
         run = None
@@ -727,6 +730,8 @@ class Location:
             return output
         events = run["events"]
         _attribute_to_ops(logs.records, events)
+        if not debug_events:
+            events = [e for e in events if e.get("event") is None or e.get("level") != "DEBUG"]
         # What a backend adds to its runs (Dagster: partition_key, assets, asset_checks,
         # skip_reason) travels as it is.
         output.update((key, value) for key, value in run.items() if key not in _RUN_KEYS)
