@@ -460,13 +460,22 @@ class RepositoryHandle:
         self.sensor_names: List[str] = list(data.get("sensors", []))
         source = data.get("source")
         self.source: Optional[Tuple[str, int]] = (source[0], source[1]) if source else None
-        self._declared_at: Dict[str, Dict[str, List[Any]]] = dict(data.get("declared_at") or {})
+        self._declared_at: Dict[str, List[Any]] = dict(data.get("declared_at") or {})
+        #: kind -> {name: place}, made on first use from the aligned lists
+        self._places: Dict[str, Dict[str, Optional[List[int]]]] = {}
 
     def declared_at(self, kind: str, name: str) -> Optional[Tuple[str, int]]:
         """Where a ``job``/``schedule``/``sensor`` is declared (file, 1-based line), known
         without building it; else where the repository is; None if neither is known."""
-        place = self._declared_at.get(kind + "s", {}).get(name)
-        return (str(place[0]), int(place[1])) if place else self.source
+        places = self._places.get(kind)
+        if places is None:
+            names = getattr(self, kind + "_names")
+            places = dict(zip(names, self._declared_at.get(kind + "s") or ()))
+            self._places[kind] = places
+        place = places.get(name)
+        if not place:
+            return self.source
+        return str(self._declared_at["files"][place[0]]), int(place[1])
 
     @property
     def constructed_job_names(self) -> List[str]:
@@ -567,6 +576,7 @@ class JobHandle(_MemberHandle):
         run_config: Optional[Mapping[str, Any]] = None,
         *,
         timeout: Optional[float] = None,
+        debug_events: bool = True,
         **backend_options: Any,
     ) -> RunResult:
         """Build the job and run it in its location's process; return what happened.
@@ -582,8 +592,12 @@ class JobHandle(_MemberHandle):
         ``backend_options`` (plain data) go to the location's backend as they are (the
         Dagster backend's ``resources=``, ``partition_key=``...); a backend refuses an
         option it does not take with a RemoteError that lists those it takes.
+
+        ``debug_events=False`` leaves the run's own DEBUG events (an op started, an op
+        succeeded: what pytest's report shows only from ``-vv`` on) out of ``logs``;
+        they are most of what a short run sends back. Records the job logs itself stay.
         """
-        result = self.run(run_config, timeout=timeout, **backend_options)
+        result = self.run(run_config, timeout=timeout, debug_events=debug_events, **backend_options)
         if result.error is not None and result.error.stage in ("build", "config"):
             raise result.error
         if result.skip_reason is not None:
@@ -595,6 +609,7 @@ class JobHandle(_MemberHandle):
         run_config: Optional[Mapping[str, Any]] = None,
         *,
         timeout: Optional[float] = None,
+        debug_events: bool = True,
         **backend_options: Any,
     ) -> RunResult:
         """As :meth:`execute`, in one request, but a job that fails to build or whose run
@@ -611,6 +626,7 @@ class JobHandle(_MemberHandle):
             self.name,
             run_config=_plain("run config", self.qualified_name, dict(run_config or {})),
             options=_plain("execute options", self.qualified_name, backend_options),
+            debug_events=debug_events,
             timeout=timeout,
         )
         return RunResult.from_data(data)
@@ -808,17 +824,21 @@ class Workspace:
         member = parts[-1]
         repo_name = parts[-2] if len(parts) >= 2 else None
         location_name = parts[-3] if len(parts) == 3 else None
-        matches: List[_T] = []
-        everything: List[str] = []
-        for repo in self.repositories:
-            for candidate in names(repo):
-                everything.append(f"{repo.qualified_name}/{candidate}")
-                if (
-                    candidate == member
-                    and (repo_name is None or repo.name == repo_name)
-                    and (location_name is None or repo.location.name == location_name)
-                ):
-                    matches.append(get(repo, candidate))
+        matches = [
+            get(repo, member)
+            for repo in self.repositories
+            if (repo_name is None or repo.name == repo_name)
+            and (location_name is None or repo.location.name == location_name)
+            and member in names(repo)
+        ]
+        if len(matches) == 1:
+            return matches[0]
+        # Only an error lists every name (its cost grows with the workspace).
+        everything = [
+            f"{repo.qualified_name}/{candidate}"
+            for repo in self.repositories
+            for candidate in names(repo)
+        ]
         return _single(what, name, matches, everything)
 
     # -- life cycle ----------------------------------------------------------------------

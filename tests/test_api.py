@@ -11,7 +11,7 @@ import importlib.util
 import json
 import sys
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, List, Optional, Tuple
 
 import pytest
 from interpreters import require_interpreter
@@ -25,6 +25,7 @@ from pytest_workspace import (
     RemoteRepr,
     RemoteWarning,
     RunConfigError,
+    RunResult,
     Workspace,
     load_workspace,
 )
@@ -443,6 +444,22 @@ def test_logging_warnings_and_context_log_are_in_the_logs_with_op_names(
     assert timestamps == sorted(timestamps)
 
 
+def test_debug_events_false_leaves_the_runs_debug_events_in_the_worker(ws: Workspace) -> None:
+    full = ws.job("noisy_job").execute()
+    short = ws.job("noisy_job").execute(debug_events=False)
+    assert any(r.event is not None and r.level == "DEBUG" for r in full.logs)
+    assert not any(r.event is not None and r.level == "DEBUG" for r in short.logs)
+
+    # What the user logged stays, still attributed to its op, and so do the INFO events.
+    def user(result: RunResult) -> List[Tuple[str, Optional[str], str]]:
+        return [(r.level, r.op_name, r.message) for r in result.logs if r.event is None]
+
+    assert user(short) == user(full) != []
+    assert [r.event for r in short.logs if r.event is not None] == [
+        r.event for r in full.logs if r.event is not None and r.level != "DEBUG"
+    ]
+
+
 def test_nothing_of_a_run_leaks_into_the_next(ws: Workspace) -> None:
     ws.job("noisy_job").execute()
     result = ws.job("quick_job").execute()
@@ -606,6 +623,56 @@ def test_close_stops_every_worker_and_later_calls_say_so() -> None:
     with pytest.raises(WorkspaceError, match="closed"):
         job.execute()
     workspace.close()  # closing twice is fine
+
+
+ATEXIT_MODULE = """
+import atexit
+import sys
+import threading
+import time
+
+from pytest_workspace.definitions import job, op, repository
+
+
+def goodbye():
+    with open({marker!r}, "w") as handle:
+        handle.write("clean-up ran")
+    sys.stderr.write("bye from atexit\\n")
+
+
+atexit.register(goodbye)
+# A thread that never ends: closing must not wait for it.
+threading.Thread(target=time.sleep, args=(3600,)).start()
+
+
+@op
+def one():
+    return 1
+
+
+@job
+def quick():
+    one()
+
+
+@repository
+def repo():
+    return [quick]
+"""
+
+
+def test_close_runs_the_locations_atexit_handlers_and_waits_for_no_thread(
+    tmp_path: Path,
+) -> None:
+    marker = tmp_path / "atexit-ran.txt"
+    module = tmp_path / "with_atexit.py"
+    module.write_text(ATEXIT_MODULE.format(marker=str(marker)))
+    with load_workspace(python_file=module, timeout=30) as workspace:
+        assert workspace.job("quick").execute().success
+        pid = workspace.locations[0].worker.pid
+        assert pid is not None and not marker.exists()
+    assert marker.read_text() == "clean-up ran"
+    assert wait_gone([pid], timeout=10) == []
 
 
 def test_several_paths_and_single_files_load_together() -> None:
