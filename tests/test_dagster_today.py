@@ -124,6 +124,28 @@ def test_a_module_of_loose_definitions_is_gathered_into_one_repository(ws: Works
     assert repo.job_names == ["__ASSET_JOB", "inventory_job"]
 
 
+def test_describing_asset_jobs_builds_none_of_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dagster_python: Path
+) -> None:
+    # Dagster resolves asset jobs lazily; listing them must not resolve any (issue 10:
+    # describe builds nothing), and building one builds that one only.
+    source = (
+        "import dagster as dg\n"
+        "@dg.asset\ndef numbers(): return [1, 2]\n"
+        "@dg.asset\ndef total(numbers): return sum(numbers)\n"
+        "both_job = dg.define_asset_job('both_job', selection=['numbers', 'total'])\n"
+        "numbers_job = dg.define_asset_job('numbers_job', selection=['numbers'])\n"
+        "defs = dg.Definitions(assets=[numbers, total], jobs=[both_job, numbers_job])\n"
+    )
+    monkeypatch.setenv("DAGSTER_PYTHON", str(dagster_python))
+    with load_workspace(_one_file_workspace(tmp_path, source), timeout=120) as ws:
+        [repo] = ws.location("code.py").repositories
+        assert repo.job_names == ["__ASSET_JOB", "both_job", "numbers_job"]
+        assert repo.constructed_job_names == []
+        ws.job("numbers_job").build()
+        assert repo.constructed_job_names == ["numbers_job"]
+
+
 def test_a_module_holding_only_assets_materializes_them(ws: Workspace) -> None:
     [repo] = ws.location("only_assets.py").repositories
     assert (repo.name, repo.job_names) == ("__repository__", ["__ASSET_JOB"])
