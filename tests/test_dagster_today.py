@@ -14,6 +14,7 @@ import datetime
 import importlib.util
 import re
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -66,6 +67,16 @@ def _one_file_workspace(tmp_path: Path, source: str, attribute: str = "") -> Pat
         lines.append(f"      attribute: {attribute}")
     (tmp_path / "workspace.yaml").write_text("\n".join(lines) + "\n")
     return tmp_path / "workspace.yaml"
+
+
+@contextmanager
+def _one_file_loaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, python: Path, source: str
+) -> Iterator[Workspace]:
+    """The workspace of one file of Dagster code, loaded in ``python``."""
+    monkeypatch.setenv("DAGSTER_PYTHON", str(python))
+    with load_workspace(_one_file_workspace(tmp_path, source), timeout=120) as ws:
+        yield ws
 
 
 def _load_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, python: Path, source: str,
@@ -137,8 +148,7 @@ def test_describing_asset_jobs_builds_none_of_them(
         "numbers_job = dg.define_asset_job('numbers_job', selection=['numbers'])\n"
         "defs = dg.Definitions(assets=[numbers, total], jobs=[both_job, numbers_job])\n"
     )
-    monkeypatch.setenv("DAGSTER_PYTHON", str(dagster_python))
-    with load_workspace(_one_file_workspace(tmp_path, source), timeout=120) as ws:
+    with _one_file_loaded(tmp_path, monkeypatch, dagster_python, source) as ws:
         [repo] = ws.location("code.py").repositories
         assert repo.job_names == ["__ASSET_JOB", "both_job", "numbers_job"]
         assert repo.constructed_job_names == []
@@ -481,8 +491,7 @@ def test_no_run_reads_values_another_run_stored(
         "downstream_job = dg.define_asset_job('downstream_job', selection=['total'])\n"
         "defs = dg.Definitions(assets=[numbers, total], jobs=[downstream_job])\n"
     )
-    monkeypatch.setenv("DAGSTER_PYTHON", str(dagster_python))
-    with load_workspace(_one_file_workspace(tmp_path, source), timeout=120) as ws:
+    with _one_file_loaded(tmp_path, monkeypatch, dagster_python, source) as ws:
         alone = ws.job("downstream_job").execute()
         everything = ws.job("__ASSET_JOB").execute()
         after = ws.job("downstream_job").execute()
@@ -531,8 +540,7 @@ def test_runs_see_dagsters_import_frozen_and_their_own_garbage_collected(
         "def gc_probe_job(): probe()\n"
         "defs = dg.Definitions(jobs=[gc_probe_job])\n"
     )
-    monkeypatch.setenv("DAGSTER_PYTHON", str(dagster_python))
-    with load_workspace(_one_file_workspace(tmp_path, source), timeout=120) as ws:
+    with _one_file_loaded(tmp_path, monkeypatch, dagster_python, source) as ws:
         result = ws.job("gc_probe_job").execute()
     assert result.success, result.error
     seen = result.output_for("probe")
