@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import pytest
 
@@ -146,8 +146,8 @@ class Settings:
     load_timeout: Optional[float] = None
     #: --workspace-fresh-worker / ``workspace_fresh_worker``: one process per job.
     fresh_worker: bool = False
-    #: Lines the xdist workers sent back about the locations they loaded.
-    worker_lines: List[str] = field(default_factory=list)
+    #: What each xdist worker (its id) said of the locations it loaded (LOADED_KEY).
+    worker_loads: List[Tuple[str, Any]] = field(default_factory=list)
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -271,17 +271,54 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Optional[p
 
 # -- xdist ----------------------------------------------------------------------------
 
+#: ``--dist`` modes in which each location is owned by one worker (docs/plugin.md):
+#: xdist's modes that send an item to one worker. ``each`` runs every item everywhere.
+OWNED_DIST_MODES = ("load", "loadscope", "loadfile", "loadgroup", "worksteal")
+#: workerinput keys: the worker's slot (None: it owns no location) and the slot count.
+SLOT_KEY = "pytest_workspace_slot"
+SLOTS_KEY = "pytest_workspace_slots"
+#: workeroutput key: what a worker says of the workspace files and locations it loaded.
+LOADED_KEY = "pytest_workspace_loaded"
+
+_slots_key = pytest.StashKey[Any]()
+_xdist_session_key = pytest.StashKey[pytest.Session]()
+
+
+def _owned_by_location(config: pytest.Config) -> bool:
+    return config.getvalue("dist") in OWNED_DIST_MODES
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """Give the worker its slot before it collects: the locations it will own."""
+    config = node.config
+    if not _owned_by_location(config):
+        return
+    slots = config.stash.get(_slots_key, None)
+    if slots is None:
+        from ._xdist import Slots
+
+        slots = config.stash[_slots_key] = Slots(node.workerinput["workercount"])
+    node.workerinput[SLOT_KEY] = slots.take(node.gateway.id)
+    node.workerinput[SLOTS_KEY] = slots.count
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: Any, ids: Sequence[str]) -> None:
+    slots = node.config.stash.get(_slots_key, None)
+    if slots is not None:
+        slots.collected(node.gateway.id)
+
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """A location's items on one worker: its process starts there and only there."""
-    run = settings(config)
-    if not run.names_a_workspace and config.getvalue("dist") != "loadgroup":
-        # No workspace known before collection: xdist's own scheduler, unchanged for
-        # runs without workspace items (and for workspace files found in folders).
+    """Each location's items on the one worker that owns it, the other items as xdist's
+    own scheduler of this ``--dist`` would send them."""
+    if not _owned_by_location(config):
         return None
     from ._xdist import location_scope, make_scheduler
 
+    run = settings(config)
     root = config.rootpath
     targets = {_display(Path(p), root) for p in run.python_files} | set(run.modules)
     patterns = run.patterns
@@ -289,7 +326,12 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     def scope_of(nodeid: str) -> Optional[str]:
         return location_scope(nodeid, targets, patterns, YAML_SUFFIXES)
 
-    return make_scheduler(config, log, scope_of)
+    return make_scheduler(config, log, scope_of, config.stash.get(_xdist_session_key, None))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if session.config.pluginmanager.has_plugin("dsession"):
+        session.config.stash[_xdist_session_key] = session  # for xdist's item count
 
 
 def _display(path: Path, root: Path) -> str:
@@ -299,18 +341,55 @@ def _display(path: Path, root: Path) -> str:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: Any) -> None:
-    lines = settings(node.config).worker_lines
-    for line in getattr(node, "workeroutput", {}).get("pytest_workspace_locations", []):
-        if line not in lines:
-            lines.append(line)
+    config = node.config
+    slots = config.stash.get(_slots_key, None)
+    if slots is not None:
+        slots.down(node.gateway.id, crashed=bool(error))
+    loaded = getattr(node, "workeroutput", {}).get(LOADED_KEY)
+    if loaded:
+        settings(config).worker_loads.append((node.gateway.id, loaded))
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    lines = settings(config).worker_lines
-    if lines:
+    reports = settings(config).worker_loads
+    if reports:
         terminalreporter.write_sep("-", "workspace locations (loaded by xdist workers)")
-        for line in lines:
+        for line in worker_summary(reports):
             terminalreporter.write_line(line)
+
+
+def worker_summary(reports: Sequence[Tuple[str, Any]]) -> List[str]:
+    """What the xdist workers loaded: one line per location a worker started (the line a
+    serial run prints as it loads, and the worker), then one line per workspace file
+    and ``-f``/``-m`` location, as a serial run's header has them."""
+    progress = []
+    sources: Dict[str, Any] = {}
+    for worker, loaded in reports:
+        for source in loaded:
+            known = sources.setdefault(source["title"], source)
+            for index, location in enumerate(source["locations"]):
+                if location["described"] is not None:
+                    known["locations"][index] = location
+                    progress.append(f"{location['progress']} on {worker}")
+    lines = []
+    for title, source in sources.items():
+        described = [
+            location["described"] or f"{location['name']} (not reported by a worker)"
+            for location in source["locations"]
+        ]
+        lines.append(f"{title}: {source['error'] or ', '.join(described) or 'no locations'}")
+    return progress + lines
+
+
+def worker_load_durations(config: pytest.Config) -> List[Tuple[float, str]]:
+    """``(seconds, node id)`` of every location the xdist workers loaded."""
+    return [
+        (location["seconds"], location["nodeid"])
+        for _, loaded in settings(config).worker_loads
+        for source in loaded
+        for location in source["locations"]
+        if location is not None and location["seconds"] is not None
+    ]
 
 
 # -- fixtures --------------------------------------------------------------------------
