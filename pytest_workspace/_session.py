@@ -43,12 +43,10 @@ from .config import (
     SourceError,
     WorkspaceSpec,
     is_collected_source,
-    location_from_module,
-    location_from_python_file,
 )
 from .dagster_checks import check_job_runs, run_summary
 from .errors import WorkerTimeoutError, WorkspaceError, WorkspaceFileError
-from .plugin import LOADED_KEY, SLOT_KEY, SLOTS_KEY, Settings, settings, worker_load_durations
+from .plugin import LOADED_KEY, SLOT_KEY, SLOTS_KEY, Settings, settings, write_load_durations
 from .workspace import (
     JobHandle,
     Location,
@@ -74,16 +72,9 @@ _ReportInfo = Tuple[Union["os.PathLike[str]", str], Optional[int], str]
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # Called when this module is registered, at start-up or during collection.
-    run_settings = settings(config)
-    try:  # a malformed -f/-m target is a usage error, said before anything starts
-        for python_file in run_settings.python_files:
-            location_from_python_file(python_file)
-        for module in run_settings.modules:
-            location_from_module(module)
-    except WorkspaceFileError as exc:
-        raise pytest.UsageError(str(exc)) from None
-    config.stash[_run_key] = WorkspaceRun(config, run_settings)
+    # Called when this module is registered, at start-up or during collection (the
+    # -f/-m targets were checked by plugin.pytest_configure).
+    config.stash[_run_key] = WorkspaceRun(config, settings(config))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -110,7 +101,8 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
 def pytest_collection(session: pytest.Session) -> None:
     # Start the named workspaces, all at once, after the header: loading counts in the
     # session's time, and each file's line follows as soon as its locations are ready.
-    # An xdist controller starts none: each location starts on the worker that owns it.
+    # An xdist controller starts none (it does not even register this module, see
+    # plugin.pytest_configure): each location starts on the worker that owns it.
     if _is_xdist_controller(session.config):
         return
     run: WorkspaceRun = session.config.stash[_run_key]
@@ -134,39 +126,9 @@ def _is_xdist_controller(config: pytest.Config) -> bool:
     return config.pluginmanager.has_plugin("dsession")
 
 
-def pytest_report_header(config: pytest.Config) -> List[str]:
-    # A workspace loaded before the header (by the `workspace` fixture of a plugin's
-    # early hook); runs load theirs as collection starts and print their lines then,
-    # and an xdist controller loads none (its workers' lines come in the summary).
-    run: WorkspaceRun = config.stash[_run_key]
-    return run.header_lines()
-
-
 @pytest.hookimpl(trylast=True)
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    # After pytest's "slowest durations" (runner.py), with the same options: the loads
-    # are no test's setup, call or teardown, so they get a section of their own.
-    config = terminalreporter.config
-    durations = config.option.durations
-    if durations is None:
-        return
-    loads = sorted(config.stash[_run_key].loads() + worker_load_durations(config), reverse=True)
-    if not loads:
-        return
-    title = "slowest workspace location loads"
-    if durations:
-        title = f"slowest {durations} workspace location loads"
-        loads = loads[:durations]
-    terminalreporter.write_sep("=", title)
-    minimum = config.option.durations_min
-    if minimum is None:
-        minimum = 0.005 if config.get_verbosity() < 2 else 0.0
-    for index, (seconds, nodeid) in enumerate(loads):
-        if seconds < minimum:
-            terminalreporter.write_line("")
-            terminalreporter.write_line(f"({len(loads) - index} loads < {minimum:g}s hidden.)")
-            break
-        terminalreporter.write_line(f"{seconds:02.2f}s {'load':<8} {nodeid}")
+    write_load_durations(terminalreporter, terminalreporter.config.stash[_run_key].loads())
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -244,7 +244,11 @@ def pytest_configure(config: pytest.Config) -> None:
         # current folder) too.
         config.args = []
     if run.names_a_workspace:
-        session_plugin(config)
+        _check_targets(run)
+        # An xdist controller runs no item and starts no location (its workers do):
+        # it does without the heavy part, which would only delay starting them.
+        if not _is_xdist_controller(config):
+            session_plugin(config)
     # Named workspace files become positional arguments, so that pytest collects them
     # as it collects any argument: the folders above them, their conftest.py files,
     # node ids relative to the rootdir, --lf, --deselect... (xdist workers receive them).
@@ -258,6 +262,31 @@ def pytest_configure(config: pytest.Config) -> None:
             continue  # a folder or a link loop: collected from the session, as a failure
         if not any(path == arg or arg in path.parents for arg in covered):
             config.args.append(str(path))
+
+
+def _check_targets(run: Settings) -> None:
+    """A malformed -f/-m target is a usage error, said before anything starts."""
+    if not (run.python_files or run.modules):
+        return
+    from .config import location_from_module, location_from_python_file
+    from .errors import WorkspaceFileError
+
+    try:
+        for python_file in run.python_files:
+            location_from_python_file(python_file)
+        for module in run.modules:
+            location_from_module(module)
+    except WorkspaceFileError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def _is_xdist_controller(config: pytest.Config) -> bool:
+    """Whether this process will be an xdist controller (xdist registers its session
+    after this plugin's pytest_configure, on the same condition)."""
+    distributes = config.getoption("dist", "no") != "no" and bool(config.getoption("tx", None))
+    return (
+        distributes and not config.getoption("collectonly") and not hasattr(config, "workerinput")
+    )
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Optional[pytest.Collector]:
@@ -350,34 +379,63 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
         settings(config).worker_loads.append((node.gateway.id, loaded))
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    # After pytest's "slowest durations" (runner.py), as the loads section that follows.
     reports = settings(config).worker_loads
     if reports:
         terminalreporter.write_sep("-", "workspace locations (loaded by xdist workers)")
         for line in worker_summary(reports):
             terminalreporter.write_line(line)
+        write_load_durations(terminalreporter, worker_load_durations(config))
+
+
+def write_load_durations(terminalreporter: Any, loads: List[Tuple[float, str]]) -> None:
+    """``--durations``: the loads get a section of their own, after pytest's "slowest
+    durations" and with the same options: they are no test's setup, call or teardown."""
+    config = terminalreporter.config
+    durations = config.option.durations
+    if durations is None or not loads:
+        return
+    loads = sorted(loads, reverse=True)
+    title = "slowest workspace location loads"
+    if durations:
+        title = f"slowest {durations} workspace location loads"
+        loads = loads[:durations]
+    terminalreporter.write_sep("=", title)
+    minimum = config.option.durations_min
+    if minimum is None:
+        minimum = 0.005 if config.get_verbosity() < 2 else 0.0
+    for index, (seconds, nodeid) in enumerate(loads):
+        if seconds < minimum:
+            terminalreporter.write_line("")
+            terminalreporter.write_line(f"({len(loads) - index} loads < {minimum:g}s hidden.)")
+            break
+        terminalreporter.write_line(f"{seconds:02.2f}s {'load':<8} {nodeid}")
 
 
 def worker_summary(reports: Sequence[Tuple[str, Any]]) -> List[str]:
     """What the xdist workers loaded: one line per location a worker started (the line a
-    serial run prints as it loads, and the worker), then one line per workspace file
-    and ``-f``/``-m`` location, as a serial run's header has them."""
+    serial run prints as it loads, and the worker), worker by worker, then one line per
+    workspace file and ``-f``/``-m`` location, as a serial run's header has them."""
     progress = []
-    sources: Dict[str, Any] = {}
-    for worker, loaded in reports:
+    described: Dict[str, List[str]] = {}
+    errors: Dict[str, Optional[str]] = {}
+    # By worker (gw0, gw1, ... gw10), not in the order they happened to finish.
+    for worker, loaded in sorted(reports, key=lambda report: (len(report[0]), report[0])):
         for source in loaded:
-            known = sources.setdefault(source["title"], source)
+            title = source["title"]
+            errors[title] = source["error"]
+            names = [f"{loc['name']} (not reported by a worker)" for loc in source["locations"]]
+            known = described.setdefault(title, names)
             for index, location in enumerate(source["locations"]):
                 if location["described"] is not None:
-                    known["locations"][index] = location
+                    known[index] = location["described"]
                     progress.append(f"{location['progress']} on {worker}")
-    lines = []
-    for title, source in sources.items():
-        described = [
-            location["described"] or f"{location['name']} (not reported by a worker)"
-            for location in source["locations"]
-        ]
-        lines.append(f"{title}: {source['error'] or ', '.join(described) or 'no locations'}")
+    lines = [
+        f"{title}: {errors[title] or ', '.join(known) or 'no locations'}"
+        for title, known in described.items()
+    ]
     return progress + lines
 
 
