@@ -63,16 +63,18 @@ def location_scope(
 class Slots:
     """The controller's slots: one per worker of the run, given as workers are set up.
 
-    A worker that goes down before it delivered its collection gives its slot back, to
-    its replacement (which then owns the same locations); a worker replaced later owns
-    none (its locations' pending items were reported, see ``remove_node``).
+    A worker that crashes before the items are scheduled gives its slot back, to its
+    replacement (which then owns the same locations and collects in its place); a worker
+    replaced later owns none (its locations' pending items were failed, see
+    :meth:`LocationScheduling.remove_node`).
     """
 
     def __init__(self, count: int) -> None:
         self.count = count
+        #: Set once the items are scheduled: a slot is no longer given back.
+        self.scheduled = False
         self._free = list(range(count))
         self._held: Dict[str, int] = {}
-        self._collected: Set[str] = set()
 
     def take(self, worker: str) -> Optional[int]:
         if not self._free:
@@ -81,12 +83,9 @@ class Slots:
         self._held[worker] = slot
         return slot
 
-    def collected(self, worker: str) -> None:
-        self._collected.add(worker)
-
     def down(self, worker: str, crashed: bool) -> None:
         slot = self._held.pop(worker, None)
-        if slot is not None and crashed and worker not in self._collected:
+        if slot is not None and crashed and not self.scheduled:
             self._free.insert(0, slot)
 
 
@@ -146,8 +145,10 @@ class LocationScheduling:
         inner: Any,
         scope_of: Callable[[str], Optional[str]],
         session: Optional[pytest.Session],
+        slots: Optional[Slots],
     ) -> None:
         self.config = config
+        self.slots = slots
         self.numnodes = len(parse_tx_spec_config(config))
         self.inner = inner
         self.scope_of = scope_of
@@ -250,6 +251,8 @@ class LocationScheduling:
                 view.release()
             return
         self.scheduled = True
+        if self.slots is not None:
+            self.slots.scheduled = True
         if self.inner.collection is None:
             # xdist found that the workers collected different tests and reported it:
             # nothing runs, the pinned items neither.
@@ -292,6 +295,11 @@ class LocationScheduling:
         their location): each is reported failed, as xdist reports the one it was
         running. Returns the item it was running (None: it had finished)."""
         view = self.views.pop(node)
+        if not self.scheduled:
+            # Gone before anything was scheduled: its replacement takes its slot (Slots)
+            # and collects in its place.
+            self.collections.pop(node, None)
+            return self.inner.remove_node(view)  # type: ignore[no-any-return]
         collection = self.collections[node]
         done = self.done.pop(node)
         running = next((index for index in self.sent.pop(node, []) if index not in done), None)
@@ -358,10 +366,11 @@ def make_scheduler(
     log: Any,
     scope_of: Callable[[str], Optional[str]],
     session: Optional[pytest.Session],
+    slots: Optional[Slots],
 ) -> Optional[LocationScheduling]:
     """The scheduler of this run's ``--dist``; None for ``each`` (every worker runs
     every item, and owns every location)."""
     inner = _INNER.get(config.getvalue("dist"))
     if inner is None:
         return None
-    return LocationScheduling(config, log, inner(config, log), scope_of, session)
+    return LocationScheduling(config, log, inner(config, log), scope_of, session, slots)

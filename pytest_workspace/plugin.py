@@ -333,13 +333,6 @@ def pytest_configure_node(node: Any) -> None:
 
 
 @pytest.hookimpl(optionalhook=True)
-def pytest_xdist_node_collection_finished(node: Any, ids: Sequence[str]) -> None:
-    slots = node.config.stash.get(_slots_key, None)
-    if slots is not None:
-        slots.collected(node.gateway.id)
-
-
-@pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """Each location's items on the one worker that owns it, the other items as xdist's
     own scheduler of this ``--dist`` would send them."""
@@ -355,7 +348,8 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     def scope_of(nodeid: str) -> Optional[str]:
         return location_scope(nodeid, targets, patterns, YAML_SUFFIXES)
 
-    return make_scheduler(config, log, scope_of, config.stash.get(_xdist_session_key, None))
+    session = config.stash.get(_xdist_session_key, None)
+    return make_scheduler(config, log, scope_of, session, config.stash.get(_slots_key, None))
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -401,3 +401,30 @@ def test_a_crashed_worker_fails_its_own_locations_items_only(
     assert set(found.values()) == {"PASSED"}, found
     assert len(found) == 2 * 2 + 3, found
     assert_no_worker_left(counted, at_least=len(COUNTED))
+
+
+#: Kills the first gw1 as it finishes collecting, before anything is scheduled.
+COLLECTION_CRASHER = """
+def pytest_collection_modifyitems(config, items):
+    if getattr(config, "workerinput", {}).get("workerid") == "gw1":
+        os._exit(1)
+"""
+
+
+def test_a_worker_lost_before_scheduling_is_replaced_by_one_that_owns_its_locations(
+    pytester: pytest.Pytester, counted: Path
+) -> None:
+    (counted / "conftest.py").write_text(
+        with_pid_recorder(PYTEST_PROCESS_RECORDER + COLLECTION_CRASHER)
+    )
+    result = pytester.runpytest_subprocess(
+        "--workspace", "counted/workspace.yaml", "counted/test_ordinary.py", "-n", "2", "-v"
+    )
+    result.stdout.fnmatch_lines(["*replacing crashed worker gw1*"])
+    result.assert_outcomes(passed=3 * 2 + 3)
+    # south was gw1's: it started there, then again on gw2, which ran its items.
+    processes = pytest_processes(counted)
+    south = starts(counted)["south"]
+    assert sorted(processes[parent] for parent in south[1::2]) == ["gw1", "gw2"], south
+    assert workers_by_location(result)["counted/workspace.yaml::south.py"] == {"gw2"}
+    assert_no_worker_left(counted, at_least=len(COUNTED))
