@@ -257,19 +257,33 @@ def source_of(definition: object) -> Optional[List[Any]]:
     return [str(location[0]), int(location[1])]
 
 
-def declared_at(repo: Any) -> Dict[str, Dict[str, List[Any]]]:
-    """``{"jobs": {name: [file, line]}, ...}`` for the members whose place is known."""
+def declared_at(repo: Any) -> Dict[str, List[Any]]:
+    """Where each member is declared: ``{"files": [file, ...], "jobs": [place, ...],
+    "schedules": [...], "sensors": [...]}``, each list of places aligned with the
+    repository's names, a place ``[index in files, line]`` or None when unknown.
+
+    A table of files, not a path per member: 10,000 jobs of one module are 70 kB of
+    places, not 1 MB of repeated paths.
+    """
     lookup = getattr(repo, "declared_at", None)
-    places = {}
+    files: List[str] = []
+    index: Dict[str, int] = {}
+    places: Dict[str, List[Any]] = {"files": files}
     for kind, names in (
         ("job", repo.job_names),
         ("schedule", repo.schedule_names),
         ("sensor", repo.sensor_names),
     ):
-        found = {}
+        found: List[Any] = []
         for name in names:
             place = lookup(kind, name) if lookup is not None else None
             if place:
-                found[name] = [str(place[0]), int(place[1])]
+                path = str(place[0])
+                if path not in index:
+                    index[path] = len(files)
+                    files.append(path)
+                found.append([index[path], int(place[1])])
+            else:
+                found.append(None)
         places[kind + "s"] = found
     return places

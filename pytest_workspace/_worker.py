@@ -12,9 +12,9 @@ The loop answers one request at a time: ``{"cmd": ..., **args}`` ->
 """
 
 import faulthandler
-import hashlib
 import importlib
 import importlib.util
+import json
 import marshal
 import os
 import signal
@@ -29,7 +29,7 @@ _PACKAGE = "pytest_workspace"
 #: Shipped modules named so are backends (``_backend.py``), asked in the order shipped.
 _BACKEND_PREFIX = _PACKAGE + "._backend_"
 #: The protocol this worker speaks; ``pytest_workspace.protocol`` must agree.
-PROTOCOL_VERSION = 5
+PROTOCOL_VERSION = 6
 #: The exit status of a worker whose host process is gone.
 PARENT_GONE_STATUS = 70
 #: How often the parent watch looks at the parent process, in seconds.
@@ -52,15 +52,57 @@ def install_modules(modules):
         package.__package__ = _PACKAGE
         sys.modules[_PACKAGE] = package
     files = set()
-    for name, source in modules:
-        filename = f"<{name}>"
-        module = types.ModuleType(name)
-        module.__package__ = _PACKAGE
-        sys.modules[name] = module
-        exec(compile_shipped(source, filename), module.__dict__)
-        setattr(package, name.rpartition(".")[2], module)
-        files.add(filename)
+    for entry in modules:
+        name = entry[0]
+        files.add(f"<{name}>")
+        if len(entry) < 3:  # a module installed later is a LazyBackend's
+            install_module(package, name, entry[1])
     return files
+
+
+def install_module(package, name, source):
+    module = types.ModuleType(name)
+    module.__package__ = _PACKAGE
+    sys.modules[name] = module
+    exec(compile_shipped(source, f"<{name}>"), module.__dict__)
+    setattr(package, name.rpartition(".")[2], module)
+    return module
+
+
+class LazyBackend:
+    """A backend shipped as ``[name, source, library]``: its module is compiled when
+    ``library`` is imported, by the location's code or for an ``autoload`` (which
+    imports it). Until then it owns nothing, which is what the backend itself would say
+    of code that does not import its library."""
+
+    def __init__(self, location, name, source, library):
+        self._location = location
+        self._name = name
+        self._source = source
+        self._library = library
+        self._backend = None
+
+    def _real(self):
+        if self._backend is None:
+            module = install_module(sys.modules[_PACKAGE], self._name, self._source)
+            self._backend = module.BACKEND(self._location)
+        return self._backend
+
+    def _active(self):
+        return self._backend is not None or self._library in sys.modules
+
+    def repositories_for(self, value):
+        return self._real().repositories_for(value) if self._active() else None
+
+    def scan(self, module, where):
+        return self._real().scan(module, where) if self._active() else ([], [])
+
+    def close(self):
+        if self._backend is not None:
+            self._backend.close()
+
+    def __getattr__(self, attribute):  # autoload, attribute_targets, the rest
+        return getattr(self._real(), attribute)
 
 
 def compile_shipped(source, filename):
@@ -74,6 +116,8 @@ def compile_shipped(source, filename):
     folder = bytecode_folder()
     if folder is None:
         return compile(source, filename, "exec")
+    import hashlib  # 4 ms to import: only where the cache is on
+
     key = hashlib.sha256(
         "\0".join((sys.implementation.cache_tag or "", filename, source)).encode("utf-8")
     ).hexdigest()[:40]
@@ -429,7 +473,10 @@ class Location:
         self.definitions = sys.modules[_PACKAGE + ".definitions"]
         self.protocol = sys.modules[_PACKAGE + ".protocol"]
         self.seam = sys.modules[_PACKAGE + "._backend"]
-        self.backends = [sys.modules[name].BACKEND(self) for name in backend_modules]
+        self.backends = [
+            LazyBackend(self, *entry) if len(entry) > 2 else sys.modules[entry[0]].BACKEND(self)
+            for entry in backend_modules
+        ]
 
     # -- loading -------------------------------------------------------------------------
 
@@ -765,7 +812,17 @@ def send(channel, reply, request_id):
     """
     leave_if_forked()
     reply["id"] = request_id
-    channel.send(reply)
+    channel.send(encode(reply))
+
+
+def encode(reply):
+    """A reply as JSON text: the C encoder and decoder of ``json`` cost a tenth of
+    execnet's pure-Python serializer on either side (docs/protocol.md). Replies are
+    plain data (``protocol.to_plain``); one that JSON cannot hold travels as it is."""
+    try:
+        return json.dumps(reply, separators=(",", ":"))
+    except (TypeError, ValueError, RecursionError):
+        return reply
 
 
 def receive(channel):
@@ -809,7 +866,7 @@ def start(channel, init):
             f"the host sent protocol module version {protocol.PROTOCOL_VERSION!r} to a worker "
             f"of version {PROTOCOL_VERSION!r}"
         )
-    backends = [name for name, _ in init["modules"] if name.startswith(_BACKEND_PREFIX)]
+    backends = [entry for entry in init["modules"] if entry[0].startswith(_BACKEND_PREFIX)]
     location = Location(init.get("location") or {}, hidden, backends)
     return location, {"ok": True, "result": protocol.interpreter_info()}
 
@@ -841,6 +898,23 @@ def serve(channel):
                 end_descendants()
             finally:
                 stop_coverage(coverage)
+    exit_now()
+
+
+def exit_now():
+    """The host closed the channel: exit at once, as the interpreter would, but without
+    tearing down every object user code made (10-30 ms for a loaded location, paid on
+    every close). ``atexit`` handlers run (the user's and the libraries' clean-up),
+    the streams are flushed; threads the user left running end with the process, as
+    they would when the host kills a worker that does not exit in time."""
+    import atexit
+
+    try:
+        atexit._run_exitfuncs()
+    finally:
+        for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+            _flush(stream)
+        os._exit(0)
 
 
 # -- coverage (SPEC section 8): measured as the host is, when the host is measured ------

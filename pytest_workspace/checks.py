@@ -36,7 +36,6 @@ from .config import (
 )
 from .errors import (
     LocationLoadError,
-    PartitionsUnavailableError,
     RemoteError,
     RemoteRunConfigError,
     WorkerError,
@@ -164,40 +163,38 @@ def check_job(
     name = job.name
     steps = _Steps("job", name)
     deadline = _Deadline(timeout)
-    try:
-        build = job.build(timeout=deadline.remaining())
-    except RemoteError as exc:
-        if exc.type_name.endswith("JobNameMismatchError"):
-            return steps.failed("name check", f"job {name!r} failed the name check", exc, exc)
-        return steps.failed("build", f"job {name!r} failed to build", exc, exc)
-    except (WorkerError, LocationLoadError) as exc:
-        return steps.failed("build", f"job {name!r} failed to build", exc, exc)
-    steps.build = build
-    steps.passed("build", build.stdout, build.stderr)
-    if build.name != name:
-        mismatch = f"it is declared as {name!r} but the built job is named {build.name!r}"
-        return steps.failed("name check", f"job {name!r} failed the name check", mismatch)
-    steps.passed("name check")
     if not execute:
-        return steps.outcome(PASSED)
+        try:
+            build = job.build(timeout=deadline.remaining())
+        except _CALL_ERRORS as exc:
+            return _build_failed(steps, name, exc)
+        return _name_checked(steps, name, build) or steps.outcome(PASSED)
+    # One request builds and runs the job; its build, or the build's error, comes back.
     try:
-        result = job.execute(run_config=run_config, timeout=deadline.remaining(), **execute_options)
-    except PartitionsUnavailableError as exc:
-        steps.steps.append(CheckStep("execute", SKIPPED, str(exc)))
-        return steps.outcome(SKIPPED, str(exc), str(exc), exc)
-    except RemoteRunConfigError as exc:
-        if needs_more_run_config(exc, run_config):
+        result = job.run(run_config=run_config, timeout=deadline.remaining(), **execute_options)
+    except _CALL_ERRORS as exc:
+        return steps.failed("execute", f"job {name!r} failed during execution", exc, exc)
+    error = result.error
+    if error is not None and error.stage == "build":
+        return _build_failed(steps, name, error)
+    if result.build is not None:
+        mismatch = _name_checked(steps, name, result.build)
+        if mismatch is not None:
+            return mismatch
+    if result.skip_reason is not None:
+        steps.steps.append(CheckStep("execute", SKIPPED, result.skip_reason))
+        return steps.outcome(SKIPPED, result.skip_reason, result.skip_reason)
+    if error is not None and error.stage == "config":
+        if isinstance(error, RemoteRunConfigError) and needs_more_run_config(error, run_config):
             reason = (
                 f"job {name!r} needs run config it was not given: missing "
-                f"{', '.join(exc.missing)}; supply it with the "
+                f"{', '.join(error.missing)}; supply it with the "
                 f"pytest_workspace_run_config hook in a conftest.py"
             )
             steps.steps.append(CheckStep("run config", SKIPPED, reason))
-            return steps.outcome(SKIPPED, reason, reason, exc)
+            return steps.outcome(SKIPPED, reason, reason, error)
         headline = f"job {name!r} failed its run config check (no op ran)"
-        return steps.failed("run config", headline, exc, exc)
-    except _CALL_ERRORS as exc:
-        return steps.failed("execute", f"job {name!r} failed during execution", exc, exc)
+        return steps.failed("run config", headline, error, error)
     steps.result = result
     if not result.success:
         reason = _one_line(result.error) if result.error else "the run did not succeed"
@@ -210,6 +207,25 @@ def check_job(
         return steps.outcome(FAILED, f"{headline}: {reason}", report, result.error)
     steps.passed("execute", result.stdout, result.stderr)
     return steps.outcome(PASSED)
+
+
+def _build_failed(steps: _Steps, name: str, exc: Exception) -> JobCheck:
+    """The job did not build: a name the worker refused, or the build's own error."""
+    if isinstance(exc, RemoteError) and exc.type_name.endswith("JobNameMismatchError"):
+        return steps.failed("name check", f"job {name!r} failed the name check", exc, exc)
+    error = exc if isinstance(exc, _CALL_ERRORS) else None
+    return steps.failed("build", f"job {name!r} failed to build", exc, error)
+
+
+def _name_checked(steps: _Steps, name: str, build: JobBuild) -> Optional[JobCheck]:
+    """Record the build and check the built job's name: a failed check, or None."""
+    steps.build = build
+    steps.passed("build", build.stdout, build.stderr)
+    if build.name != name:
+        mismatch = f"it is declared as {name!r} but the built job is named {build.name!r}"
+        return steps.failed("name check", f"job {name!r} failed the name check", mismatch)
+    steps.passed("name check")
+    return None
 
 
 class _Steps:

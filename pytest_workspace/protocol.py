@@ -24,7 +24,7 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple, TypedDict, Union
 
 #: Bumped whenever a message changes shape. The worker refuses a host of another
 #: version, and the host a worker that answers with another.
-PROTOCOL_VERSION = 5
+PROTOCOL_VERSION = 6
 
 
 # -- shapes -----------------------------------------------------------------------------
@@ -109,7 +109,9 @@ class RepositoryData(TypedDict):
     schedules: List[str]
     sensors: List[str]
     constructed_jobs: List[str]
-    declared_at: Dict[str, Dict[str, List[Any]]]  # {"jobs": {name: [file, line]}, ...}
+    #: {"files": [file, ...], "jobs": [[file index, line] or None, ...], "schedules": ...,
+    #: "sensors": ...}: each list aligned with the names above
+    declared_at: Dict[str, List[Any]]
 
 
 class Description(TypedDict):

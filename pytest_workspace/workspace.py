@@ -460,13 +460,22 @@ class RepositoryHandle:
         self.sensor_names: List[str] = list(data.get("sensors", []))
         source = data.get("source")
         self.source: Optional[Tuple[str, int]] = (source[0], source[1]) if source else None
-        self._declared_at: Dict[str, Dict[str, List[Any]]] = dict(data.get("declared_at") or {})
+        self._declared_at: Dict[str, List[Any]] = dict(data.get("declared_at") or {})
+        #: kind -> {name: place}, made on first use from the aligned lists
+        self._places: Dict[str, Dict[str, Optional[List[int]]]] = {}
 
     def declared_at(self, kind: str, name: str) -> Optional[Tuple[str, int]]:
         """Where a ``job``/``schedule``/``sensor`` is declared (file, 1-based line), known
         without building it; else where the repository is; None if neither is known."""
-        place = self._declared_at.get(kind + "s", {}).get(name)
-        return (str(place[0]), int(place[1])) if place else self.source
+        places = self._places.get(kind)
+        if places is None:
+            names = getattr(self, kind + "_names")
+            places = dict(zip(names, self._declared_at.get(kind + "s") or ()))
+            self._places[kind] = places
+        place = places.get(name)
+        if not place:
+            return self.source
+        return str(self._declared_at["files"][place[0]]), int(place[1])
 
     @property
     def constructed_job_names(self) -> List[str]:
@@ -808,17 +817,21 @@ class Workspace:
         member = parts[-1]
         repo_name = parts[-2] if len(parts) >= 2 else None
         location_name = parts[-3] if len(parts) == 3 else None
-        matches: List[_T] = []
-        everything: List[str] = []
-        for repo in self.repositories:
-            for candidate in names(repo):
-                everything.append(f"{repo.qualified_name}/{candidate}")
-                if (
-                    candidate == member
-                    and (repo_name is None or repo.name == repo_name)
-                    and (location_name is None or repo.location.name == location_name)
-                ):
-                    matches.append(get(repo, candidate))
+        matches = [
+            get(repo, member)
+            for repo in self.repositories
+            if (repo_name is None or repo.name == repo_name)
+            and (location_name is None or repo.location.name == location_name)
+            and member in names(repo)
+        ]
+        if len(matches) == 1:
+            return matches[0]
+        # Only an error lists every name (its cost grows with the workspace).
+        everything = [
+            f"{repo.qualified_name}/{candidate}"
+            for repo in self.repositories
+            for candidate in names(repo)
+        ]
         return _single(what, name, matches, everything)
 
     # -- life cycle ----------------------------------------------------------------------

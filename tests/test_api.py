@@ -608,6 +608,56 @@ def test_close_stops_every_worker_and_later_calls_say_so() -> None:
     workspace.close()  # closing twice is fine
 
 
+ATEXIT_MODULE = """
+import atexit
+import sys
+import threading
+import time
+
+from pytest_workspace.definitions import job, op, repository
+
+
+def goodbye():
+    with open({marker!r}, "w") as handle:
+        handle.write("clean-up ran")
+    sys.stderr.write("bye from atexit\\n")
+
+
+atexit.register(goodbye)
+# A thread that never ends: closing must not wait for it.
+threading.Thread(target=time.sleep, args=(3600,)).start()
+
+
+@op
+def one():
+    return 1
+
+
+@job
+def quick():
+    one()
+
+
+@repository
+def repo():
+    return [quick]
+"""
+
+
+def test_close_runs_the_locations_atexit_handlers_and_waits_for_no_thread(
+    tmp_path: Path,
+) -> None:
+    marker = tmp_path / "atexit-ran.txt"
+    module = tmp_path / "with_atexit.py"
+    module.write_text(ATEXIT_MODULE.format(marker=str(marker)))
+    with load_workspace(python_file=module, timeout=30) as workspace:
+        assert workspace.job("quick").execute().success
+        pid = workspace.locations[0].worker.pid
+        assert pid is not None and not marker.exists()
+    assert marker.read_text() == "clean-up ran"
+    assert wait_gone([pid], timeout=10) == []
+
+
 def test_several_paths_and_single_files_load_together() -> None:
     with load_workspace(
         [API_WORKSPACE], python_file=FIXTURES / "api" / "other.py", timeout=30

@@ -526,7 +526,7 @@ def test_the_worker_refuses_a_host_of_another_protocol_version() -> None:
                 "modules": shipped_modules(),
             }
         )
-        reply = channel.receive(10)
+        reply = json.loads(channel.receive(10))  # replies travel as JSON text
         assert reply["ok"] is False and reply["id"] == 1
         error = reply["error"]
         assert error["type"] == "ProtocolError" and error["kind"] == "protocol"
