@@ -185,7 +185,7 @@ class WorkspaceRun:
         self.collected: Set[str] = set()
         #: Locations whose import-time warnings were raised again (on their first item).
         self.warned_locations: Set[int] = set()
-        # An xdist worker's output is nobody's to read; its locations start on first use.
+        # An xdist worker's output is nobody's to read (plugin.worker_summary has its lines).
         if not hasattr(config, "workerinput"):
             self.cache.on_ready = self._location_ready
 
