@@ -881,6 +881,9 @@ class JobItem(_MemberItem):
             resources=hook.pytest_workspace_resources(job=job) if execute else None,
             partition_keys=hook.pytest_workspace_partition_keys(job=job) if execute else None,
             timeout=self._check_timeout(),
+            # The log section shows the run's DEBUG events from -vv on: below, they stay
+            # in the worker (most of a short run's reply).
+            debug_events=self.config.get_verbosity() >= 2,
         )
         summary = run_summary(outcome)
         if summary:  # Dagster: the partition(s) that ran, assets and asset checks

@@ -44,12 +44,16 @@ def check_job_runs(
     resources: Optional[Mapping[str, str]] = None,
     partition_keys: Optional[Sequence[str]] = None,
     timeout: Optional[float] = None,
+    debug_events: bool = True,
 ) -> JobCheck:
     """Check ``job`` as :func:`check_job` does, with ``resources`` replaced and, when
     ``partition_keys`` is given, one run per key (None: the backend's default partition,
     the last key of a partitioned job's partitions definition). ``timeout`` bounds each
-    run's check (see :func:`check_job`)."""
+    run's check (see :func:`check_job`); ``debug_events`` as for
+    :meth:`~pytest_workspace.JobHandle.execute`."""
     options: Dict[str, Any] = {"timeout": timeout}
+    if not debug_events:
+        options["debug_events"] = False
     if resources is not None:
         if not isinstance(resources, Mapping) or not all(
             isinstance(key, str) and isinstance(path, str) for key, path in resources.items()

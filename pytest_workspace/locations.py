@@ -808,6 +808,7 @@ class LocationWorker:
         job: str,
         run_config: Dict[str, Any],
         options: Dict[str, Any],
+        debug_events: bool = True,
         timeout: Optional[float] = None,
     ) -> protocol.RunData:
         arguments: protocol.ExecuteArguments = {
@@ -815,6 +816,7 @@ class LocationWorker:
             "job": job,
             "run_config": run_config,
             "options": options,
+            "debug_events": debug_events,
         }
         run: protocol.RunData = self._call("execute_job", timeout, arguments)
         return run

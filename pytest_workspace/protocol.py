@@ -149,6 +149,7 @@ class ExecuteArguments(TypedDict):
     job: str
     run_config: Dict[str, Any]
     options: Dict[str, Any]  # the backend's own keyword arguments
+    debug_events: bool  # False: the run's own DEBUG events stay in the worker
 
 
 class StepData(TypedDict):

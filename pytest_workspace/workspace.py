@@ -576,6 +576,7 @@ class JobHandle(_MemberHandle):
         run_config: Optional[Mapping[str, Any]] = None,
         *,
         timeout: Optional[float] = None,
+        debug_events: bool = True,
         **backend_options: Any,
     ) -> RunResult:
         """Build the job and run it in its location's process; return what happened.
@@ -591,8 +592,12 @@ class JobHandle(_MemberHandle):
         ``backend_options`` (plain data) go to the location's backend as they are (the
         Dagster backend's ``resources=``, ``partition_key=``...); a backend refuses an
         option it does not take with a RemoteError that lists those it takes.
+
+        ``debug_events=False`` leaves the run's own DEBUG events (an op started, an op
+        succeeded: what pytest's report shows only from ``-vv`` on) out of ``logs``;
+        they are most of what a short run sends back. Records the job logs itself stay.
         """
-        result = self.run(run_config, timeout=timeout, **backend_options)
+        result = self.run(run_config, timeout=timeout, debug_events=debug_events, **backend_options)
         if result.error is not None and result.error.stage in ("build", "config"):
             raise result.error
         if result.skip_reason is not None:
@@ -604,6 +609,7 @@ class JobHandle(_MemberHandle):
         run_config: Optional[Mapping[str, Any]] = None,
         *,
         timeout: Optional[float] = None,
+        debug_events: bool = True,
         **backend_options: Any,
     ) -> RunResult:
         """As :meth:`execute`, in one request, but a job that fails to build or whose run
@@ -620,6 +626,7 @@ class JobHandle(_MemberHandle):
             self.name,
             run_config=_plain("run config", self.qualified_name, dict(run_config or {})),
             options=_plain("execute options", self.qualified_name, backend_options),
+            debug_events=debug_events,
             timeout=timeout,
         )
         return RunResult.from_data(data)

@@ -11,7 +11,7 @@ import importlib.util
 import json
 import sys
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, List, Optional, Tuple
 
 import pytest
 from interpreters import require_interpreter
@@ -25,6 +25,7 @@ from pytest_workspace import (
     RemoteRepr,
     RemoteWarning,
     RunConfigError,
+    RunResult,
     Workspace,
     load_workspace,
 )
@@ -441,6 +442,22 @@ def test_logging_warnings_and_context_log_are_in_the_logs_with_op_names(
     assert events[0] == "RUN_START" and "STEP_START" in events
     timestamps = [r.timestamp for r in result.logs]
     assert timestamps == sorted(timestamps)
+
+
+def test_debug_events_false_leaves_the_runs_debug_events_in_the_worker(ws: Workspace) -> None:
+    full = ws.job("noisy_job").execute()
+    short = ws.job("noisy_job").execute(debug_events=False)
+    assert any(r.event is not None and r.level == "DEBUG" for r in full.logs)
+    assert not any(r.event is not None and r.level == "DEBUG" for r in short.logs)
+
+    # What the user logged stays, still attributed to its op, and so do the INFO events.
+    def user(result: RunResult) -> List[Tuple[str, Optional[str], str]]:
+        return [(r.level, r.op_name, r.message) for r in result.logs if r.event is None]
+
+    assert user(short) == user(full) != []
+    assert [r.event for r in short.logs if r.event is not None] == [
+        r.event for r in full.logs if r.event is not None and r.level != "DEBUG"
+    ]
 
 
 def test_nothing_of_a_run_leaks_into_the_next(ws: Workspace) -> None:
