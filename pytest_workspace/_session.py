@@ -55,8 +55,8 @@ from .workspace import (
     ScheduleHandle,
     SensorHandle,
     Workspace,
+    load_locations,
 )
-from .workspace import _load_all as load_all
 
 _run_key = pytest.StashKey["WorkspaceRun"]()
 
@@ -168,7 +168,6 @@ class WorkspaceRun:
         self.settings = settings
         options: Dict[str, Any] = dict(
             timeout=settings.timeout,
-            base=config.rootpath,
             load_timeout=settings.load_timeout,
             fresh_worker=settings.fresh_worker,
         )
@@ -328,13 +327,13 @@ class _OwnedWorkspace(Workspace):
         for location in added:
             (owned if self.ownership.next_is_owned() else self.foreign).append(location)
         if start:
-            load_all(owned, on_ready)
+            load_locations(owned, on_ready)
         return added
 
     def start_foreign(self) -> None:
         if not self._foreign_started:
             self._foreign_started = True
-            load_all(self.foreign)
+            load_locations(self.foreign)
 
 
 class _WorkerTargets(TargetCache):
@@ -344,16 +343,13 @@ class _WorkerTargets(TargetCache):
         super().__init__(**kwargs)
         self.ownership = ownership
 
-    @property
-    def workspace(self) -> Workspace:
-        if self._workspace is None:
-            self._workspace = _OwnedWorkspace(
-                self.ownership,
-                timeout=self.timeout,
-                load_timeout=self.load_timeout,
-                fresh_worker=self.fresh_worker,
-            )
-        return self._workspace
+    def _new_workspace(self) -> Workspace:
+        return _OwnedWorkspace(
+            self.ownership,
+            timeout=self.timeout,
+            load_timeout=self.load_timeout,
+            fresh_worker=self.fresh_worker,
+        )
 
 
 def _progress_line(location: Location) -> str:
