@@ -10,7 +10,8 @@ whose length is calibrated on this machine first), and measures in one run, inte
 For each it takes the wall time and the CPU time of the whole process tree (pytest, the
 xdist workers, the locations' processes), and prints the ratios (b)/(a) of both: on 2
 CPUs the wall ratio can approach 0.5 (issue 10's target: at most 0.6); the CPU ratio
-shows what xdist costs in extra work (starting locations twice, xdist's own workers).
+shows what xdist costs in extra work (xdist's own worker processes, each a pytest that
+starts up and collects; each location still starts once, on the worker that owns it).
 """
 
 from __future__ import annotations

@@ -15,7 +15,20 @@ import os
 import re
 import warnings
 from pathlib import Path
-from typing import Any, Dict, Generator, Iterator, List, Optional, Sequence, Set, Tuple, Type, Union
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Generator,
+    Iterator,
+    List,
+    Optional,
+    Sequence,
+    Set,
+    Tuple,
+    Type,
+    Union,
+)
 
 import pytest
 from _pytest._code.code import ReprEntryNative, ReprExceptionInfo, ReprFileLocation, ReprTraceback
@@ -25,15 +38,15 @@ from ._sources import resolve_path
 from .checks import Check, TargetCache, check_schedule, check_sensor
 from .config import (
     COMMAND_LINE_SOURCE,
+    LocationSpec,
     SkippedEntry,
     SourceError,
+    WorkspaceSpec,
     is_collected_source,
-    location_from_module,
-    location_from_python_file,
 )
 from .dagster_checks import check_job_runs, run_summary
 from .errors import WorkerTimeoutError, WorkspaceError, WorkspaceFileError
-from .plugin import Settings, settings
+from .plugin import LOADED_KEY, SLOT_KEY, SLOTS_KEY, Settings, settings, write_load_durations
 from .workspace import (
     JobHandle,
     Location,
@@ -42,11 +55,10 @@ from .workspace import (
     ScheduleHandle,
     SensorHandle,
     Workspace,
+    load_locations,
 )
 
 _run_key = pytest.StashKey["WorkspaceRun"]()
-#: The workerinput key of the controller's location states.
-_STATES_KEY = "pytest_workspace_states"
 
 #: Name of the item that stands for a code location that failed to load.
 LOAD_LOCATION_ITEM = "load_location"
@@ -60,16 +72,9 @@ _ReportInfo = Tuple[Union["os.PathLike[str]", str], Optional[int], str]
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # Called when this module is registered, at start-up or during collection.
-    run_settings = settings(config)
-    try:  # a malformed -f/-m target is a usage error, said before anything starts
-        for python_file in run_settings.python_files:
-            location_from_python_file(python_file)
-        for module in run_settings.modules:
-            location_from_module(module)
-    except WorkspaceFileError as exc:
-        raise pytest.UsageError(str(exc)) from None
-    config.stash[_run_key] = WorkspaceRun(config, run_settings)
+    # Called when this module is registered, at start-up or during collection (the
+    # -f/-m targets were checked by plugin.pytest_configure).
+    config.stash[_run_key] = WorkspaceRun(config, settings(config))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -93,22 +98,13 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_sessionstart(session: pytest.Session) -> None:
-    run: WorkspaceRun = session.config.stash[_run_key]
-    if _is_xdist_controller(session.config):
-        # The controller describes each location once and runs no item: its workers
-        # get the descriptions (pytest_configure_node, before they start), collect the
-        # same items from them, and start a location only where its items run (the
-        # scheduler sends all of a location's items to one worker).
-        run.start_named()
-        run.states = run.cache.states()
-        run.close()
-
-
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection(session: pytest.Session) -> None:
     # Start the named workspaces, all at once, after the header: loading counts in the
     # session's time, and each file's line follows as soon as its locations are ready.
+    # An xdist controller starts none (it does not even register this module, see
+    # plugin.pytest_configure): each location starts on the worker that owns it.
+    if _is_xdist_controller(session.config):
+        return
     run: WorkspaceRun = session.config.stash[_run_key]
     run.start_named()
     reporter = _reporter(session.config)
@@ -126,57 +122,21 @@ def _shows_header(config: pytest.Config) -> bool:
     return config.get_verbosity() >= 0 and not config.getoption("no_header", False)
 
 
-@pytest.hookimpl(optionalhook=True)
-def pytest_configure_node(node: Any) -> None:
-    run: WorkspaceRun = node.config.stash[_run_key]
-    node.workerinput[_STATES_KEY] = run.states
-
-
 def _is_xdist_controller(config: pytest.Config) -> bool:
     return config.pluginmanager.has_plugin("dsession")
 
 
-def pytest_report_header(config: pytest.Config) -> List[str]:
-    # An xdist controller's locations (loaded at session start, before pytest printed
-    # anything: their progress lines wait for the header); other runs load theirs as
-    # collection starts and print their lines then.
-    run: WorkspaceRun = config.stash[_run_key]
-    progress, run.progress = run.progress, []
-    return progress + run.header_lines()
-
-
 @pytest.hookimpl(trylast=True)
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    # After pytest's "slowest durations" (runner.py), with the same options: the loads
-    # are no test's setup, call or teardown, so they get a section of their own.
-    config = terminalreporter.config
-    durations = config.option.durations
-    if durations is None:
-        return
-    loads = sorted(config.stash[_run_key].loads(), reverse=True)
-    if not loads:
-        return
-    title = "slowest workspace location loads"
-    if durations:
-        title = f"slowest {durations} workspace location loads"
-        loads = loads[:durations]
-    terminalreporter.write_sep("=", title)
-    minimum = config.option.durations_min
-    if minimum is None:
-        minimum = 0.005 if config.get_verbosity() < 2 else 0.0
-    for index, (seconds, nodeid) in enumerate(loads):
-        if seconds < minimum:
-            terminalreporter.write_line("")
-            terminalreporter.write_line(f"({len(loads) - index} loads < {minimum:g}s hidden.)")
-            break
-        terminalreporter.write_line(f"{seconds:02.2f}s {'load':<8} {nodeid}")
+    write_load_durations(terminalreporter, terminalreporter.config.stash[_run_key].loads())
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    # An xdist worker hands its lines to the controller, which loaded no location itself.
+    # An xdist worker tells the controller, which loaded no location itself, what it
+    # loaded (plugin.worker_summary prints it).
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:
-        workeroutput["pytest_workspace_locations"] = session.config.stash[_run_key].worker_lines()
+        workeroutput[LOADED_KEY] = session.config.stash[_run_key].loaded()
 
 
 def pytest_report_collectionfinish(config: pytest.Config) -> List[str]:
@@ -189,7 +149,12 @@ def session_workspace(config: pytest.Config) -> Workspace:
     """The workspace of the ``workspace`` fixture: the named targets, started."""
     run: WorkspaceRun = config.stash[_run_key]
     run.start_named()
-    return run.cache.workspace
+    workspace = run.cache.workspace
+    if isinstance(workspace, _OwnedWorkspace):
+        # An xdist worker started only the locations it owns; a test that asks for the
+        # whole workspace gets the others too, started on this worker.
+        workspace.start_foreign()
+    return workspace
 
 
 # -- the state of one pytest process ---------------------------------------------------
@@ -201,45 +166,40 @@ class WorkspaceRun:
     def __init__(self, config: pytest.Config, settings: Settings) -> None:
         self.config = config
         self.settings = settings
-        # An xdist worker receives what its controller loaded (pytest_configure_node).
-        adopted = getattr(config, "workerinput", {}).get(_STATES_KEY)
-        self.cache = TargetCache(
-            settings.timeout,
-            adopted=adopted,
-            base=config.rootpath,
+        options: Dict[str, Any] = dict(
+            timeout=settings.timeout,
             load_timeout=settings.load_timeout,
             fresh_worker=settings.fresh_worker,
         )
-        #: An xdist controller's locations, as plain data for its workers.
-        self.states: Dict[str, Dict[str, Any]] = {}
+        # An xdist worker given a slot starts only the locations it owns.
+        workerinput = getattr(config, "workerinput", {})
+        if SLOT_KEY in workerinput:
+            ownership = Ownership(workerinput[SLOT_KEY], workerinput[SLOTS_KEY])
+            self.cache: TargetCache = _WorkerTargets(ownership, **options)
+        else:
+            self.cache = TargetCache(**options)
         self._reported: Set[Path] = set()
         self._reported_targets: Set[str] = set()
         #: Node ids of the workspace files whose items were made.
         self.collected: Set[str] = set()
-        #: An xdist controller's progress lines, for its header.
-        self.progress: List[str] = []
         #: Locations whose import-time warnings were raised again (on their first item).
         self.warned_locations: Set[int] = set()
-        # An xdist worker's output is nobody's to read; its locations start on first use.
+        # An xdist worker's output is nobody's to read (plugin.worker_summary has its lines).
         if not hasattr(config, "workerinput"):
             self.cache.on_ready = self._location_ready
 
     def _location_ready(self, location: Location) -> None:
         """One progress line per location as it finishes loading (not under -q)."""
-        if self.config.get_verbosity() < 0:
-            return
-        seconds = location.load_duration or 0.0
-        python = _python(location)
-        if location.load_error is None:
-            line = f"workspace: loaded {location.name} ({python}) in {seconds:.2f}s"
-        else:
-            line = f"workspace: {location.name} ({python}) failed to load in {seconds:.2f}s"
         reporter = _reporter(self.config)
-        if _is_xdist_controller(self.config):
-            self.progress.append(line)
-        elif reporter is not None:
-            reporter.write_line(line)
+        if self.config.get_verbosity() >= 0 and reporter is not None:
+            reporter.write_line(_progress_line(location))
             reporter.flush()  # seen as it happens, also when the output is a file
+
+    def owns(self, location: Location) -> bool:
+        """Whether this process collects (and starts) ``location``: under xdist, only
+        the worker that owns it does."""
+        workspace = self.cache.workspace
+        return not isinstance(workspace, _OwnedWorkspace) or location not in workspace.foreign
 
     def loads(self) -> List[Tuple[float, str]]:
         """``(seconds, node id)`` of every location this process loaded, for --durations."""
@@ -262,19 +222,43 @@ class WorkspaceRun:
             self.start_named()
         return self.cache.targets[key]
 
-    def worker_lines(self) -> List[str]:
-        """For an xdist worker's summary: one line per file, with the locations that
-        started in this worker (a location runs only where its items run)."""
-        lines = []
+    def loaded(self) -> List[Dict[str, Any]]:
+        """For an xdist worker's controller (plain data): each workspace file and
+        ``-f``/``-m`` location, and what of its locations this worker started."""
+        sources = []
         for path, (spec, locations) in self.cache.files.items():
-            started = [loc for loc in locations if loc.python_version is not None]
-            if started and not isinstance(spec, WorkspaceFileError):
-                described = ", ".join(_describe_location(loc) for loc in started)
-                lines.append(f"workspace: {_display_path(path, self.config)}: {described}")
-        for location in self.cache.targets.values():
-            if location.python_version is not None:
-                lines.append(f"workspace location: {location.name}: {_describe_location(location)}")
-        return lines
+            error = None
+            if isinstance(spec, WorkspaceFileError):
+                error = "not found" if not path.exists() else "malformed, not loaded"
+            shown = _display_path(path, self.config)
+            sources.append(self._loaded(f"workspace: {shown}", shown, locations, error))
+        for key, location in self.cache.targets.items():
+            shown = key if key in self.settings.modules else _display_path(Path(key), self.config)
+            title = f"workspace location: {location.name}"
+            sources.append(self._loaded(title, shown, [location], None, own_node=True))
+        return sources
+
+    def _loaded(
+        self,
+        title: str,
+        shown: str,
+        locations: Sequence[Location],
+        error: Optional[str],
+        own_node: bool = False,
+    ) -> Dict[str, Any]:
+        entries = []
+        for location in locations:
+            started = self.owns(location) and location.load_duration is not None
+            entries.append(
+                {
+                    "name": location.name,
+                    "described": _describe_location(location) if started else None,
+                    "progress": _progress_line(location),
+                    "seconds": location.load_duration if started else None,
+                    "nodeid": shown if own_node else f"{shown}::{location.name}",
+                }
+            )
+        return {"title": title, "error": error, "locations": entries}
 
     def header_lines(self) -> List[str]:
         """One line per workspace file (and -f/-m location) not yet reported."""
@@ -298,6 +282,82 @@ class WorkspaceRun:
 
     def close(self) -> None:
         self.cache.close()
+
+
+class Ownership:
+    """Which of the run's locations an xdist worker starts and collects.
+
+    The controller gives each worker a slot (``plugin.pytest_configure_node``); the
+    worker numbers the locations in the order the run collects them (the named files
+    and their locations in order, the ``-f``/``-m`` locations, then the files found in
+    folders) and owns location ``k`` when ``k % slots == slot``. Every worker collects
+    the same files in the same order, so each location has exactly one owner. A worker
+    that replaces a crashed one late has no slot and owns none.
+    """
+
+    def __init__(self, slot: Optional[int], slots: int) -> None:
+        self.slot = slot
+        self.slots = max(slots, 1)
+        self._numbered = 0
+
+    def next_is_owned(self) -> bool:
+        index, self._numbered = self._numbered, self._numbered + 1
+        return self.slot is not None and index % self.slots == self.slot
+
+
+class _OwnedWorkspace(Workspace):
+    """An xdist worker's workspace: it starts only the locations it owns; the others
+    are known by name (``foreign``) and start only if a test asks for the workspace."""
+
+    def __init__(self, ownership: Ownership, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.ownership = ownership
+        self.foreign: List[Location] = []
+        self._foreign_started = False
+
+    def add(
+        self,
+        specs: Sequence[WorkspaceSpec] = (),
+        locations: Sequence[LocationSpec] = (),
+        start: bool = True,
+        on_ready: Optional[Callable[[Location], None]] = None,
+    ) -> List[Location]:
+        added = super().add(specs, locations, start=False)
+        owned: List[Location] = []
+        for location in added:
+            (owned if self.ownership.next_is_owned() else self.foreign).append(location)
+        if start:
+            load_locations(owned, on_ready)
+        return added
+
+    def start_foreign(self) -> None:
+        if not self._foreign_started:
+            self._foreign_started = True
+            load_locations(self.foreign)
+
+
+class _WorkerTargets(TargetCache):
+    """The targets of an xdist worker that owns some locations (see :class:`Ownership`)."""
+
+    def __init__(self, ownership: Ownership, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.ownership = ownership
+
+    def _new_workspace(self) -> Workspace:
+        return _OwnedWorkspace(
+            self.ownership,
+            timeout=self.timeout,
+            load_timeout=self.load_timeout,
+            fresh_worker=self.fresh_worker,
+        )
+
+
+def _progress_line(location: Location) -> str:
+    seconds = location.load_duration or 0.0
+    python = _python(location)
+    if location.load_error is None:
+        return f"workspace: loaded {location.name} ({python}) in {seconds:.2f}s"
+    return f"workspace: {location.name} ({python}) failed to load in {seconds:.2f}s"
 
 
 def _python(location: Location) -> str:
@@ -414,7 +474,8 @@ class LocationNode(pytest.Collector):
         self.location = location
 
     def collect(self) -> Iterator[Union[pytest.Item, pytest.Collector]]:
-        yield from _location_children(self, self.location)
+        if self.config.stash[_run_key].owns(self.location):
+            yield from _location_children(self, self.location)
 
 
 class TargetLocation(pytest.Collector):
@@ -426,7 +487,9 @@ class TargetLocation(pytest.Collector):
 
     def collect(self) -> Iterator[Union[pytest.Item, pytest.Collector]]:
         run: WorkspaceRun = self.config.stash[_run_key]
-        yield from _location_children(self, run.target(self.key))
+        location = run.target(self.key)
+        if run.owns(location):
+            yield from _location_children(self, location)
 
 
 def _location_children(

@@ -18,7 +18,6 @@ and ``-f``/``-m`` target of a run, parsed and started once, in one :class:`Works
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -385,24 +384,20 @@ class TargetCache:
 
     All of them share one :class:`Workspace` (and its processes), created on first use.
     A malformed file is remembered as its :class:`WorkspaceFileError`, raised by
-    :meth:`file` each time it is asked for. ``adopted`` holds the :meth:`states` another
-    process loaded (an xdist controller, keyed relative to ``base``): those locations
-    are not started here until their first call.
+    :meth:`file` each time it is asked for. A subclass gives the workspace another
+    class through :meth:`_new_workspace` (an xdist worker's, which starts only the
+    locations it owns).
     """
 
     def __init__(
         self,
         timeout: Optional[float],
-        adopted: Optional[Mapping[str, Mapping[str, Any]]] = None,
-        base: Optional[Path] = None,
         load_timeout: Optional[float] = DEFAULT_LOAD_TIMEOUT,
         fresh_worker: bool = False,
     ) -> None:
         self.timeout = timeout
         self.load_timeout = load_timeout
         self.fresh_worker = fresh_worker
-        self.adopted = dict(adopted or {})
-        self.base = base or Path.cwd()
         self._workspace: Optional[Workspace] = None
         self.files: Dict[Path, _FileState] = {}
         self.targets: Dict[str, Location] = {}
@@ -412,28 +407,13 @@ class TargetCache:
     @property
     def workspace(self) -> Workspace:
         if self._workspace is None:
-            self._workspace = Workspace(
-                timeout=self.timeout,
-                load_timeout=self.load_timeout,
-                fresh_worker=self.fresh_worker,
-            )
+            self._workspace = self._new_workspace()
         return self._workspace
 
-    def _file_key(self, path: Path, index: int) -> str:
-        return f"{os.path.relpath(path, self.base)}#{index}"
-
-    def _target_key(self, key: str) -> str:
-        return f"target:{os.path.relpath(key, self.base) if os.path.isabs(key) else key}"
-
-    def states(self) -> Dict[str, Dict[str, Any]]:
-        """Every location loaded here, as plain data another process can :meth:`adopt`."""
-        states: Dict[str, Dict[str, Any]] = {}
-        for path, (_, locations) in self.files.items():
-            for index, location in enumerate(locations):
-                states[self._file_key(path, index)] = location.state()
-        for key, location in self.targets.items():
-            states[self._target_key(key)] = location.state()
-        return states
+    def _new_workspace(self) -> Workspace:
+        return Workspace(
+            timeout=self.timeout, load_timeout=self.load_timeout, fresh_worker=self.fresh_worker
+        )
 
     def start(
         self, paths: Sequence[Path], python_files: Sequence[str], modules: Sequence[str]
@@ -459,18 +439,7 @@ class TargetCache:
                 targets.append((module, location_from_module(module)))
         if not specs and not targets:
             return
-        keys = [
-            self._file_key(Path(spec.path).resolve(), index)
-            for spec in specs
-            for index in range(len(spec.locations))
-        ] + [self._target_key(key) for key, _ in targets]
-        adopt = bool(keys) and all(key in self.adopted for key in keys)
-        added = self.workspace.add(
-            specs, [spec for _, spec in targets], start=not adopt, on_ready=self.on_ready
-        )
-        if adopt:
-            for key, location in zip(keys, added):
-                location.adopt(self.adopted[key])
+        added = self.workspace.add(specs, [spec for _, spec in targets], on_ready=self.on_ready)
         by_spec = {id(location.spec): location for location in added}
         for spec in specs:
             started = [by_spec[id(location)] for location in spec.locations]

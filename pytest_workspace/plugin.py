@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import pytest
 
@@ -146,8 +146,8 @@ class Settings:
     load_timeout: Optional[float] = None
     #: --workspace-fresh-worker / ``workspace_fresh_worker``: one process per job.
     fresh_worker: bool = False
-    #: Lines the xdist workers sent back about the locations they loaded.
-    worker_lines: List[str] = field(default_factory=list)
+    #: What each xdist worker (its id) said of the locations it loaded (LOADED_KEY).
+    worker_loads: List[Tuple[str, Any]] = field(default_factory=list)
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -244,7 +244,11 @@ def pytest_configure(config: pytest.Config) -> None:
         # current folder) too.
         config.args = []
     if run.names_a_workspace:
-        session_plugin(config)
+        _check_targets(run)
+        # An xdist controller runs no item and starts no location (its workers do):
+        # it does without the heavy part, which would only delay starting them.
+        if not _is_xdist_controller(config):
+            session_plugin(config)
     # Named workspace files become positional arguments, so that pytest collects them
     # as it collects any argument: the folders above them, their conftest.py files,
     # node ids relative to the rootdir, --lf, --deselect... (xdist workers receive them).
@@ -260,6 +264,31 @@ def pytest_configure(config: pytest.Config) -> None:
             config.args.append(str(path))
 
 
+def _check_targets(run: Settings) -> None:
+    """A malformed -f/-m target is a usage error, said before anything starts."""
+    if not (run.python_files or run.modules):
+        return
+    from .config import location_from_module, location_from_python_file
+    from .errors import WorkspaceFileError
+
+    try:
+        for python_file in run.python_files:
+            location_from_python_file(python_file)
+        for module in run.modules:
+            location_from_module(module)
+    except WorkspaceFileError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def _is_xdist_controller(config: pytest.Config) -> bool:
+    """Whether this process will be an xdist controller (xdist registers its session
+    after this plugin's pytest_configure, on the same condition)."""
+    distributes = config.getoption("dist", "no") != "no" and bool(config.getoption("tx", None))
+    return (
+        distributes and not config.getoption("collectonly") and not hasattr(config, "workerinput")
+    )
+
+
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Optional[pytest.Collector]:
     if not settings(parent.config).is_workspace_file(file_path, parent):
         return None
@@ -271,17 +300,47 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Optional[p
 
 # -- xdist ----------------------------------------------------------------------------
 
+#: ``--dist`` modes in which each location is owned by one worker (docs/plugin.md):
+#: xdist's modes that send an item to one worker. ``each`` runs every item everywhere.
+OWNED_DIST_MODES = ("load", "loadscope", "loadfile", "loadgroup", "worksteal")
+#: workerinput keys: the worker's slot (None: it owns no location) and the slot count.
+SLOT_KEY = "pytest_workspace_slot"
+SLOTS_KEY = "pytest_workspace_slots"
+#: workeroutput key: what a worker says of the workspace files and locations it loaded.
+LOADED_KEY = "pytest_workspace_loaded"
+
+_slots_key = pytest.StashKey[Any]()
+_xdist_session_key = pytest.StashKey[pytest.Session]()
+
+
+def _owned_by_location(config: pytest.Config) -> bool:
+    return config.getvalue("dist") in OWNED_DIST_MODES
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """Give the worker its slot before it collects: the locations it will own."""
+    config = node.config
+    if not _owned_by_location(config):
+        return
+    slots = config.stash.get(_slots_key, None)
+    if slots is None:
+        from ._xdist import Slots
+
+        slots = config.stash[_slots_key] = Slots(node.workerinput["workercount"])
+    node.workerinput[SLOT_KEY] = slots.take(node.gateway.id)
+    node.workerinput[SLOTS_KEY] = slots.count
+
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """A location's items on one worker: its process starts there and only there."""
-    run = settings(config)
-    if not run.names_a_workspace and config.getvalue("dist") != "loadgroup":
-        # No workspace known before collection: xdist's own scheduler, unchanged for
-        # runs without workspace items (and for workspace files found in folders).
+    """Each location's items on the one worker that owns it, the other items as xdist's
+    own scheduler of this ``--dist`` would send them."""
+    if not _owned_by_location(config):
         return None
     from ._xdist import location_scope, make_scheduler
 
+    run = settings(config)
     root = config.rootpath
     targets = {_display(Path(p), root) for p in run.python_files} | set(run.modules)
     patterns = run.patterns
@@ -289,7 +348,13 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     def scope_of(nodeid: str) -> Optional[str]:
         return location_scope(nodeid, targets, patterns, YAML_SUFFIXES)
 
-    return make_scheduler(config, log, scope_of)
+    session = config.stash.get(_xdist_session_key, None)
+    return make_scheduler(config, log, scope_of, session, config.stash.get(_slots_key, None))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if session.config.pluginmanager.has_plugin("dsession"):
+        session.config.stash[_xdist_session_key] = session  # for xdist's item count
 
 
 def _display(path: Path, root: Path) -> str:
@@ -299,18 +364,84 @@ def _display(path: Path, root: Path) -> str:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: Any) -> None:
-    lines = settings(node.config).worker_lines
-    for line in getattr(node, "workeroutput", {}).get("pytest_workspace_locations", []):
-        if line not in lines:
-            lines.append(line)
+    config = node.config
+    slots = config.stash.get(_slots_key, None)
+    if slots is not None:
+        slots.down(node.gateway.id, crashed=bool(error))
+    loaded = getattr(node, "workeroutput", {}).get(LOADED_KEY)
+    if loaded:
+        settings(config).worker_loads.append((node.gateway.id, loaded))
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    lines = settings(config).worker_lines
-    if lines:
+    # After pytest's "slowest durations" (runner.py), as the loads section that follows.
+    reports = settings(config).worker_loads
+    if reports:
         terminalreporter.write_sep("-", "workspace locations (loaded by xdist workers)")
-        for line in lines:
+        for line in worker_summary(reports):
             terminalreporter.write_line(line)
+        write_load_durations(terminalreporter, worker_load_durations(config))
+
+
+def write_load_durations(terminalreporter: Any, loads: List[Tuple[float, str]]) -> None:
+    """``--durations``: the loads get a section of their own, after pytest's "slowest
+    durations" and with the same options: they are no test's setup, call or teardown."""
+    config = terminalreporter.config
+    durations = config.option.durations
+    if durations is None or not loads:
+        return
+    loads = sorted(loads, reverse=True)
+    title = "slowest workspace location loads"
+    if durations:
+        title = f"slowest {durations} workspace location loads"
+        loads = loads[:durations]
+    terminalreporter.write_sep("=", title)
+    minimum = config.option.durations_min
+    if minimum is None:
+        minimum = 0.005 if config.get_verbosity() < 2 else 0.0
+    for index, (seconds, nodeid) in enumerate(loads):
+        if seconds < minimum:
+            terminalreporter.write_line("")
+            terminalreporter.write_line(f"({len(loads) - index} loads < {minimum:g}s hidden.)")
+            break
+        terminalreporter.write_line(f"{seconds:02.2f}s {'load':<8} {nodeid}")
+
+
+def worker_summary(reports: Sequence[Tuple[str, Any]]) -> List[str]:
+    """What the xdist workers loaded: one line per location a worker started (the line a
+    serial run prints as it loads, and the worker), worker by worker, then one line per
+    workspace file and ``-f``/``-m`` location, as a serial run's header has them."""
+    progress = []
+    described: Dict[str, List[str]] = {}
+    errors: Dict[str, Optional[str]] = {}
+    # By worker (gw0, gw1, ... gw10), not in the order they happened to finish.
+    for worker, loaded in sorted(reports, key=lambda report: (len(report[0]), report[0])):
+        for source in loaded:
+            title = source["title"]
+            errors[title] = source["error"]
+            names = [f"{loc['name']} (not reported by a worker)" for loc in source["locations"]]
+            known = described.setdefault(title, names)
+            for index, location in enumerate(source["locations"]):
+                if location["described"] is not None:
+                    known[index] = location["described"]
+                    progress.append(f"{location['progress']} on {worker}")
+    lines = [
+        f"{title}: {errors[title] or ', '.join(known) or 'no locations'}"
+        for title, known in described.items()
+    ]
+    return progress + lines
+
+
+def worker_load_durations(config: pytest.Config) -> List[Tuple[float, str]]:
+    """``(seconds, node id)`` of every location the xdist workers loaded."""
+    return [
+        (location["seconds"], location["nodeid"])
+        for _, loaded in settings(config).worker_loads
+        for source in loaded
+        for location in source["locations"]
+        if location is not None and location["seconds"] is not None
+    ]
 
 
 # -- fixtures --------------------------------------------------------------------------

@@ -406,33 +406,6 @@ class Location:
             RepositoryHandle(self, repo["name"], repo) for repo in description["repositories"]
         ]
 
-    def state(self) -> Dict[str, Any]:
-        """What another process needs to know this location without starting it (plain
-        data): its description, or why it failed to load. See :meth:`adopt`."""
-        error = self.load_error
-        return {
-            "description": self.worker.description,
-            "python_version": list(self.python_version or ()),
-            "load_error": None
-            if error is None
-            else {"message": error.message, "remote_traceback": error.remote_traceback},
-        }
-
-    def adopt(self, state: Mapping[str, Any]) -> None:
-        """Take the :meth:`state` another process loaded (an xdist controller): the
-        repositories' names are known at once, and the worker starts on the first call."""
-        error = state.get("load_error")
-        if error is not None:
-            self.load_error = LocationLoadError(
-                self.name, error["message"], remote_traceback=error["remote_traceback"]
-            )
-        self.worker.description = state.get("description")
-        description = state.get("description") or {}
-        self._repositories = [
-            RepositoryHandle(self, repo["name"], repo)
-            for repo in description.get("repositories", [])
-        ]
-
     @property
     def client(self) -> LocationWorker:
         """The typed protocol client of this location's worker (see ``locations.py``).
@@ -737,7 +710,7 @@ class Workspace:
         """Add workspace files and single locations, start them all at once, return them.
 
         A location that fails to load is returned too, with ``load_error`` set.
-        ``start=False`` adds them unstarted, for :meth:`Location.adopt`. ``on_ready`` is
+        ``start=False`` adds them unstarted (:func:`load_locations` starts them). ``on_ready`` is
         called in this thread with each location as soon as it has loaded (or failed to),
         in the order they finish, while the others are still starting.
         """
@@ -766,7 +739,7 @@ class Workspace:
             self.locations.extend(added)
         if not start:
             return added
-        _load_all(added, on_ready)
+        load_locations(added, on_ready)
         return added
 
     # -- lookups -------------------------------------------------------------------------
@@ -872,7 +845,7 @@ class Workspace:
         return f"<Workspace {[loc.name for loc in self.locations]!r}>"
 
 
-def _load_all(
+def load_locations(
     locations: Sequence[Location], on_ready: Optional[Callable[[Location], None]] = None
 ) -> None:
     """Load locations concurrently; an interrupted wait (Ctrl-C) stops them all at once.

@@ -155,19 +155,23 @@ def test_without_durations_there_is_no_loads_section(pytester: pytest.Pytester) 
     assert "workspace location loads" not in result.stdout.str()
 
 
-def test_under_xdist_the_controller_lists_its_loads(pytester: pytest.Pytester) -> None:
-    # The controller loads the named locations as the session starts, before pytest
-    # prints anything: its progress lines come with the header; the workers print none.
+def test_under_xdist_the_summary_lists_each_worker_s_loads(pytester: pytest.Pytester) -> None:
+    # The controller loads nothing: each location loads on the worker that owns it, and
+    # the workers' lines (with the worker) and loads come at the end.
     result = pytester.runpytest_subprocess(
         "--workspace", TWO_LOCATIONS, "-n", "2", "--durations=0", "--durations-min=0"
     )
     assert len(progress_lines(result)) == 2, result.stdout.lines
-    result.stdout.fnmatch_lines(
+    loaded = rf"workspace: loaded (cereal_package|single_repo\.py) \({PYTHON}\) in \d+\.\d\ds"
+    result.stdout.re_match_lines(
         [
-            "workspace: loaded *",
-            "workspace: loaded *",
-            f"workspace: {TWO_LOCATIONS}: *",
-            "*= slowest workspace location loads =*",
+            r".* workspace locations \(loaded by xdist workers\) .*",
+            rf"{loaded} on gw[01]$",
+            rf"{loaded} on gw[01]$",
+            rf"workspace: {TWO_LOCATIONS}: cereal_package \({PYTHON}\), single_repo.py .*$",
+            r".*= slowest workspace location loads =.*",
+            rf"\d+\.\d\ds load +{TWO_LOCATIONS}::.*",
+            rf"\d+\.\d\ds load +{TWO_LOCATIONS}::.*",
         ]
     )
     result.assert_outcomes(passed=4)

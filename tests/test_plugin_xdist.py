@@ -127,23 +127,31 @@ def test_a_location_s_items_run_on_one_worker_and_start_its_process_once(
     assert all(len(gateways) == 1 for gateways in workers.values()), workers
     # Locations are spread over the workers.
     assert set().union(*workers.values()) == {"gw0", "gw1"}, workers
-    # The controller described every location once and stopped them; the workers
-    # collected from its descriptions and started each location where its items ran:
-    # one process per location that ran items, not one per location and worker.
+    # Each worker started the locations it owns and only those, when it collected them
+    # (scheduling.py too, whose items -k deselected; broken.py never started): one
+    # process per location in the whole run, the controller started none.
     pids = recorded_pids(pytester.path)
-    assert len(pids) == len(FOUR_LOCATIONS), pids
+    assert len(pids) == len(FOUR_LOCATIONS) + 1, pids
     assert_no_worker_left(pytester.path, at_least=len(FOUR_LOCATIONS))
 
 
-def test_the_controller_header_has_every_location(pytester: pytest.Pytester) -> None:
+def test_the_summary_has_every_location_and_the_worker_that_loaded_it(
+    pytester: pytest.Pytester,
+) -> None:
     result = pytester.runpytest_subprocess(
         "--workspace", "multi_repo/multi_repo_workspace.yaml", "-n", "2"
     )
+    # The controller loads nothing, so its header has no workspace line; the workers'
+    # lines come at the end, with the line a serial run's header has.
+    header = result.stdout.lines[: result.stdout.lines.index("2 workers [4 items]")]
+    assert not [line for line in header if line.startswith("workspace")], header
     result.stdout.fnmatch_lines(
         [
+            "*workspace locations (loaded by xdist workers)*",
+            "workspace: loaded cereal_package (Python *) in *s on gw0",
+            "workspace: loaded single_repo.py (Python *) in *s on gw1",
             "workspace: multi_repo/multi_repo_workspace.yaml: cereal_package (Python *), "
             "single_repo.py (Python *)",
-            "*workspace locations (loaded by xdist workers)*",
         ]
     )
     result.assert_outcomes(passed=4)
@@ -179,3 +187,244 @@ LOCATION_OF_ITEM = [
     "multi_repo/multi_repo_workspace.yaml::cereal_package::reporting_repository::report_job",
     "multi_repo/multi_repo_workspace.yaml::single_repo.py::single_file_repository::hello_job",
 ]
+
+
+# -- ownership: each location starts once in the whole run, on the worker that owns it ---
+
+#: A location module that appends ``<location> <pid> <parent pid>`` to ``starts.txt``
+#: when its code is imported: each line is one start of the location, anywhere.
+COUNTED_LOCATION = """
+import os
+
+from pytest_workspace.definitions import job, op, repository
+
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "starts.txt"), "a") as f:
+    f.write("{name} %d %d\\n" % (os.getpid(), os.getppid()))
+
+
+@op
+def work():
+    return 1
+
+
+@job
+def first_job():
+    work()
+
+
+@job
+def second_job():
+    work()
+
+
+@repository
+def repo_{name}():
+    return [first_job, second_job]
+"""
+
+#: Records ``<xdist worker id or "controller"> <pid>`` of each pytest process.
+PYTEST_PROCESS_RECORDER = """
+import os
+
+def pytest_configure(config):
+    who = getattr(config, "workerinput", {}).get("workerid", "controller")
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "pytests.txt"), "a") as f:
+        f.write("%s %d\\n" % (who, os.getpid()))
+"""
+
+COUNTED = ["north", "south", "east"]
+
+
+@pytest.fixture
+def counted(pytester: pytest.Pytester) -> Path:
+    """``counted/workspace.yaml``: three locations that count their starts, next to a
+    test file of ordinary tests; a conftest.py that records the pytest processes."""
+    folder = pytester.path / "counted"
+    folder.mkdir()
+    for name in COUNTED:
+        (folder / f"{name}.py").write_text(COUNTED_LOCATION.format(name=name))
+    entries = "".join(f"  - python_file: {name}.py\n" for name in COUNTED)
+    (folder / "workspace.yaml").write_text("load_from:\n" + entries)
+    (folder / "test_ordinary.py").write_text(
+        "".join(f"def test_ordinary_{index}():\n    pass\n\n" for index in range(3))
+    )
+    (folder / "conftest.py").write_text(with_pid_recorder(PYTEST_PROCESS_RECORDER))
+    return folder
+
+
+def starts(folder: Path) -> Dict[str, List[int]]:
+    """Location -> ``[pid, parent pid]`` of each of its starts (from ``starts.txt``)."""
+    found: Dict[str, List[int]] = {}
+    for line in (folder / "starts.txt").read_text().splitlines():
+        name, pid, parent = line.split()
+        found.setdefault(name, []).extend([int(pid), int(parent)])
+    return found
+
+
+def pytest_processes(folder: Path) -> Dict[int, str]:
+    """pid -> ``gw0``, ``gw1``... or ``controller``, of the run's pytest processes."""
+    lines = (folder / "pytests.txt").read_text().splitlines()
+    return {int(pid): who for who, pid in (line.split() for line in lines)}
+
+
+@pytest.mark.parametrize(
+    "workers",
+    [
+        ["-n", "2"],
+        ["-n", "2", "--dist", "loadscope"],
+        ["-n", "2", "--dist", "loadgroup"],
+        ["-n", "2", "--dist", "worksteal"],
+        ["--dist", "load", "--tx", "popen//python=" + sys.executable, "--tx", "popen"],
+    ],
+    ids=["load", "loadscope", "loadgroup", "worksteal", "tx-popen"],
+)
+def test_each_location_starts_once_on_the_worker_that_owns_it(
+    pytester: pytest.Pytester, counted: Path, workers: List[str]
+) -> None:
+    result = pytester.runpytest_subprocess(
+        "--workspace", "counted/workspace.yaml", "counted/test_ordinary.py", *workers, "-v"
+    )
+    result.assert_outcomes(passed=3 * 2 + 3)
+    # xdist's count is of every item once, though no worker collected them all.
+    result.stdout.fnmatch_lines(["2 workers [9 items]"])
+    started = starts(counted)
+    processes = pytest_processes(counted)
+    # N locations, N processes in the whole run (not one per worker, nor one more on the
+    # controller): each started once, by an xdist worker.
+    assert sorted(started) == sorted(COUNTED)
+    assert all(len(pid_and_parent) == 2 for pid_and_parent in started.values()), started
+    starter = {name: processes[parent] for name, (_, parent) in started.items()}
+    assert "controller" not in starter.values(), starter
+    # Owners are predictable: the k-th location of the run on worker k modulo 2.
+    assert starter == {"north": "gw0", "south": "gw1", "east": "gw0"}, starter
+    # Each location's items ran on the worker that started it, and there only.
+    ran_on = workers_by_location(result)
+    for name in COUNTED:
+        assert ran_on[f"counted/workspace.yaml::{name}.py"] == {starter[name]}, ran_on
+    assert_no_worker_left(counted, at_least=len(COUNTED))
+
+
+def test_more_workers_than_locations(pytester: pytest.Pytester, counted: Path) -> None:
+    # The third worker owns no location and collects no item: the run is still whole.
+    result = pytester.runpytest_subprocess("--workspace", "counted/workspace.yaml", "-n", "4")
+    result.assert_outcomes(passed=3 * 2)
+    result.stdout.fnmatch_lines(["4 workers [6 items]"])
+    assert result.ret == pytest.ExitCode.OK
+    assert sorted(starts(counted)) == sorted(COUNTED)
+    assert all(len(started) == 2 for started in starts(counted).values())
+    assert_no_worker_left(counted, at_least=len(COUNTED))
+
+
+def test_under_dist_each_every_worker_runs_every_location(
+    pytester: pytest.Pytester, counted: Path
+) -> None:
+    # --dist each runs every item on every worker: each worker starts every location.
+    result = pytester.runpytest_subprocess(
+        "--workspace", "counted/workspace.yaml", "-n", "2", "--dist", "each"
+    )
+    result.assert_outcomes(passed=2 * 3 * 2)
+    processes = pytest_processes(counted)
+    for name, started in starts(counted).items():
+        assert sorted(processes[parent] for parent in started[1::2]) == ["gw0", "gw1"], name
+    assert_no_worker_left(counted, at_least=2 * len(COUNTED))
+
+
+def test_the_workspace_fixture_has_every_location_on_every_worker(
+    pytester: pytest.Pytester, counted: Path
+) -> None:
+    # A test that asks for the whole workspace gets it: the locations its worker does
+    # not own start there too, for it.
+    (counted / "test_fixture.py").write_text(
+        "def test_every_job(workspace):\n"
+        "    names = [repo.job_names for repo in workspace.repositories]\n"
+        "    assert names == [['first_job', 'second_job']] * 3\n"
+        "    assert workspace.job('repo_east/first_job').location.name == 'east.py'\n"
+    )
+    result = pytester.runpytest_subprocess(
+        "--workspace", "counted/workspace.yaml", "counted/test_fixture.py", "-n", "2"
+    )
+    result.assert_outcomes(passed=3 * 2 + 1)
+    assert_no_worker_left(counted, at_least=len(COUNTED))
+
+
+def test_a_mismatch_among_ordinary_tests_is_reported_as_xdist_does(
+    pytester: pytest.Pytester, counted: Path
+) -> None:
+    (counted / "test_ordinary.py").write_text(
+        "import os\n\nimport pytest\n\n\n"
+        "@pytest.mark.parametrize('worker', [os.environ['PYTEST_XDIST_WORKER']])\n"
+        "def test_named_after_its_worker(worker):\n    pass\n"
+    )
+    result = pytester.runpytest_subprocess(
+        "--workspace", "counted/workspace.yaml", "counted/test_ordinary.py", "-n", "2"
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "Different tests were collected between gw* and gw*. The difference is:",
+            "*test_named_after_its_worker[[]gw*[]]",
+        ]
+    )
+    assert "passed" not in result.stdout.lines[-1], "nothing runs after a mismatch"
+    result.assert_outcomes(errors=1)
+    assert_no_worker_left(counted, at_least=len(COUNTED))
+
+
+#: Kills the xdist worker (not the location) as it sets up south's first job.
+CRASHER = """
+import os
+
+def pytest_runtest_setup(item):
+    if item.nodeid.endswith("south.py::repo_south::first_job"):
+        os._exit(1)
+"""
+
+
+@pytest.mark.parametrize("dist", ["load", "worksteal"])
+def test_a_crashed_worker_fails_its_own_locations_items_only(
+    pytester: pytest.Pytester, counted: Path, dist: str
+) -> None:
+    (counted / "conftest.py").write_text(with_pid_recorder(PYTEST_PROCESS_RECORDER + CRASHER))
+    result = pytester.runpytest_subprocess(
+        "--workspace", "counted/workspace.yaml", "counted/test_ordinary.py",
+        "-n", "2", "--dist", dist, "-rA",
+    )  # fmt: skip
+    found = outcomes(result)
+    south = "counted/workspace.yaml::south.py::repo_south::"
+    # gw1 owned south alone: xdist reports the item it crashed on; its other item could
+    # run nowhere else (no other worker started south) and is failed, saying why.
+    assert found.pop(f"{south}first_job") == "FAILED"
+    assert found.pop(f"{south}second_job") == "FAILED"
+    result.stdout.fnmatch_lines(
+        [f"*worker 'gw1' crashed while running '{south}first_job'*"], consecutive=False
+    )
+    # Everything else, on the other worker or the replacement, has its own verdict.
+    assert set(found.values()) == {"PASSED"}, found
+    assert len(found) == 2 * 2 + 3, found
+    assert_no_worker_left(counted, at_least=len(COUNTED))
+
+
+#: Kills the first gw1 as it finishes collecting, before anything is scheduled.
+COLLECTION_CRASHER = """
+def pytest_collection_modifyitems(config, items):
+    if getattr(config, "workerinput", {}).get("workerid") == "gw1":
+        os._exit(1)
+"""
+
+
+def test_a_worker_lost_before_scheduling_is_replaced_by_one_that_owns_its_locations(
+    pytester: pytest.Pytester, counted: Path
+) -> None:
+    (counted / "conftest.py").write_text(
+        with_pid_recorder(PYTEST_PROCESS_RECORDER + COLLECTION_CRASHER)
+    )
+    result = pytester.runpytest_subprocess(
+        "--workspace", "counted/workspace.yaml", "counted/test_ordinary.py", "-n", "2", "-v"
+    )
+    result.stdout.fnmatch_lines(["*replacing crashed worker gw1*"])
+    result.assert_outcomes(passed=3 * 2 + 3)
+    # south was gw1's: it started there, then again on gw2, which ran its items.
+    processes = pytest_processes(counted)
+    south = starts(counted)["south"]
+    assert sorted(processes[parent] for parent in south[1::2]) == ["gw1", "gw2"], south
+    assert workers_by_location(result)["counted/workspace.yaml::south.py"] == {"gw2"}
+    assert_no_worker_left(counted, at_least=len(COUNTED))
