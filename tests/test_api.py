@@ -661,6 +661,55 @@ def repo():
 """
 
 
+GC_MODULE = """
+import gc
+
+from pytest_workspace.definitions import job, op, repository
+
+made_at_import = [object() for _ in range(1000)]
+
+
+@op
+def collector_state():
+    return {"enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}
+
+
+@op
+def collect_own_cycle():
+    cycle = []
+    cycle.append(cycle)
+    del cycle
+    return gc.collect()
+
+
+@job
+def gc_job():
+    collector_state()
+    collect_own_cycle()
+
+
+@repository
+def repo():
+    return [gc_job]
+"""
+
+
+def test_what_the_import_made_is_frozen_and_runs_collect_their_own_garbage(
+    tmp_path: Path,
+) -> None:
+    module = tmp_path / "with_gc.py"
+    module.write_text(GC_MODULE)
+    with load_workspace(python_file=module, timeout=30) as workspace:
+        result = workspace.job("gc_job").execute()
+    assert result.success
+    state = result.output_for("collector_state")
+    # The collector runs again after the import, which skipped its passes...
+    assert state["enabled"] is True
+    # ...and what the import made sits in the permanent generation, never walked again.
+    assert state["frozen"] >= 1000
+    assert result.output_for("collect_own_cycle") >= 1
+
+
 def test_close_runs_the_locations_atexit_handlers_and_waits_for_no_thread(
     tmp_path: Path,
 ) -> None:
