@@ -51,6 +51,7 @@ from .workspace import (
     JobHandle,
     Location,
     LogRecord,
+    PendingRun,
     RepositoryHandle,
     ScheduleHandle,
     SensorHandle,
@@ -861,30 +862,117 @@ class JobItem(_MemberItem):
 
     kind = "job"
     handle: JobHandle
+    #: The item pytest runs after this one (pytest_runtest_protocol's ``nextitem``).
+    next_item: Optional[pytest.Item] = None
+    #: What this item's hooks answered, asked while the item before it finished.
+    _answers: Optional[Dict[str, Any]] = None
+    #: This item's run, sent while the item before it finished (see _prefetch_next).
+    _prefetched: Optional[PendingRun] = None
 
     def runtest(self) -> None:
+        answers, self._answers = self._answers or self._hook_answers(), None
+        prefetched, self._prefetched = self._prefetched, None
+        outcome = check_job_runs(self.handle, **answers, prefetched=prefetched)
+        self._prefetch_next(outcome.failed)
+        summary = run_summary(outcome)
+        if summary:  # Dagster: the partition(s) that ran, assets and asset checks
+            self.add_report_section("call", "dagster", summary)
+        self._finish(outcome, outcome.logs)
+
+    def _hook_answers(self) -> Dict[str, Any]:
+        """The keyword arguments of this item's check: what its hooks answer."""
         job = self.handle
         # Through the item's ihook: a conftest.py's hooks apply only below its folder.
         hook = self.ihook
         execute = hook.pytest_workspace_should_execute(job=job)
         if execute is None:
             execute = self.config.stash[_run_key].settings.execute
-        run_config = hook.pytest_workspace_run_config(job=job) if execute else None
-        outcome = check_job_runs(
-            job,
-            execute=bool(execute),
-            run_config=run_config,
-            resources=hook.pytest_workspace_resources(job=job) if execute else None,
-            partition_keys=hook.pytest_workspace_partition_keys(job=job) if execute else None,
-            timeout=self._check_timeout(),
+        return {
+            "execute": bool(execute),
+            "run_config": hook.pytest_workspace_run_config(job=job) if execute else None,
+            "resources": hook.pytest_workspace_resources(job=job) if execute else None,
+            "partition_keys": hook.pytest_workspace_partition_keys(job=job) if execute else None,
+            "timeout": self._check_timeout(),
             # The log section shows the run's DEBUG events from -vv on: below, they stay
             # in the worker (most of a short run's reply).
-            debug_events=self.config.get_verbosity() >= 2,
-        )
-        summary = run_summary(outcome)
-        if summary:  # Dagster: the partition(s) that ran, assets and asset checks
-            self.add_report_section("call", "dagster", summary)
-        self._finish(outcome, outcome.logs)
+            "debug_events": self.config.get_verbosity() >= 2,
+        }
+
+    def _prefetch_next(self, failed: bool) -> None:
+        """Send the next item's run now, if it is a job of the same location, so that
+        its location works while pytest reports this item (docs/plugin.md, "Prefetch").
+
+        Only what would run anyway is sent: not after the failure that ends the session
+        (``-x``, ``--maxfail``), not to an item marked skip, skipif or xfail, not under a
+        debugger or pytest-timeout (whose limit is the item's own), not with a fresh
+        worker per job, and only runs that need one request (no resources or partition
+        keys from hooks). Anything unexpected just leaves the run to the item itself.
+        """
+        following = self.next_item
+        if not isinstance(following, JobItem) or not self._may_prefetch(following, failed):
+            return
+        try:
+            answers = following._hook_answers()
+        except Exception:
+            return  # the item asks its hooks again, and reports what they raise
+        following._answers = answers
+        if not answers["execute"] or answers["resources"] or answers["partition_keys"]:
+            return
+        try:
+            following._prefetched = following.handle.submit_run(
+                answers["run_config"],
+                timeout=answers["timeout"],
+                debug_events=answers["debug_events"],
+            )
+        except Exception:
+            following._answers = None  # e.g. run config that is not plain data: as usual
+
+    def _may_prefetch(self, following: JobItem, failed: bool) -> bool:
+        config = self.config
+        settings = config.stash[_run_key].settings
+        location = following.handle.location
+        if not settings.prefetch or settings.fresh_worker:
+            return False
+        if location is not self.handle.location or location.load_error is not None:
+            return False
+        if not location.worker.idle:  # not started, dead, or busy: the item starts it
+            return False
+        session = self.session
+        maxfail = config.getoption("maxfail", 0) or 0
+        if session.shouldstop or session.shouldfail:
+            return False
+        if maxfail and session.testsfailed + int(failed) >= maxfail:
+            return False
+        if config.getoption("usepdb", False) or config.getoption("trace", False):
+            return False
+        if _timeout_applies(following):
+            return False
+        marks = ("skip", "skipif", "xfail")
+        return all(following.get_closest_marker(name) is None for name in marks)
+
+
+def _timeout_applies(item: pytest.Item) -> bool:
+    """Whether pytest-timeout may give ``item`` a limit (it tells it only as it starts)."""
+    config = item.config
+    if not config.pluginmanager.hasplugin("timeout"):
+        return False
+    if item.get_closest_marker("timeout") is not None:
+        return True
+    value = (
+        config.getoption("timeout", None)
+        or os.environ.get("PYTEST_TIMEOUT")
+        or config.getini("timeout")
+    )
+    try:
+        return float(value or 0) > 0
+    except (TypeError, ValueError):
+        return True
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: Optional[pytest.Item]) -> None:
+    if isinstance(item, JobItem):
+        item.next_item = nextitem
 
 
 def _format_logs(logs: Sequence[LogRecord], verbosity: int) -> str:

@@ -47,6 +47,7 @@ from .workspace import (
     JobHandle,
     Location,
     LogRecord,
+    PendingRun,
     RemoteWarning,
     RunResult,
     ScheduleHandle,
@@ -146,6 +147,7 @@ def check_job(
     execute: bool = True,
     run_config: Optional[Mapping[str, object]] = None,
     timeout: Optional[float] = None,
+    prefetched: Optional[PendingRun] = None,
     **execute_options: Any,
 ) -> JobCheck:
     """Build ``job`` in its location, check its name, then (``execute``) run it.
@@ -157,7 +159,8 @@ def check_job(
     see :mod:`pytest_workspace.dagster_checks`).
     ``timeout`` bounds the whole check (each call gets what is left of it); without it
     each call has the workspace's own timeout. A check over it kills the location's
-    worker, which the next call restarts.
+    worker, which the next call restarts. ``prefetched``: this run, already sent with
+    :meth:`JobHandle.submit_run` and these arguments; the check reads its reply.
     """
     name = job.name
     steps = _Steps("job", name)
@@ -170,7 +173,10 @@ def check_job(
         return _name_checked(steps, name, build) or steps.outcome(PASSED)
     # One request builds and runs the job; its build, or the build's error, comes back.
     try:
-        result = job.run(run_config=run_config, timeout=deadline.remaining(), **execute_options)
+        if prefetched is not None:
+            result = prefetched.result()
+        else:
+            result = job.run(run_config=run_config, timeout=deadline.remaining(), **execute_options)
     except _CALL_ERRORS as exc:
         return steps.failed("execute", f"job {name!r} failed during execution", exc, exc)
     error = result.error

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .checks import FAILED, PASSED, SKIPPED, CheckStep, JobCheck, check_job
-from .workspace import JobHandle, LogRecord, RemoteWarning, RunResult
+from .workspace import JobHandle, LogRecord, PendingRun, RemoteWarning, RunResult
 
 
 @dataclass(frozen=True)
@@ -45,12 +45,14 @@ def check_job_runs(
     partition_keys: Optional[Sequence[str]] = None,
     timeout: Optional[float] = None,
     debug_events: bool = True,
+    prefetched: Optional[PendingRun] = None,
 ) -> JobCheck:
     """Check ``job`` as :func:`check_job` does, with ``resources`` replaced and, when
     ``partition_keys`` is given, one run per key (None: the backend's default partition,
     the last key of a partitioned job's partitions definition). ``timeout`` bounds each
     run's check (see :func:`check_job`); ``debug_events`` as for
-    :meth:`~pytest_workspace.JobHandle.execute`."""
+    :meth:`~pytest_workspace.JobHandle.execute`; ``prefetched``: the one run, already
+    sent (see :func:`check_job`), for a job without partition keys."""
     options: Dict[str, Any] = {"timeout": timeout}
     if not debug_events:
         options["debug_events"] = False
@@ -67,7 +69,9 @@ def check_job_runs(
         if resources:
             options["resources"] = dict(resources)
     if partition_keys is None or not execute:
-        return check_job(job, execute=execute, run_config=run_config, **options)
+        return check_job(
+            job, execute=execute, run_config=run_config, prefetched=prefetched, **options
+        )
     if isinstance(partition_keys, str) or not all(isinstance(k, str) for k in partition_keys):
         return _refused(
             job,

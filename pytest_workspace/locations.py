@@ -450,6 +450,33 @@ class _Process:
         return text.strip()
 
 
+class PendingCall:
+    """A request sent by :meth:`LocationWorker.submit`; :meth:`result` waits for its
+    reply (or raises what the call raised)."""
+
+    def __init__(
+        self,
+        worker: LocationWorker,
+        command: str,
+        arguments: Mapping[str, Any],
+        request_id: int,
+        timeout: Optional[float],
+        deadline: Optional[float],
+    ) -> None:
+        self.worker = worker
+        self.command = command
+        self.arguments = arguments
+        self.request_id = request_id
+        self.timeout = timeout
+        self.deadline = deadline
+        self.done = False
+        self.value: Any = None
+        self.error: Optional[Exception] = None
+
+    def result(self) -> Any:
+        return self.worker._collect(self)
+
+
 class LocationWorker:
     """The process of one code location and the channel to it.
 
@@ -479,6 +506,8 @@ class LocationWorker:
         self._launching: Optional[subprocess.Popen[bytes]] = None
         #: What the current process last did, to name it when the process dies idle.
         self._last_call: Optional[str] = None
+        #: A request sent ahead (submit) whose reply has not been read yet.
+        self._pending: Optional[PendingCall] = None
         self._group = group
         self._lock = threading.RLock()
         self._process: Optional[_Process] = None
@@ -542,7 +571,9 @@ class LocationWorker:
                 raise self._start_failure(executable, process, repr(exc)) from None
             limit = self._start_limit(deadline)
             try:
-                info: protocol.InterpreterData = self._receive(limit, "init", init_id)
+                info: protocol.InterpreterData = self._receive(
+                    limit, "init", init_id, _deadline(limit)
+                )
             except WorkerTimeoutError:
                 detail = f"it did not answer within {limit:g}s"
                 raise self._start_failure(executable, process, detail) from None
@@ -570,7 +601,9 @@ class LocationWorker:
             )
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
-                description: protocol.Description = self._receive(remaining, "load", load_id)
+                description: protocol.Description = self._receive(
+                    remaining, "load", load_id, _deadline(remaining)
+                )
             except WorkerTimeoutError:
                 assert self.load_timeout is not None
                 raise LocationLoadError(
@@ -737,7 +770,9 @@ class LocationWorker:
             if self.coverage and self.coverage.get("measured"):
                 # It writes its coverage data as it exits: give it time to.
                 timeout = max(timeout, COVERAGE_EXIT_GRACE)
-            self._stop_process(graceful=idle, grace=timeout, reason="the workspace was closed")
+            # A request sent ahead is a call in flight too.
+            graceful = idle and self._pending is None
+            self._stop_process(graceful=graceful, grace=timeout, reason="the workspace was closed")
         finally:
             if idle:
                 self._lock.release()
@@ -748,6 +783,8 @@ class LocationWorker:
         if not self._lock.acquire(blocking=False):
             return  # busy: close() kills it
         try:
+            if self._pending is not None:
+                return  # a request in flight: close() kills it
             process = self._process
             if process is not None:
                 _exit_gateway(process.gateway)
@@ -802,7 +839,12 @@ class LocationWorker:
         build: protocol.BuildData = self._call("build_job", timeout, arguments)
         return build
 
-    def execute_job(
+    def execute_job(self, *args: Any, **kwargs: Any) -> protocol.RunData:
+        """:meth:`submit_execute_job` (same arguments), waiting for the run."""
+        run: protocol.RunData = self.submit_execute_job(*args, **kwargs).result()
+        return run
+
+    def submit_execute_job(
         self,
         repository: str,
         job: str,
@@ -810,7 +852,9 @@ class LocationWorker:
         options: Dict[str, Any],
         debug_events: bool = True,
         timeout: Optional[float] = None,
-    ) -> protocol.RunData:
+    ) -> PendingCall:
+        """The ``execute_job`` request, sent now: its ``result()`` is the run, read when
+        asked for (see :meth:`submit`)."""
         arguments: protocol.ExecuteArguments = {
             "repository": repository,
             "job": job,
@@ -818,8 +862,7 @@ class LocationWorker:
             "options": options,
             "debug_events": debug_events,
         }
-        run: protocol.RunData = self._call("execute_job", timeout, arguments)
-        return run
+        return self.submit("execute_job", timeout, arguments)
 
     def evaluate_schedule(
         self, repository: str, schedule: str, timeout: Optional[float] = None
@@ -841,7 +884,16 @@ class LocationWorker:
         Raises WorkerTimeoutError, WorkerCrashedError, RemoteError (and subclasses),
         or LocationLoadError when a restart fails.
         """
+        return self.submit(command, timeout, arguments).result()
+
+    def submit(
+        self, command: str, timeout: Optional[float], arguments: Mapping[str, Any]
+    ) -> PendingCall:
+        """Send one request now and return at once; :meth:`PendingCall.result` waits for
+        its reply. ``timeout`` counts from now. Requests stay one at a time: a request
+        sent while another is pending first reads that one's reply (kept for it)."""
         with self._lock:
+            self._settle()
             if self.closed:
                 raise WorkerError(
                     self.spec.name,
@@ -860,14 +912,49 @@ class LocationWorker:
                 request_id = self._send(process, command, arguments)
             except (OSError, EOFError, ValueError):
                 raise self._crashed(command, process) from None
-            try:
-                return self._receive(
-                    self.timeout if timeout is None else timeout, command, request_id
+            limit = self.timeout if timeout is None else timeout
+            pending = PendingCall(self, command, arguments, request_id, limit, _deadline(limit))
+            self._pending = pending
+            return pending
+
+    @property
+    def idle(self) -> bool:
+        """A live worker with no request in flight: a request sent now starts at once."""
+        return self._pending is None and self.alive and not self.closed
+
+    def _settle(self) -> None:
+        """Read the reply of the pending request, if any, and keep it for its caller."""
+        pending = self._pending
+        if pending is None or pending.done:
+            return
+        try:
+            pending.value = self._receive(
+                pending.timeout, pending.command, pending.request_id, pending.deadline
+            )
+        except BaseException as exc:  # kept for the caller; an interrupt also goes on
+            pending.error = (
+                exc
+                if isinstance(exc, Exception)
+                else WorkerCrashedError(
+                    self.spec.name, f"{pending.command} was interrupted: {type(exc).__name__}"
                 )
-            finally:
-                self._last_call = _call_text(command, arguments)
-                if self.fresh_worker and command in FRESH_WORKER_AFTER:
-                    self._stop_process(graceful=False, reason="a fresh worker runs each job")
+            )
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            pending.done = True
+            self._pending = None
+            self._last_call = _call_text(pending.command, pending.arguments)
+            if self.fresh_worker and pending.command in FRESH_WORKER_AFTER:
+                self._stop_process(graceful=False, reason="a fresh worker runs each job")
+
+    def _collect(self, pending: PendingCall) -> Any:
+        with self._lock:
+            if pending is self._pending:
+                self._settle()
+        if pending.error is not None:
+            raise pending.error
+        return pending.value
 
     def _restarted_after_idle_death(self, process: _Process, next_call: str) -> None:
         """A process found dead between calls: forget it and say so, naming its last call.
@@ -894,14 +981,16 @@ class LocationWorker:
         process.channel.send({"cmd": command, "id": self._last_id, **arguments})
         return self._last_id
 
-    def _receive(self, timeout: Optional[float], what: str, request_id: int) -> Any:
-        """The result of request ``request_id``; a reply to another request is dropped
-        (the answer to a request that timed out, say), never taken for this one's."""
+    def _receive(
+        self, timeout: Optional[float], what: str, request_id: int, deadline: Optional[float]
+    ) -> Any:
+        """The result of request ``request_id`` by ``deadline`` (``timeout`` after it was
+        sent); a reply to another request is dropped (the answer to a request that timed
+        out, say), never taken for this one's."""
         process = self._process
         if process is None:  # stopped from another thread (close, kill)
             raise self._stopped(what)
         channel = process.channel
-        deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             reply = self._receive_one(process, channel, left, timeout, what)
@@ -996,6 +1085,11 @@ class LocationWorker:
 
 #: Calls after which a worker with ``fresh_worker`` is stopped: one job, one process.
 FRESH_WORKER_AFTER = frozenset({"build_job", "execute_job", "evaluate_schedule", "evaluate_sensor"})
+
+
+def _deadline(timeout: Optional[float]) -> Optional[float]:
+    """The monotonic time ``timeout`` seconds from now (None: no limit)."""
+    return None if timeout is None else time.monotonic() + timeout
 
 
 def _call_text(command: str, arguments: Mapping[str, Any]) -> str:

@@ -92,6 +92,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run each job, schedule and sensor on a new process of its location, so that "
         "no job sees what another changed in the process.",
     )
+    group.addoption(
+        "--workspace-no-prefetch",
+        action="store_true",
+        default=None,
+        help="start each job only when its own item runs, not while pytest reports the "
+        "item before it (same location).",
+    )
     parser.addini("workspace", "workspace files to collect", type="paths", default=[])
     parser.addini(
         "workspace_files",
@@ -117,6 +124,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "run each job, schedule and sensor on a new process of its location",
         type="bool",
         default=False,
+    )
+    parser.addini(
+        "workspace_prefetch",
+        "start the next job of a location while pytest reports the job before it",
+        type="bool",
+        default=True,
     )
 
 
@@ -146,6 +159,9 @@ class Settings:
     load_timeout: Optional[float] = None
     #: --workspace-fresh-worker / ``workspace_fresh_worker``: one process per job.
     fresh_worker: bool = False
+    #: --workspace-no-prefetch / ``workspace_prefetch``: the next job of a location is
+    #: sent while pytest reports the one before it.
+    prefetch: bool = True
     #: What each xdist worker (its id) said of the locations it loaded (LOADED_KEY).
     worker_loads: List[Tuple[str, Any]] = field(default_factory=list)
 
@@ -175,6 +191,8 @@ class Settings:
             execute=not no_execute and bool(config.getini("workspace_execute")),
             load_timeout=_timeout(config, "workspace_load_timeout"),
             fresh_worker=bool(fresh_worker),
+            prefetch=not config.getoption("workspace_no_prefetch")
+            and bool(config.getini("workspace_prefetch")),
         )
 
     @property

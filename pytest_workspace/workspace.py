@@ -56,6 +56,7 @@ from .locations import (
     DEFAULT_TIMEOUT,
     START_TIMEOUT,
     LocationWorker,
+    PendingCall,
     remote_error,
 )
 
@@ -588,13 +589,28 @@ class JobHandle(_MemberHandle):
         """As :meth:`execute`, in one request, but a job that fails to build or whose run
         config is wrong is a result too: ``error.stage`` is ``"build"`` (then ``build``
         is None) or ``"config"``, and no op ran."""
+        return self.submit_run(
+            run_config, timeout=timeout, debug_events=debug_events, **backend_options
+        ).result()
+
+    def submit_run(
+        self,
+        run_config: Optional[Mapping[str, Any]] = None,
+        *,
+        timeout: Optional[float] = None,
+        debug_events: bool = True,
+        **backend_options: Any,
+    ) -> PendingRun:
+        """:meth:`run`, sent to the location now: ``result()`` waits for the run (and
+        raises what :meth:`run` would). ``timeout`` counts from now. The location keeps
+        answering one request at a time: another call to it first waits for this run."""
         if run_config is not None and not isinstance(run_config, Mapping):
             raise TypeError(
                 f"the run config of job {self.qualified_name!r} must be a dict like "
                 f"{{'ops': {{'op_name': {{'config': {{...}}}}}}}}, not "
                 f"{type(run_config).__name__}: {run_config!r:.100}"
             )
-        data = self.location.client.execute_job(
+        pending = self.location.client.submit_execute_job(
             self.repository.name,
             self.name,
             run_config=_plain("run config", self.qualified_name, dict(run_config or {})),
@@ -602,7 +618,18 @@ class JobHandle(_MemberHandle):
             debug_events=debug_events,
             timeout=timeout,
         )
-        return RunResult.from_data(data)
+        return PendingRun(self, pending)
+
+
+class PendingRun:
+    """A run sent by :meth:`JobHandle.submit_run`, not read yet."""
+
+    def __init__(self, job: JobHandle, pending: PendingCall) -> None:
+        self.job = job
+        self._pending = pending
+
+    def result(self) -> RunResult:
+        return RunResult.from_data(self._pending.result())
 
 
 def _plain(what: str, job: str, value: Dict[str, Any]) -> Dict[str, Any]:

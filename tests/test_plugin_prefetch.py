@@ -1,0 +1,132 @@
+"""Prefetch: a location's next job is sent while pytest reports the job before it.
+
+Each job appends its name to ``ran.txt`` as it runs; the inner sessions' conftest.py
+looks at that file when pytest is done reporting the first job. Only what would run
+anyway is sent ahead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List
+
+import pytest
+
+JOBS = """
+import pathlib
+
+from pytest_workspace.definitions import job, op, repository
+
+HERE = pathlib.Path(__file__).parent
+
+
+def make(name, fail=False):
+    @op(name="op_" + name)
+    def record():
+        with open(HERE / "ran.txt", "a") as handle:
+            handle.write(name + "\\n")
+        if fail:
+            raise ValueError("failed on purpose")
+
+    @job(name=name)
+    def declared():
+        record()
+
+    return declared
+
+
+@repository
+def repo():
+    return [make("a_first", fail={fail!r}), make("b_second"), make("c_third")]
+"""
+
+#: When the first job's item is reported: wait (up to 30 s) for the second job to run,
+#: or (NO_WAIT) look at once, and write what ran by then to seen.txt.
+CONFTEST = """
+import pathlib
+import time
+
+HERE = pathlib.Path(__file__).parent
+WAIT = {wait!r}
+
+
+def pytest_runtest_logfinish(nodeid):
+    if not nodeid.endswith("::a_first"):
+        return
+    ran = HERE / "ran.txt"
+    deadline = time.monotonic() + (30 if WAIT else 0)
+    while True:
+        text = ran.read_text() if ran.exists() else ""
+        if "b_second" in text or time.monotonic() >= deadline:
+            break
+        time.sleep(0.01)
+    (HERE / "seen.txt").write_text(text)
+"""
+
+
+def session(
+    pytester: pytest.Pytester, *args: str, fail: bool = False, wait: bool = True
+) -> pytest.RunResult:
+    pytester.makeini("[pytest]\n")
+    pytester.makepyfile(jobs=JOBS.format(fail=fail))
+    pytester.makeconftest(CONFTEST.format(wait=wait))
+    return pytester.runpytest_subprocess("--workspace-file", "jobs.py", "-p", "no:timeout", *args)
+
+
+def lines(path: Path) -> List[str]:
+    return path.read_text().split() if path.exists() else []
+
+
+def test_the_next_job_runs_while_the_item_before_it_is_reported(
+    pytester: pytest.Pytester,
+) -> None:
+    result = session(pytester)
+    result.assert_outcomes(passed=3)
+    # By the time pytest had reported a_first, b_second had run already.
+    assert lines(pytester.path / "seen.txt") == ["a_first", "b_second"]
+    assert lines(pytester.path / "ran.txt") == ["a_first", "b_second", "c_third"]
+
+
+@pytest.mark.parametrize(
+    "disable", [["--workspace-no-prefetch"], ["-o", "workspace_prefetch=false"]]
+)
+def test_without_prefetch_each_job_runs_only_when_its_item_does(
+    pytester: pytest.Pytester, disable: List[str]
+) -> None:
+    result = session(pytester, *disable, wait=False)
+    result.assert_outcomes(passed=3)
+    assert lines(pytester.path / "seen.txt") == ["a_first"]
+    assert lines(pytester.path / "ran.txt") == ["a_first", "b_second", "c_third"]
+
+
+def test_nothing_is_sent_ahead_after_the_failure_that_stops_the_session(
+    pytester: pytest.Pytester,
+) -> None:
+    result = session(pytester, "-x", fail=True, wait=False)
+    result.assert_outcomes(failed=1)
+    assert lines(pytester.path / "ran.txt") == ["a_first"]
+
+
+def test_a_failure_does_not_stop_prefetch_when_the_session_goes_on(
+    pytester: pytest.Pytester,
+) -> None:
+    result = session(pytester, fail=True)
+    result.assert_outcomes(failed=1, passed=2)
+    assert lines(pytester.path / "seen.txt") == ["a_first", "b_second"]
+
+
+def test_a_job_marked_skip_is_not_sent_ahead(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        skip_second="""
+import pytest
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.name == "b_second":
+            item.add_marker(pytest.mark.skip(reason="not today"))
+"""
+    )
+    pytester.syspathinsert()
+    result = session(pytester, "-p", "skip_second", wait=False)
+    result.assert_outcomes(passed=2, skipped=1)
+    assert lines(pytester.path / "ran.txt") == ["a_first", "c_third"]
