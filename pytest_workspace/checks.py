@@ -214,12 +214,11 @@ def check_job(
     return steps.outcome(PASSED)
 
 
-def _build_failed(steps: _Steps, name: str, exc: Exception) -> JobCheck:
+def _build_failed(steps: _Steps, name: str, exc: WorkspaceError) -> JobCheck:
     """The job did not build: a name the worker refused, or the build's own error."""
     if isinstance(exc, RemoteError) and exc.type_name.endswith("JobNameMismatchError"):
         return steps.failed("name check", f"job {name!r} failed the name check", exc, exc)
-    error = exc if isinstance(exc, _CALL_ERRORS) else None
-    return steps.failed("build", f"job {name!r} failed to build", exc, error)
+    return steps.failed("build", f"job {name!r} failed to build", exc, exc)
 
 
 def _name_checked(steps: _Steps, name: str, build: JobBuild) -> Optional[JobCheck]:

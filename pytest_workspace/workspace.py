@@ -618,14 +618,13 @@ class JobHandle(_MemberHandle):
             debug_events=debug_events,
             timeout=timeout,
         )
-        return PendingRun(self, pending)
+        return PendingRun(pending)
 
 
 class PendingRun:
     """A run sent by :meth:`JobHandle.submit_run`, not read yet."""
 
-    def __init__(self, job: JobHandle, pending: PendingCall) -> None:
-        self.job = job
+    def __init__(self, pending: PendingCall) -> None:
         self._pending = pending
 
     def result(self) -> RunResult:
