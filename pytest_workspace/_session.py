@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import builtins
 import functools
+import itertools
 import os
 import re
 import warnings
+from collections import deque
 from pathlib import Path
 from typing import (
     Any,
     Callable,
+    Deque,
     Dict,
     Generator,
     Iterator,
@@ -717,6 +720,8 @@ class _MemberItem(WorkspaceItem):
     """A job, schedule or sensor of a repository."""
 
     handle: Union[JobHandle, ScheduleHandle, SensorHandle]
+    #: The item pytest runs after this one (pytest_runtest_protocol's ``nextitem``).
+    next_item: Optional[pytest.Item] = None
 
     def __init__(
         self, *, handle: Union[JobHandle, ScheduleHandle, SensorHandle], **kwargs: Any
@@ -862,18 +867,21 @@ class JobItem(_MemberItem):
 
     kind = "job"
     handle: JobHandle
-    #: The item pytest runs after this one (pytest_runtest_protocol's ``nextitem``).
-    next_item: Optional[pytest.Item] = None
     #: What this item's hooks answered, asked while the item before it finished.
     _answers: Optional[Dict[str, Any]] = None
-    #: This item's run, sent while the item before it finished (see _prefetch_next).
+    #: This item's run, sent before the item ran (see :class:`Prefetch`).
     _prefetched: Optional[PendingRun] = None
 
+    #: This item's hooks were asked for its run, sent ahead or not (see _send_run).
+    _declined = False
+
     def runtest(self) -> None:
+        prefetch = _prefetch(self.session)
+        prefetch.started(self)
         answers, self._answers = self._answers or self._hook_answers(), None
         prefetched, self._prefetched = self._prefetched, None
         outcome = check_job_runs(self.handle, **answers, prefetched=prefetched)
-        self._prefetch_next(outcome.failed)
+        prefetch.finished(self, outcome.failed)
         summary = run_summary(outcome)
         if summary:  # Dagster: the partition(s) that ran, assets and asset checks
             self.add_report_section("call", "dagster", summary)
@@ -898,57 +906,173 @@ class JobItem(_MemberItem):
             "debug_events": self.config.get_verbosity() >= 2,
         }
 
-    def _prefetch_next(self, failed: bool) -> None:
-        """Send the next item's run now, if it is a job of the same location, so that
-        its location works while pytest reports this item (docs/plugin.md, "Prefetch").
-
-        Only what would run anyway is sent: not after the failure that ends the session
-        (``-x``, ``--maxfail``), not to an item marked skip, skipif or xfail, not under a
-        debugger or pytest-timeout (whose limit is the item's own), not with a fresh
-        worker per job, and only runs that need one request (no resources or partition
-        keys from hooks). Anything unexpected just leaves the run to the item itself.
-        """
-        following = self.next_item
-        if not isinstance(following, JobItem) or not self._may_prefetch(following, failed):
-            return
+    def _send_run(self) -> bool:
+        """Send this item's run now (``_prefetched``), as :class:`Prefetch` decides; False
+        when the item must run it itself (its hooks ask for more than one request, or
+        for no run, or raise: it asks them again and reports what they raise)."""
+        if self._declined:
+            return False
+        self._declined = True  # asked once: the item itself asks again if it must
         try:
-            answers = following._hook_answers()
+            answers = self._hook_answers()
         except Exception:
-            return  # the item asks its hooks again, and reports what they raise
-        following._answers = answers
+            return False
+        self._answers = answers
         if not answers["execute"] or answers["resources"] or answers["partition_keys"]:
-            return
+            return False
         try:
-            following._prefetched = following.handle.submit_run(
+            self._prefetched = self.handle.submit_run(
                 answers["run_config"],
                 timeout=answers["timeout"],
                 debug_events=answers["debug_events"],
             )
         except Exception:
-            following._answers = None  # e.g. run config that is not plain data: as usual
+            self._answers = None  # e.g. run config that is not plain data: as usual
+            return False
+        return True
 
-    def _may_prefetch(self, following: JobItem, failed: bool) -> bool:
-        config = self.config
-        settings = config.stash[_run_key].settings
-        location = following.handle.location
-        if not settings.prefetch or settings.fresh_worker:
-            return False
-        if location is not self.handle.location or location.load_error is not None:
-            return False
-        if not location.worker.idle:  # not started, dead, or busy: the item starts it
-            return False
-        session = self.session
-        maxfail = config.getoption("maxfail", 0) or 0
-        if session.shouldstop or session.shouldfail:
-            return False
-        if maxfail and session.testsfailed + int(failed) >= maxfail:
-            return False
-        if config.getoption("usepdb", False) or config.getoption("trace", False):
-            return False
-        if _timeout_applies(following):
+    def _may_prefetch(self) -> bool:
+        """Whether this item's run may be sent before pytest reaches it."""
+        if self.handle.location.load_error is not None or _timeout_applies(self):
             return False
         marks = ("skip", "skipif", "xfail")
-        return all(following.get_closest_marker(name) is None for name in marks)
+        return all(self.get_closest_marker(name) is None for name in marks)
+
+
+class Prefetch:
+    """Which jobs' runs are sent before pytest reaches their items (docs/plugin.md,
+    "Prefetch"), so that locations work while pytest reports.
+
+    Each location still answers one request at a time, in the order of its items. When an
+    item starts and when its check is done, the location of the item being run is sent
+    its next job's run; in a serial session, so are the next locations in the order of
+    the items, up to one location at work per CPU (a location runs ahead through its own
+    items while the items of the locations before it are run and reported).
+
+    Only what would run anyway is sent: nothing once the session is to stop, only the
+    next item after a failure could stop it (``-x``, ``--maxfail``, ``--sw``), no item
+    marked skip, skipif or xfail, nothing under a debugger or pytest-timeout (whose limit
+    is the item's own) or with a fresh worker per job, and only runs that need one
+    request (no resources or partition keys from hooks). Under xdist a worker does not
+    know which items it will be given: it sends only the next item's run, when that is a
+    job of the same location.
+    """
+
+    def __init__(self, session: pytest.Session, settings: Settings) -> None:
+        config = session.config
+        self.session = session
+        self.enabled = (
+            settings.prefetch
+            and not settings.fresh_worker
+            and not config.getoption("usepdb", False)
+            and not config.getoption("trace", False)
+        )
+        self.maxfail = int(config.getoption("maxfail", 0) or 0)
+        #: Only the next item (no running ahead): its failure may stop the session, or
+        #: an xdist worker does not know its items.
+        self.next_only = (
+            bool(self.maxfail)
+            or bool(config.getoption("stepwise", False))
+            or hasattr(config, "workerinput")
+        )
+        self.width = 1 if self.next_only else settings.parallel or _usable_cpus()
+        #: Each location's items not sent nor finished, in the order pytest runs them.
+        self._queues: Dict[int, Deque[_MemberItem]] = {}
+        #: The locations, in the order of their first item; ``_first`` skips those done.
+        self._order: List[Location] = []
+        self._first = 0
+        for item in session.items:
+            if isinstance(item, _MemberItem):
+                location = item.handle.location
+                queue = self._queues.get(id(location))
+                if queue is None:
+                    queue = self._queues[id(location)] = deque()
+                    self._order.append(location)
+                queue.append(item)
+
+    def started(self, item: _MemberItem) -> None:
+        """``item`` is about to run: send its own run (and others') if they may go."""
+        self._top_up(item, failed=False)
+
+    def finished(self, item: _MemberItem, failed: bool) -> None:
+        """``item``'s check is done (``failed``: it failed): send what may go next."""
+        self.forget(item)
+        self._top_up(item, failed)
+
+    def forget(self, item: _MemberItem) -> None:
+        """``item`` is done with: what follows it in its location may be sent."""
+        queue = self._queues.get(id(item.handle.location))
+        if queue:
+            if queue[0] is item:
+                queue.popleft()
+            elif item in queue:  # run out of order (a plugin reordered): it is done
+                queue.remove(item)
+
+    def _may_send(self, failed: bool) -> bool:
+        session = self.session
+        if not self.enabled or session.shouldstop or session.shouldfail:
+            return False
+        return not (self.maxfail and session.testsfailed + int(failed) >= self.maxfail)
+
+    def _top_up(self, item: _MemberItem, failed: bool) -> None:
+        if not self._may_send(failed):
+            return
+        if self.next_only:
+            self._send_head(item.handle.location, only=(item, item.next_item))
+            return
+        # The item's own location is at work (a schedule or sensor runs in it now).
+        current = item.handle.location
+        self._send_head(current)
+        order = self._order
+        while self._first < len(order) and not self._queues[id(order[self._first])]:
+            self._first += 1
+        busy = 1
+        for location in itertools.islice(order, self._first, None):
+            if busy >= self.width:
+                break
+            if location is current:
+                continue
+            # A run in flight (sent ahead earlier), or one sent now.
+            if not location.worker.poll() or self._send_head(location):
+                busy += 1
+
+    def _send_head(self, location: Location, only: Tuple[Any, ...] = ()) -> bool:
+        """Send the run of ``location``'s next item if the location is free for it (and
+        the item is one of ``only``, when given). True when it was sent."""
+        queue = self._queues.get(id(location))
+        worker = location.worker
+        if not queue or not worker.poll() or not worker.alive:
+            return False
+        head = queue[0]
+        if only and head not in only:
+            return False
+        if not isinstance(head, JobItem) or not head._may_prefetch() or not head._send_run():
+            return False  # it runs when pytest reaches it; what follows waits for it
+        queue.popleft()
+        return True
+
+
+def _usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity, where the platform says)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    if affinity is not None:
+        try:
+            return max(1, len(affinity(0)))
+        except OSError:
+            pass
+    return os.cpu_count() or 1
+
+
+_prefetch_key = pytest.StashKey[Prefetch]()
+
+
+def _prefetch(session: pytest.Session) -> Prefetch:
+    """The session's :class:`Prefetch`, made when its first workspace item runs."""
+    prefetch = session.stash.get(_prefetch_key, None)
+    if prefetch is None:
+        settings = session.config.stash[_run_key].settings
+        prefetch = session.stash[_prefetch_key] = Prefetch(session, settings)
+    return prefetch
 
 
 def _timeout_applies(item: pytest.Item) -> bool:
@@ -969,10 +1093,20 @@ def _timeout_applies(item: pytest.Item) -> bool:
         return True
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_protocol(item: pytest.Item, nextitem: Optional[pytest.Item]) -> None:
-    if isinstance(item, JobItem):
-        item.next_item = nextitem
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_protocol(
+    item: pytest.Item, nextitem: Optional[pytest.Item]
+) -> Generator[None, object, object]:
+    if not isinstance(item, _MemberItem):
+        return (yield)
+    item.next_item = nextitem
+    try:
+        return (yield)
+    finally:
+        # Also an item that never ran (skipped at setup): what follows it may go.
+        prefetch = item.session.stash.get(_prefetch_key, None)
+        if prefetch is not None:
+            prefetch.forget(item)
 
 
 def _format_logs(logs: Sequence[LogRecord], verbosity: int) -> str:
@@ -994,7 +1128,11 @@ class ScheduleItem(_MemberItem):
     handle: ScheduleHandle
 
     def runtest(self) -> None:
-        self._finish(check_schedule(self.handle, timeout=self._check_timeout()))
+        prefetch = _prefetch(self.session)
+        prefetch.started(self)
+        outcome = check_schedule(self.handle, timeout=self._check_timeout())
+        prefetch.finished(self, outcome.failed)
+        self._finish(outcome)
 
 
 class SensorItem(_MemberItem):
@@ -1004,4 +1142,8 @@ class SensorItem(_MemberItem):
     handle: SensorHandle
 
     def runtest(self) -> None:
-        self._finish(check_sensor(self.handle, timeout=self._check_timeout()))
+        prefetch = _prefetch(self.session)
+        prefetch.started(self)
+        outcome = check_sensor(self.handle, timeout=self._check_timeout())
+        prefetch.finished(self, outcome.failed)
+        self._finish(outcome)

@@ -934,15 +934,30 @@ class LocationWorker:
         """A live worker with no request in flight: a request sent now starts at once."""
         return self._pending is None and self.alive and not self.closed
 
-    def _settle(self) -> None:
-        """Read the reply of the pending request, if any, and keep it for its caller."""
+    def poll(self) -> bool:
+        """Read the pending request's reply if it has arrived, without waiting (it is kept
+        for its caller). True when no request is in flight any more: :attr:`idle`, if the
+        worker lives. False while a reply is awaited, or another thread is calling."""
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
+            self._settle(wait=False)
+            return self._pending is None
+        finally:
+            self._lock.release()
+
+    def _settle(self, wait: bool = True) -> None:
+        """Read the reply of the pending request, if any, and keep it for its caller
+        (``wait=False``: only if it has arrived)."""
         pending = self._pending
         if pending is None or pending.done:
             return
         try:
             pending.value = self._receive(
-                pending.timeout, pending.command, pending.request_id, pending.deadline
+                pending.timeout, pending.command, pending.request_id, pending.deadline, wait
             )
+        except _NotYet:
+            return
         except BaseException as exc:  # kept for the caller; an interrupt also goes on
             pending.error = (
                 exc
@@ -951,14 +966,18 @@ class LocationWorker:
                     self.spec.name, f"{pending.command} was interrupted: {type(exc).__name__}"
                 )
             )
+            self._settled(pending)
             if not isinstance(exc, Exception):
                 raise
-        finally:
-            pending.done = True
-            self._pending = None
-            self._last_call = _call_text(pending.command, pending.arguments)
-            if self.fresh_worker and pending.command in FRESH_WORKER_AFTER:
-                self._stop_process(graceful=False, reason="a fresh worker runs each job")
+            return
+        self._settled(pending)
+
+    def _settled(self, pending: PendingCall) -> None:
+        pending.done = True
+        self._pending = None
+        self._last_call = _call_text(pending.command, pending.arguments)
+        if self.fresh_worker and pending.command in FRESH_WORKER_AFTER:
+            self._stop_process(graceful=False, reason="a fresh worker runs each job")
 
     def _collect(self, pending: PendingCall) -> Any:
         with self._lock:
@@ -994,18 +1013,24 @@ class LocationWorker:
         return self._last_id
 
     def _receive(
-        self, timeout: Optional[float], what: str, request_id: int, deadline: Optional[float]
+        self,
+        timeout: Optional[float],
+        what: str,
+        request_id: int,
+        deadline: Optional[float],
+        wait: bool = True,
     ) -> Any:
         """The result of request ``request_id`` by ``deadline`` (``timeout`` after it was
         sent); a reply to another request is dropped (the answer to a request that timed
-        out, say), never taken for this one's."""
+        out, say), never taken for this one's. ``wait=False``: raises :class:`_NotYet`
+        rather than wait for a reply that has not arrived."""
         process = self._process
         if process is None:  # stopped from another thread (close, kill)
             raise self._stopped(what)
         channel = process.channel
         while True:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            reply = self._receive_one(process, channel, left, timeout, what)
+            reply = self._receive_one(process, channel, left if wait else 0.0, timeout, what, wait)
             if reply.get("id") == request_id:
                 break
         if reply["ok"]:
@@ -1019,10 +1044,13 @@ class LocationWorker:
         left: Optional[float],
         timeout: Optional[float],
         what: str,
+        wait: bool = True,
     ) -> Dict[str, Any]:
         try:
             reply = channel.receive(left)
         except channel.TimeoutError:
+            if not wait:
+                raise _NotYet() from None
             assert timeout is not None
             self.kill(reason=f"{what} timed out")
             raise WorkerTimeoutError(
@@ -1097,6 +1125,10 @@ class LocationWorker:
 
 #: Calls after which a worker with ``fresh_worker`` is stopped: one job, one process.
 FRESH_WORKER_AFTER = frozenset({"build_job", "execute_job", "evaluate_schedule", "evaluate_sensor"})
+
+
+class _NotYet(Exception):
+    """A reply looked for without waiting (:meth:`LocationWorker.poll`) has not arrived."""
 
 
 def _deadline(timeout: Optional[float]) -> Optional[float]:
