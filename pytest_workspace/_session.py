@@ -13,7 +13,9 @@ import builtins
 import functools
 import itertools
 import os
+import queue
 import re
+import threading
 import warnings
 from collections import deque
 from pathlib import Path
@@ -49,6 +51,7 @@ from .config import (
 )
 from .dagster_checks import check_job_runs, run_summary
 from .errors import WorkerTimeoutError, WorkspaceError, WorkspaceFileError
+from .locations import while_waiting
 from .plugin import LOADED_KEY, SLOT_KEY, SLOTS_KEY, Settings, settings, write_load_durations
 from .workspace import (
     JobHandle,
@@ -78,7 +81,11 @@ _ReportInfo = Tuple[Union["os.PathLike[str]", str], Optional[int], str]
 def pytest_configure(config: pytest.Config) -> None:
     # Called when this module is registered, at start-up or during collection (the
     # -f/-m targets were checked by plugin.pytest_configure).
-    config.stash[_run_key] = WorkspaceRun(config, settings(config))
+    run = config.stash[_run_key] = WorkspaceRun(config, settings(config))
+    if _collects(config):
+        # The named locations start now, while pytest configures its plugins and starts
+        # the session; pytest_collection reports them (start_named).
+        run.start_early()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -115,6 +122,14 @@ def pytest_collection(session: pytest.Session) -> None:
     if reporter is not None and _shows_header(session.config):
         for line in run.header_lines():
             reporter.write_line(line)
+
+
+def _collects(config: pytest.Config) -> bool:
+    """Whether this run collects: not ``--help``, ``--markers``, ``--cache-show``."""
+    option = config.option
+    return not any(
+        getattr(option, name, False) for name in ("help", "markers", "cacheshow", "version")
+    )
 
 
 def _reporter(config: pytest.Config) -> Any:
@@ -216,8 +231,48 @@ class WorkspaceRun:
             loads.append((location.load_duration, shown))
         return [(seconds, nodeid) for seconds, nodeid in loads if seconds is not None]
 
+    def start_early(self) -> None:
+        """Start the named locations in a thread of their own; :meth:`start_named`
+        waits for them and reports them as they become ready, in the main thread."""
+        if not self.settings.names_a_workspace:
+            return
+        assert self.cache.workspace is not None  # made here, so that close() finds it
+        ready: queue.SimpleQueue[Optional[Location]] = queue.SimpleQueue()
+        on_ready, self.cache.on_ready = self.cache.on_ready, ready.put
+
+        def load() -> None:
+            try:
+                self._start_named()
+            except BaseException as exc:  # raised again by start_named, in the main thread
+                self._early_error = exc
+            finally:
+                ready.put(None)
+
+        self._early = (ready, on_ready)
+        threading.Thread(target=load, name="pytest-workspace-load", daemon=True).start()
+
+    #: start_early's queue of ready locations and the on_ready to report them with.
+    _early: Optional[Tuple[Any, Optional[Callable[[Location], None]]]] = None
+    _early_error: Optional[BaseException] = None
+
     def start_named(self) -> None:
-        """Parse the named files and start all their locations (and -f/-m) at once."""
+        """Parse the named files and start all their locations (and -f/-m) at once; or
+        wait for those :meth:`start_early` started, reporting each as it is ready."""
+        if self._early is not None:
+            (ready, on_ready), self._early = self._early, None
+            while True:
+                location = ready.get()
+                if location is None:
+                    break
+                if on_ready is not None:
+                    on_ready(location)
+            self.cache.on_ready = on_ready
+            error, self._early_error = self._early_error, None
+            if error is not None:
+                raise error
+        self._start_named()
+
+    def _start_named(self) -> None:
         s = self.settings
         self.cache.start(s.named_files, s.python_files, s.modules)
 
@@ -991,11 +1046,15 @@ class Prefetch:
                 queue.append(item)
 
     def started(self, item: _MemberItem) -> None:
-        """``item`` is about to run: send its own run (and others') if they may go."""
+        """``item`` is about to run: send its own run (and others') if they may go, and
+        the next runs of locations that finish while it waits."""
         self._top_up(item, failed=False)
+        if not self.next_only:
+            while_waiting(functools.partial(self._top_up, item, False))
 
     def finished(self, item: _MemberItem, failed: bool) -> None:
         """``item``'s check is done (``failed``: it failed): send what may go next."""
+        while_waiting(None)
         self.forget(item)
         self._top_up(item, failed)
 
@@ -1106,6 +1165,7 @@ def pytest_runtest_protocol(
         # Also an item that never ran (skipped at setup): what follows it may go.
         prefetch = item.session.stash.get(_prefetch_key, None)
         if prefetch is not None:
+            while_waiting(None)
             prefetch.forget(item)
 
 

@@ -28,7 +28,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import IO, Any, Dict, List, Mapping, Optional
+from typing import IO, Any, Callable, Dict, List, Mapping, Optional
 
 import execnet
 from execnet import gateway_base, gateway_bootstrap, gateway_io
@@ -69,6 +69,44 @@ COVERAGE_EXIT_GRACE = 10.0
 MIN_PYTHON = (3, 8)
 #: How much of a dead worker's stderr is quoted in the error.
 STDERR_TAIL = 2000
+
+
+#: How often a call that waits for its reply in the main thread runs the
+#: :func:`while_waiting` callback.
+WAIT_SLICE = 0.02
+_while_waiting: Optional[Callable[[], None]] = None
+
+
+def while_waiting(callback: Optional[Callable[[], None]]) -> None:
+    """Run ``callback`` every :data:`WAIT_SLICE` seconds while a call waits for its reply
+    in the main thread (None: no more). The plugin sends other locations their next runs
+    meanwhile (``_session.Prefetch``). What it raises is ignored; it is not run again
+    from within itself."""
+    global _while_waiting
+    _while_waiting = callback
+
+
+def _receive_waiting(channel: Any, left: Optional[float]) -> Any:
+    """``channel.receive(left)``, running the :func:`while_waiting` callback meanwhile."""
+    global _while_waiting
+    callback = _while_waiting
+    if callback is None or threading.current_thread() is not threading.main_thread():
+        return channel.receive(left)
+    deadline = None if left is None else time.monotonic() + left
+    while True:
+        piece = WAIT_SLICE if deadline is None else max(0.0, deadline - time.monotonic())
+        try:
+            return channel.receive(min(piece, WAIT_SLICE))
+        except channel.TimeoutError:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise
+        _while_waiting = None  # not from within itself (a hook that calls a location)
+        try:
+            callback()
+        except Exception:
+            pass
+        finally:
+            _while_waiting = callback
 
 
 #: The modules sent to every worker, each after those it imports. The backends
@@ -530,6 +568,8 @@ class LocationWorker:
         self.coverage: Optional[protocol.CoverageState] = None
         self.description: Optional[protocol.Description] = None
         self._last_id = 0
+        #: A reply is being waited for (see poll).
+        self._receiving = False
         self.starts = 0
         self.closed = False
 
@@ -938,7 +978,7 @@ class LocationWorker:
         """Read the pending request's reply if it has arrived, without waiting (it is kept
         for its caller). True when no request is in flight any more: :attr:`idle`, if the
         worker lives. False while a reply is awaited, or another thread is calling."""
-        if not self._lock.acquire(blocking=False):
+        if self._receiving or not self._lock.acquire(blocking=False):
             return False
         try:
             self._settle(wait=False)
@@ -1028,11 +1068,17 @@ class LocationWorker:
         if process is None:  # stopped from another thread (close, kill)
             raise self._stopped(what)
         channel = process.channel
-        while True:
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            reply = self._receive_one(process, channel, left if wait else 0.0, timeout, what, wait)
-            if reply.get("id") == request_id:
-                break
+        self._receiving = True  # poll() from a while_waiting callback: not this one
+        try:
+            while True:
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                reply = self._receive_one(
+                    process, channel, left if wait else 0.0, timeout, what, wait
+                )
+                if reply.get("id") == request_id:
+                    break
+        finally:
+            self._receiving = False
         if reply["ok"]:
             return reply["result"]
         raise remote_error(reply["error"])
@@ -1047,7 +1093,7 @@ class LocationWorker:
         wait: bool = True,
     ) -> Dict[str, Any]:
         try:
-            reply = channel.receive(left)
+            reply = _receive_waiting(channel, left) if wait else channel.receive(left)
         except channel.TimeoutError:
             if not wait:
                 raise _NotYet() from None

@@ -2,8 +2,9 @@
 order run their jobs ahead while the items of the location before them run.
 
 Location ``late`` comes second in item order. Each of its jobs writes a flag file as it
-runs; each job of location ``early`` (first in item order) waits for the flag of its
-counterpart in ``late``, which can only be there if ``late`` ran ahead of pytest.
+runs; each job of location ``early`` (first in item order) waits for the flag of a job of
+``late``, which can only be there if ``late`` ran ahead of pytest: ``early_1`` waits for
+``late_2``, which is sent only once ``late_1`` is done, while ``early_1`` still runs.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def make(name, flag):
 
 @repository
 def repo():
-    return [make("early_1", "late_1.flag"), make("early_2", "late_2.flag")]
+    return [make("early_1", "late_2.flag"), make("early_2", "late_3.flag")]
 """
 
 LATE = """
@@ -72,7 +73,7 @@ def make(name):
 
 @repository
 def repo():
-    return [make("late_1"), make("late_2"), make("late_3")]
+    return [make("late_1"), make("late_2"), make("late_3"), make("late_4")]
 """
 
 
@@ -92,16 +93,16 @@ def lines(path: Path) -> List[str]:
 
 def test_the_next_location_runs_its_jobs_ahead(pytester: pytest.Pytester) -> None:
     result = session(pytester, "--workspace-parallel", "2", "-v")
-    result.assert_outcomes(passed=5)
+    result.assert_outcomes(passed=6)
     # Reported in item order; each location ran its own jobs in their order.
     result.stdout.re_match_lines([r".*::early_1 PASSED", r".*::early_2 PASSED", r".*::late_1 "])
-    assert lines(pytester.path / "late.txt") == ["late_1", "late_2", "late_3"]
+    assert lines(pytester.path / "late.txt") == ["late_1", "late_2", "late_3", "late_4"]
 
 
 def test_one_location_at_a_time_runs_nothing_ahead(pytester: pytest.Pytester) -> None:
     result = session(pytester, "--workspace-parallel", "1", wait=1)
-    result.assert_outcomes(passed=3, failed=2)
-    result.stdout.fnmatch_lines(["*late_1.flag was not written: location late did not run ahead*"])
+    result.assert_outcomes(passed=4, failed=2)
+    result.stdout.fnmatch_lines(["*late_2.flag was not written: location late did not run ahead*"])
 
 
 def test_nothing_runs_ahead_when_a_failure_may_stop_the_session(
@@ -115,12 +116,13 @@ def test_nothing_runs_ahead_when_a_failure_may_stop_the_session(
 def test_a_crash_of_a_location_running_ahead_fails_only_its_item(
     pytester: pytest.Pytester,
 ) -> None:
-    result = session(pytester, "--workspace-parallel", "2", crash="late_2")
-    result.assert_outcomes(passed=4, failed=1)
+    result = session(pytester, "--workspace-parallel", "2", crash="late_3")
+    result.assert_outcomes(passed=5, failed=1)
     result.stdout.fnmatch_lines(
-        ["*late.py' (pid *) exited with status 3 during execute_job*", "FAILED *::late_2 - *"]
+        ["*late.py' (pid *) exited with status 3 during execute_job*", "FAILED *::late_3 - *"]
     )
-    assert lines(pytester.path / "late.txt") == ["late_1", "late_2", "late_3"]
+    # late_4 ran on a new worker, started by its own item.
+    assert lines(pytester.path / "late.txt") == ["late_1", "late_2", "late_3", "late_4"]
 
 
 @pytest.mark.parametrize(
