@@ -822,7 +822,9 @@ class LocationWorker:
             if self.coverage and self.coverage.get("measured"):
                 # It writes its coverage data as it exits: give it time to.
                 timeout = max(timeout, COVERAGE_EXIT_GRACE)
-            # A request sent ahead is a call in flight too.
+            # A request sent ahead is a call in flight too, unless its reply is here.
+            if idle and self._process is not None:
+                self._settle(wait=False)
             graceful = idle and self._pending is None
             self._stop_process(graceful=graceful, grace=timeout, reason="the workspace was closed")
         finally:
@@ -835,6 +837,8 @@ class LocationWorker:
         if not self._lock.acquire(blocking=False):
             return  # busy: close() kills it
         try:
+            if self._pending is not None and self._process is not None:
+                self._settle(wait=False)  # a request sent ahead may have its reply here
             if self._pending is not None:
                 return  # a request in flight: close() kills it
             process = self._process
