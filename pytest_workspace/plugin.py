@@ -107,6 +107,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "the location of the item being run, and the next ones in item order, running "
         "ahead (default: auto, one per CPU; 1: only the location of the item being run).",
     )
+    group.addoption(
+        "--workspace-split",
+        metavar="LOCATION",
+        action="append",
+        default=[],
+        help="under xdist, start this code location on every worker and spread its items "
+        "over them, as ordinary tests are (repeatable; by default a location's items all "
+        "run on the one worker that starts it).",
+    )
     parser.addini("workspace", "workspace files to collect", type="paths", default=[])
     parser.addini(
         "workspace_files",
@@ -138,6 +147,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "start the next job of a location while pytest reports the job before it",
         type="bool",
         default=True,
+    )
+    parser.addini(
+        "workspace_split",
+        "code locations whose items xdist spreads over every worker (each starts them)",
+        type="args",
+        default=[],
     )
     parser.addini(
         "workspace_parallel",
@@ -178,6 +193,8 @@ class Settings:
     #: --workspace-parallel / ``workspace_parallel``: locations at work at once in a
     #: serial session (None: one per CPU).
     parallel: Optional[int] = None
+    #: --workspace-split / ``workspace_split``: locations every xdist worker starts.
+    split: List[str] = field(default_factory=list)
     #: What each xdist worker (its id) said of the locations it loaded (LOADED_KEY).
     worker_loads: List[Tuple[str, Any]] = field(default_factory=list)
 
@@ -210,6 +227,8 @@ class Settings:
             prefetch=not config.getoption("workspace_no_prefetch")
             and bool(config.getini("workspace_prefetch")),
             parallel=_parallel(config),
+            # The command line replaces the ini option.
+            split=list(config.getoption("workspace_split") or config.getini("workspace_split")),
         )
 
     @property
