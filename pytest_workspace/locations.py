@@ -822,9 +822,11 @@ class LocationWorker:
             if self.coverage and self.coverage.get("measured"):
                 # It writes its coverage data as it exits: give it time to.
                 timeout = max(timeout, COVERAGE_EXIT_GRACE)
-            # A request sent ahead is a call in flight too, unless its reply is here.
+            # A request sent ahead that nobody will read: it may finish within the grace
+            # (then the worker exits as asked, its atexit handlers run); else it is a
+            # call in flight, and the worker is killed.
             if idle and self._process is not None:
-                self._settle(wait=False)
+                self._settle(patience=timeout)
             graceful = idle and self._pending is None
             self._stop_process(graceful=graceful, grace=timeout, reason="the workspace was closed")
         finally:
@@ -838,7 +840,7 @@ class LocationWorker:
             return  # busy: close() kills it
         try:
             if self._pending is not None and self._process is not None:
-                self._settle(wait=False)  # a request sent ahead may have its reply here
+                self._settle(patience=0.0)  # a request sent ahead may have its reply here
             if self._pending is not None:
                 return  # a request in flight: close() kills it
             process = self._process
@@ -985,20 +987,21 @@ class LocationWorker:
         if self._receiving or not self._lock.acquire(blocking=False):
             return False
         try:
-            self._settle(wait=False)
+            self._settle(patience=0.0)
             return self._pending is None
         finally:
             self._lock.release()
 
-    def _settle(self, wait: bool = True) -> None:
-        """Read the reply of the pending request, if any, and keep it for its caller
-        (``wait=False``: only if it has arrived)."""
+    def _settle(self, patience: Optional[float] = None) -> None:
+        """Read the reply of the pending request, if any, and keep it for its caller.
+        ``patience``: wait at most that long for it, and then leave it pending (None:
+        until the request's own deadline, which kills the worker)."""
         pending = self._pending
         if pending is None or pending.done:
             return
         try:
             pending.value = self._receive(
-                pending.timeout, pending.command, pending.request_id, pending.deadline, wait
+                pending.timeout, pending.command, pending.request_id, pending.deadline, patience
             )
         except _NotYet:
             return
@@ -1062,23 +1065,24 @@ class LocationWorker:
         what: str,
         request_id: int,
         deadline: Optional[float],
-        wait: bool = True,
+        patience: Optional[float] = None,
     ) -> Any:
         """The result of request ``request_id`` by ``deadline`` (``timeout`` after it was
         sent); a reply to another request is dropped (the answer to a request that timed
-        out, say), never taken for this one's. ``wait=False``: raises :class:`_NotYet`
-        rather than wait for a reply that has not arrived."""
+        out, say), never taken for this one's. With ``patience`` (seconds), raises
+        :class:`_NotYet` rather than wait longer for a reply that has not arrived."""
         process = self._process
         if process is None:  # stopped from another thread (close, kill)
             raise self._stopped(what)
         channel = process.channel
         self._receiving = True  # poll() from a while_waiting callback: not this one
         try:
+            until = None if patience is None else time.monotonic() + patience
             while True:
                 left = None if deadline is None else max(0.0, deadline - time.monotonic())
-                reply = self._receive_one(
-                    process, channel, left if wait else 0.0, timeout, what, wait
-                )
+                if until is not None:
+                    left = max(0.0, until - time.monotonic())
+                reply = self._receive_one(process, channel, left, timeout, what, until is None)
                 if reply.get("id") == request_id:
                     break
         finally:

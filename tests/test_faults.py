@@ -420,8 +420,20 @@ def test_ctrl_c_during_a_job_stops_the_run_with_the_summary(pytester: pytest.Pyt
             "(HERE / 'worker.pid').write_text(str(os.getpid()))\ntime.sleep(1000)",
         ),
     )
+    # a_waits may run ahead of pytest while control_job runs: interrupt once both that
+    # job is running and control_job has been reported.
+    pytester.makeconftest(
+        """
+import pathlib
+
+def pytest_runtest_logreport(report):
+    if report.when == "call" and report.nodeid.endswith("::control_job"):
+        (pathlib.Path(__file__).parent / "reported.txt").write_text(report.outcome)
+"""
+    )
     process = start_pytest(pytester, "--workspace-timeout", "1000")
     pid = int(wait_for_file(pytester.path / "worker.pid"))
+    assert wait_for_file(pytester.path / "reported.txt") == "passed"
     process.send_signal(signal.SIGINT)
     output = finish(process)
     assert process.returncode == pytest.ExitCode.INTERRUPTED, output
