@@ -15,6 +15,11 @@ interleaved:
 (b) items: ``pytest --workspace workspace.yaml`` on the host, every job collected as an
     item, built and executed (each location in its own process, started at once).
 
+``--baseline-python PATH`` adds a side (c): the same pytest run by another checkout's
+pytest-workspace (PATH is a python whose environment has it installed, such as a
+venv of the commit before a change), timed in the same interleaved rounds, so that a
+change is measured before and after under the same load: (b)/(c) is its ratio.
+
 The CPU column counts every process of a side's tree: the code servers that
 ``dagster definitions validate`` leaves to exit on their own are waited for (on Linux,
 the script is their subreaper) and counted.
@@ -30,7 +35,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Callable, List, Sequence
+from typing import Callable, List, Optional, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -127,10 +132,18 @@ def generate(root: Path, locations: int, jobs: int, python: str) -> Path:
     return folder
 
 
-def measure(folder: Path, python: str, locations: int, jobs: int, repeat: int) -> List[str]:
+def measure(
+    folder: Path,
+    python: str,
+    locations: int,
+    jobs: int,
+    repeat: int,
+    baseline: Optional[str] = None,
+) -> List[str]:
     dagster = str(Path(python).parent / "dagster")
     env = _common.clean_env(DAGSTER_HOME=str(folder / "dagster_home"))
     passed = f"{locations * jobs} passed"
+    pytest_args = ("-q", "--workspace", "workspace.yaml")
 
     def validate() -> _common.Run:
         run = _common.run_command(
@@ -140,17 +153,23 @@ def measure(folder: Path, python: str, locations: int, jobs: int, repeat: int) -
             raise SystemExit(f"dagster definitions validate did not validate:\n{run.stdout}")
         return run
 
-    def items() -> _common.Run:
-        run = _common.run_command(
-            _common.pytest_command("-q", "--workspace", "workspace.yaml"), folder, env
-        )
-        if passed not in run.stdout:
-            raise SystemExit(f"expected {passed!r} in the output of pytest:\n{run.stdout}")
-        return run
+    def pytest_side(command: List[str]) -> Callable[[], _common.Run]:
+        def run_pytest() -> _common.Run:
+            run = _common.run_command(command, folder, env)
+            if passed not in run.stdout:
+                raise SystemExit(f"expected {passed!r} in the output of pytest:\n{run.stdout}")
+            return run
 
-    sides = _common.interleave(
-        {"validate": whole_tree(validate), "items": whole_tree(items)}, repeat
-    )
+        return run_pytest
+
+    measured = {
+        "validate": whole_tree(validate),
+        "items": whole_tree(pytest_side(_common.pytest_command(*pytest_args))),
+    }
+    if baseline:
+        command = _common.pytest_command(*pytest_args)
+        measured["baseline"] = whole_tree(pytest_side([baseline, *command[1:]]))
+    sides = _common.interleave(measured, repeat)
     name = "P4a" if locations == 1 else "P4b" if locations == 10 else "P4"
     how = (
         "validate loads it in its own process"
@@ -165,6 +184,14 @@ def measure(folder: Path, python: str, locations: int, jobs: int, repeat: int) -
                 ("(b) pytest --workspace: every job built + executed", sides.walls("items")),
                 ("(a) cpu of its processes (code servers included)", sides.cpus("validate")),
                 ("(b) cpu of its processes (location workers included)", sides.cpus("items")),
+                *(
+                    [
+                        ("(c) the same pytest run by --baseline-python", sides.walls("baseline")),
+                        ("(c) cpu of its processes", sides.cpus("baseline")),
+                    ]
+                    if baseline
+                    else []
+                ),
             ]
         ),
         _common.ratio_line(
@@ -172,6 +199,14 @@ def measure(folder: Path, python: str, locations: int, jobs: int, repeat: int) -
             sides.walls("items"),
             sides.walls("validate"),
             target=TARGETS.get(locations, ""),
+        ),
+        *(
+            [
+                _common.ratio_line("(c)/(a)", sides.walls("baseline"), sides.walls("validate")),
+                _common.ratio_line("(b)/(c)", sides.walls("items"), sides.walls("baseline")),
+            ]
+            if baseline
+            else []
         ),
         "",
     ]
@@ -187,6 +222,11 @@ def main(argv: Sequence[str] = ()) -> int:
         help="number of locations, repeatable (default: 1, then 10)",
     )
     parser.add_argument("--jobs", type=int, default=21, help="jobs per location (default 21)")
+    parser.add_argument(
+        "--baseline-python",
+        metavar="PATH",
+        help="also time pytest run by this python (another checkout's pytest-workspace): (c)",
+    )
     parser.add_argument(
         "--dagster-python",
         metavar="PATH",
@@ -206,7 +246,9 @@ def main(argv: Sequence[str] = ()) -> int:
         ]
         for locations in sizes:
             folder = generate(root, locations, args.jobs, python)
-            lines += measure(folder, python, locations, args.jobs, args.repeat)
+            lines += measure(
+                folder, python, locations, args.jobs, args.repeat, args.baseline_python
+            )
         print("\n".join(lines))
     return 0
 
