@@ -2,13 +2,15 @@
 
 A worker gathers each run's event log entries while the run runs (the instance's
 listener of that run) instead of reading the whole log back from the instance after
-it, and imports what its instance needs with the garbage collector off. These tests
+it, imports what its instance needs with the garbage collector off, and takes a
+partitioned job's last key without listing its keys. These tests
 run real pytest sessions on real Dagster, one per supported Dagster line
 (``dagster_versions.py``), and check what must not have changed: each run reports its
 own events and ``context.log`` messages, in order and with their ops, and nothing of
 another run (a second run of the same job, a run an op starts on the same instance);
 failures, Python logging and Dagster's console log are reported as before; the
-collector is on when user code runs.
+collector is on when user code runs; a partitioned job runs its last partition, which
+the worker now asks of the partitions definition instead of listing every key.
 """
 
 from __future__ import annotations
@@ -90,7 +92,39 @@ def collecting():
     collector_state()
 
 
-defs = dg.Definitions(jobs=[chatty, failing, inner, launcher, collecting])
+# Time partitions with an end: their last key is known whenever the test runs.
+hours = dg.HourlyPartitionsDefinition(start_date="2023-01-01-00:00", end_date="2026-01-01-00:00")
+
+
+@dg.asset(partitions_def=hours)
+def hourly_reading(context):
+    return context.partition_key
+
+
+hourly_job = dg.define_asset_job("hourly_job", selection=[hourly_reading], partitions_def=hours)
+
+zones = dg.MultiPartitionsDefinition(
+    {
+        "date": dg.DailyPartitionsDefinition(start_date="2024-01-01", end_date="2026-01-01"),
+        "zone": dg.StaticPartitionsDefinition(["north", "south"]),
+    }
+)
+
+
+@dg.op
+def zone_reading(context):
+    return str(context.partition_key)
+
+
+@dg.job(partitions_def=zones)
+def zones_job():
+    zone_reading()
+
+
+defs = dg.Definitions(
+    assets=[hourly_reading],
+    jobs=[chatty, failing, inner, launcher, collecting, hourly_job, zones_job],
+)
 '''
 
 TESTS = '''\
@@ -155,6 +189,18 @@ def test_a_run_started_by_an_op_keeps_its_events_to_itself(workspace_job):
     assert all("inside the inner run" not in r.message for r in result.logs)
 
 
+def test_a_partitioned_job_runs_its_last_partition(workspace_job):
+    hourly = workspace_job("hourly_job").execute()
+    assert hourly.success and hourly.partition_key == "2025-12-31-23:00"
+    assert hourly.output_for("hourly_reading") == "2025-12-31-23:00"
+    assert [(a.asset_key, a.partition) for a in hourly.assets] == [
+        ("hourly_reading", "2025-12-31-23:00")
+    ]
+    zoned = workspace_job("zones_job").execute()
+    assert zoned.success and zoned.partition_key == "2025-12-31|south"
+    assert zoned.output_for("zone_reading") == "2025-12-31|south"
+
+
 def test_the_collector_is_on_when_jobs_run(workspace_job):
     assert workspace_job("collecting").execute().output_for("collector_state") is True
 '''
@@ -188,8 +234,9 @@ def test_runs_report_what_they_did(
     result = pytester.runpytest_subprocess(
         "--workspace", "workspace.yaml", "test_runs.py", "-p", "no:cacheprovider", "-rA"
     )
-    # The five job items (failing fails) and the four tests.
-    result.assert_outcomes(passed=8, failed=1)
+    # Eight job items (failing fails; __ASSET_JOB runs the hourly asset's last hour)
+    # and the five tests.
+    result.assert_outcomes(passed=12, failed=1)
     result.stdout.fnmatch_lines(
         [
             "*job 'failing' failed during execution in op 'explode'*",
