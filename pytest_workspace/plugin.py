@@ -99,6 +99,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="start each job only when its own item runs, not while pytest reports the "
         "item before it (same location).",
     )
+    group.addoption(
+        "--workspace-parallel",
+        metavar="N",
+        default=None,
+        help="how many code locations may run jobs at once in a session without xdist: "
+        "the location of the item being run, and the next ones in item order, running "
+        "ahead (default: auto, one per CPU; 1: only the location of the item being run).",
+    )
+    group.addoption(
+        "--workspace-split",
+        metavar="LOCATION",
+        action="append",
+        default=[],
+        help="under xdist, start this code location on every worker and spread its items "
+        "over them, as ordinary tests are (repeatable; by default a location's items all "
+        "run on the one worker that starts it).",
+    )
     parser.addini("workspace", "workspace files to collect", type="paths", default=[])
     parser.addini(
         "workspace_files",
@@ -131,6 +148,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type="bool",
         default=True,
     )
+    parser.addini(
+        "workspace_split",
+        "code locations whose items xdist spreads over every worker (each starts them)",
+        type="args",
+        default=[],
+    )
+    parser.addini(
+        "workspace_parallel",
+        "how many code locations may run jobs at once without xdist (auto: one per CPU)",
+        default="auto",
+    )
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -162,6 +190,11 @@ class Settings:
     #: --workspace-no-prefetch / ``workspace_prefetch``: the next job of a location is
     #: sent while pytest reports the one before it.
     prefetch: bool = True
+    #: --workspace-parallel / ``workspace_parallel``: locations at work at once in a
+    #: serial session (None: one per CPU).
+    parallel: Optional[int] = None
+    #: --workspace-split / ``workspace_split``: locations every xdist worker starts.
+    split: List[str] = field(default_factory=list)
     #: What each xdist worker (its id) said of the locations it loaded (LOADED_KEY).
     worker_loads: List[Tuple[str, Any]] = field(default_factory=list)
 
@@ -193,6 +226,9 @@ class Settings:
             fresh_worker=bool(fresh_worker),
             prefetch=not config.getoption("workspace_no_prefetch")
             and bool(config.getini("workspace_prefetch")),
+            parallel=_parallel(config),
+            # The command line replaces the ini option.
+            split=list(config.getoption("workspace_split") or config.getini("workspace_split")),
         )
 
     @property
@@ -222,6 +258,28 @@ def _timeout(config: pytest.Config, name: str = "workspace_timeout") -> Optional
                 f"ini option {name} must be a number of seconds, got {text!r}"
             ) from None
     return float(value) if value > 0 else None
+
+
+def _parallel(config: pytest.Config) -> Optional[int]:
+    """--workspace-parallel / ``workspace_parallel``: a count of locations, or None (auto)."""
+    option = config.getoption("workspace_parallel")
+    where, text = (
+        ("--workspace-parallel", option)
+        if option is not None
+        else ("ini option workspace_parallel", config.getini("workspace_parallel"))
+    )
+    text = str(text).strip()
+    if text.lower() == "auto":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise pytest.UsageError(
+            f"{where} must be a number of code locations (1 or more) or 'auto', got {text!r}"
+        )
+    return value
 
 
 def _unique(values: Sequence[Any]) -> List[Any]:
