@@ -74,9 +74,13 @@ def test_xdist_benchmark_runs() -> None:
 
 def test_dagster_benchmark_runs(python_env) -> None:  # type: ignore[no-untyped-def]
     python = python_env(NEWEST.python, name="dagster", packages=[NEWEST.requirement])
-    output = run_benchmark("bench_dagster", "--dagster-python", str(python))
+    # The baseline side (another checkout's pytest-workspace) is run by this python here.
+    output = run_benchmark(
+        "bench_dagster", "--dagster-python", str(python), "--baseline-python", sys.executable
+    )
     assert "P4a: 1 Dagster location(s) x 2 jobs" in output
-    assert_ratios(output, ["(b)/(a)"])
+    assert "(c) the same pytest run by --baseline-python" in output
+    assert_ratios(output, ["(b)/(a)", "(c)/(a)", "(b)/(c)"])
 
 
 def test_scale_benchmark_runs_and_leaks_no_process() -> None:
