@@ -254,6 +254,7 @@ class Zygote:
                     self._exits[int(pid)] = int(code)
                 self._changed.notify_all()
         self._fail("the zygote exited")
+        control.close()
         popen = self._popen
         if popen is not None:
             try:

@@ -42,6 +42,7 @@ from . import (
     _definition_errors,
     _reaper,
     _worker,
+    _zygote_host,
     definitions,
     protocol,
 )
@@ -692,7 +693,9 @@ class LocationWorker:
         spec.execmodel = self._group.remote_execmodel.backend
         args = [executable, "-u", "-c", gateway_io.popen_bootstrapline]
         stderr = tempfile.TemporaryFile()
-        zygote = self.zygotes.get(executable) if self.zygotes is not None else None
+        zygote = None
+        if self.zygotes is not None and _zygote_host.imports_dagster(self.spec):
+            zygote = self.zygotes.get(executable)  # forked only where Dagster is wanted
         forked = None
         if zygote is not None:
             forked = zygote.fork(stderr, limit, cancelled=lambda: self.closed)

@@ -99,6 +99,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="start each job only when its own item runs, not while pytest reports the "
         "item before it (same location).",
     )
+    group.addoption(
+        "--workspace-no-fork",
+        action="store_true",
+        default=None,
+        help="start every location's interpreter on its own: never fork the Dagster "
+        "locations of one interpreter from one process that imported Dagster.",
+    )
     parser.addini("workspace", "workspace files to collect", type="paths", default=[])
     parser.addini(
         "workspace_files",
@@ -128,6 +135,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(
         "workspace_prefetch",
         "start the next job of a location while pytest reports the job before it",
+        type="bool",
+        default=True,
+    )
+    parser.addini(
+        "workspace_fork",
+        "fork the Dagster locations of one interpreter from one process that imported Dagster",
         type="bool",
         default=True,
     )
@@ -162,6 +175,9 @@ class Settings:
     #: --workspace-no-prefetch / ``workspace_prefetch``: the next job of a location is
     #: sent while pytest reports the one before it.
     prefetch: bool = True
+    #: --workspace-no-fork / ``workspace_fork``: Dagster locations of one interpreter are
+    #: forked from one process that imported Dagster (docs/dagster.md).
+    fork: bool = True
     #: What each xdist worker (its id) said of the locations it loaded (LOADED_KEY).
     worker_loads: List[Tuple[str, Any]] = field(default_factory=list)
 
@@ -193,6 +209,8 @@ class Settings:
             fresh_worker=bool(fresh_worker),
             prefetch=not config.getoption("workspace_no_prefetch")
             and bool(config.getini("workspace_prefetch")),
+            fork=not config.getoption("workspace_no_fork")
+            and bool(config.getini("workspace_fork")),
         )
 
     @property

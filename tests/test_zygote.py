@@ -1,0 +1,396 @@
+"""Dagster locations forked from one zygote per interpreter (issue 10, docs/dagster.md).
+
+Real sessions on the cached Dagster virtualenvs: two or more Dagster locations of one
+interpreter are forked from one process that imported Dagster once, and run, fail and
+restart as started workers do. Each job's op writes what its process is (pid, parent,
+whether Dagster was imported before the location's code ran) to ``records.jsonl``; the
+inner session's conftest writes the host's pid and records every worker's pid, which
+must all be gone afterwards. No sleeps race the clock: the tests wait for files and pids.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Dict, Tuple
+
+import pytest
+from dagster_versions import NEWEST, OLDER
+from processes import BOOTSTRAP, assert_no_worker_left, recorded_pids, wait_gone, with_pid_recorder
+from test_faults import verdicts, wait_for_file
+
+from pytest_workspace import load_workspace
+
+#: A Dagster location: ``record`` writes one line of ``records.jsonl`` per op run.
+DAGSTER_HEAD = """\
+import json, os, signal, sys, time
+from pathlib import Path
+
+PRELOADED = "dagster" in sys.modules  # before this module imports it: a forked worker
+from dagster import Definitions, job, op
+
+HERE = Path(__file__).resolve().parent
+
+
+def record(job_name):
+    with open("/proc/%d/cmdline" % os.getppid(), "rb") as handle:
+        parent_cmdline = handle.read().replace(b"\\0", b" ").decode().strip()
+    line = {
+        "location": Path(__file__).name,
+        "job": job_name,
+        "pid": os.getpid(),
+        "ppid": os.getppid(),
+        "parent_cmdline": parent_cmdline,
+        "preloaded": PRELOADED,
+    }
+    with open(HERE / "records.jsonl", "a") as handle:
+        handle.write(json.dumps(line) + "\\n")
+"""
+
+#: The inner session's conftest: the host's pid, and every worker's (``processes.py``).
+HOST_PID = """
+import os, pathlib
+
+def pytest_configure(config):
+    (pathlib.Path(__file__).parent / "host.pid").write_text(str(os.getpid()))
+"""
+
+NATIVE = """\
+import json, os, sys
+from pathlib import Path
+from pytest_workspace.definitions import job, op, repository
+
+@op
+def plain_op():
+    line = {"location": "plain.py", "job": "plain_job", "pid": os.getpid(),
+            "ppid": os.getppid(), "preloaded": "dagster" in sys.modules}
+    with open(Path(__file__).resolve().parent / "records.jsonl", "a") as handle:
+        handle.write(json.dumps(line) + "\\n")
+
+@job
+def plain_job():
+    plain_op()
+
+@repository
+def plain_repository():
+    return [plain_job]
+"""
+
+
+def dagster_location(jobs: Dict[str, str]) -> str:
+    """A Dagster module of one job per entry: its op runs ``body`` (which may use
+    ``record(name)``)."""
+    source = DAGSTER_HEAD
+    for name, body in jobs.items():
+        source += (
+            f"\n\n@op\ndef {name}_op():\n{textwrap.indent(textwrap.dedent(body).strip(), '    ')}\n"
+            f"\n\n@job\ndef {name}():\n    {name}_op()\n"
+        )
+    return source + f"\n\ndefs = Definitions(jobs=[{', '.join(jobs)}])\n"
+
+
+def recording(name: str) -> Dict[str, str]:
+    return {name: f"record({name!r})"}
+
+
+def write_workspace(folder: Path, locations: Dict[str, Tuple[str, Path]]) -> Path:
+    """``workspace.yaml`` of ``python_file`` entries: file name -> (source, executable)."""
+    entries = []
+    for file_name, (source, python) in locations.items():
+        (folder / file_name).write_text(source)
+        entries.append(
+            f"  - python_file:\n      relative_path: {file_name}\n      executable_path: {python}\n"
+        )
+    (folder / "conftest.py").write_text(with_pid_recorder(HOST_PID))
+    workspace = folder / "workspace.yaml"
+    workspace.write_text("load_from:\n" + "".join(entries))
+    return workspace
+
+
+def records(folder: Path) -> Dict[str, Dict[str, object]]:
+    """job name -> what its op recorded (the last run of it)."""
+    found = {}
+    path = folder / "records.jsonl"
+    for line in path.read_text().splitlines() if path.exists() else []:
+        entry = json.loads(line)
+        found[entry["job"]] = entry
+    return found
+
+
+def host_pid(folder: Path) -> int:
+    return int((folder / "host.pid").read_text())
+
+
+def parent_of(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as handle:
+        return int(handle.read().rsplit(")", 1)[1].split()[1])
+
+
+@pytest.fixture(scope="module")
+def dagster_python(python_env) -> Path:  # type: ignore[no-untyped-def]
+    return python_env(NEWEST.python, name="dagster", packages=[NEWEST.requirement])
+
+
+@pytest.fixture(scope="module")
+def older_dagster_python(python_env) -> Path:  # type: ignore[no-untyped-def]
+    return python_env(OLDER.python, name="dagster", packages=[OLDER.requirement])
+
+
+def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    """The inner session, where any warning is an error (none comes from forking), and
+    nothing is left for the collector to warn of when the host exits."""
+    result = pytester.runpytest_subprocess(
+        "--workspace", "workspace.yaml", "-rA", "-p", "no:cacheprovider", "-W", "error", *args
+    )
+    assert "Warning" not in result.stderr.str(), result.stderr.str()
+    return result
+
+
+# -- who is forked -------------------------------------------------------------------------
+
+
+def test_dagster_locations_of_one_interpreter_are_forked_from_one_zygote(
+    pytester: pytest.Pytester, dagster_python: Path, older_dagster_python: Path
+) -> None:
+    write_workspace(
+        pytester.path,
+        {
+            "alpha.py": (dagster_location(recording("alpha_job")), dagster_python),
+            "beta.py": (dagster_location(recording("beta_job")), dagster_python),
+            "gamma.py": (dagster_location(recording("gamma_job")), dagster_python),
+            # Same interpreter, no Dagster: started as always.
+            "plain.py": (NATIVE, dagster_python),
+            # Dagster, but the only location of its interpreter: started as always.
+            "older.py": (dagster_location(recording("older_job")), older_dagster_python),
+        },
+    )
+    # Dagster 1.11 itself warns while it runs a job, forked or not.
+    result = run(pytester, "-W", "ignore:Support for class-based `config` is deprecated")
+    result.assert_outcomes(passed=5)
+    host = host_pid(pytester.path)
+    seen = records(pytester.path)
+    forked = [seen[name] for name in ("alpha_job", "beta_job", "gamma_job")]
+    zygote = forked[0]["ppid"]
+    assert zygote != host
+    for entry in forked:
+        # One parent, which the host started with a worker's command line...
+        assert entry["ppid"] == zygote, seen
+        assert BOOTSTRAP in str(entry["parent_cmdline"]), seen
+        # ...and which had imported Dagster before the location's code ran.
+        assert entry["preloaded"] is True, seen
+    assert len({entry["pid"] for entry in forked}) == 3
+    for name in ("plain_job", "older_job"):
+        assert seen[name]["ppid"] == host, seen
+        assert seen[name]["preloaded"] is False, seen
+    pids = assert_no_worker_left(pytester.path, at_least=6)  # 5 workers and the zygote
+    assert zygote in pids
+
+
+def test_no_fork_starts_every_location_on_its_own(
+    pytester: pytest.Pytester, dagster_python: Path
+) -> None:
+    write_workspace(
+        pytester.path,
+        {
+            "alpha.py": (dagster_location(recording("alpha_job")), dagster_python),
+            "beta.py": (dagster_location(recording("beta_job")), dagster_python),
+        },
+    )
+    (pytester.path / "pytest.ini").write_text("[pytest]\nworkspace_fork = true\n")
+    result = run(pytester, "--workspace-no-fork")
+    result.assert_outcomes(passed=2)
+    host = host_pid(pytester.path)
+    for entry in records(pytester.path).values():
+        assert entry["ppid"] == host and entry["preloaded"] is False, entry
+    # The ini key says the same.
+    (pytester.path / "records.jsonl").unlink()
+    (pytester.path / "pytest.ini").write_text("[pytest]\nworkspace_fork = false\n")
+    run(pytester).assert_outcomes(passed=2)
+    for entry in records(pytester.path).values():
+        assert entry["ppid"] == host_pid(pytester.path) and entry["preloaded"] is False
+    assert_no_worker_left(pytester.path, at_least=2)
+
+
+def test_a_fresh_worker_per_job_is_forked_for_each_job(
+    pytester: pytest.Pytester, dagster_python: Path
+) -> None:
+    jobs = {**recording("a_first"), **recording("b_second")}
+    write_workspace(pytester.path, {"alpha.py": (dagster_location(jobs), dagster_python)})
+    result = run(pytester, "--workspace-fresh-worker")
+    result.assert_outcomes(passed=2)
+    seen = records(pytester.path)
+    assert seen["a_first"]["pid"] != seen["b_second"]["pid"]
+    assert seen["a_first"]["ppid"] == seen["b_second"]["ppid"] != host_pid(pytester.path)
+    assert seen["a_first"]["preloaded"] is True and seen["b_second"]["preloaded"] is True
+    assert_no_worker_left(pytester.path, at_least=2)
+
+
+# -- faults of forked workers (docs/faults.md) ---------------------------------------------
+
+FAULTY_JOBS = {
+    "a_exits": "os._exit(3)",
+    "a_hangs": "time.sleep(600)",
+    "a_segfaults": "import ctypes\nctypes.string_at(0)",
+    **recording("b_next_job"),
+}
+
+
+def test_a_forked_worker_that_dies_or_hangs_fails_its_item_and_is_forked_again(
+    pytester: pytest.Pytester, dagster_python: Path
+) -> None:
+    write_workspace(
+        pytester.path,
+        {
+            "control.py": (dagster_location(recording("control_job")), dagster_python),
+            "faulty.py": (dagster_location(FAULTY_JOBS), dagster_python),
+        },
+    )
+    result = run(pytester, "--workspace-timeout", "20")
+    found = verdicts(result)
+    node = "workspace.yaml::faulty.py::__repository__::"
+    assert found == {
+        "workspace.yaml::control.py::__repository__::control_job": "PASSED",
+        node + "a_exits": "FAILED",
+        node + "a_hangs": "FAILED",
+        node + "a_segfaults": "FAILED",
+        node + "b_next_job": "PASSED",
+    }, result.stdout.str()
+    output = result.stdout.str()
+    assert re.search(r"exited with status 3 during execute_job", output), output
+    assert "did not finish within 20s" in output, output
+    assert "was killed by signal SIGSEGV" in output, output
+    seen = records(pytester.path)
+    # The job after three restarts ran on a worker forked from the same zygote.
+    assert seen["b_next_job"]["ppid"] == seen["control_job"]["ppid"] != host_pid(pytester.path)
+    assert seen["b_next_job"]["preloaded"] is True
+    assert_no_worker_left(pytester.path, at_least=3)
+
+
+def test_each_forked_location_reports_its_own_crash_at_import(
+    tmp_path: Path, dagster_python: Path
+) -> None:
+    crash = "import ctypes\nimport dagster\n\nctypes.string_at(0)\n"
+    (tmp_path / "broken_a.py").write_text(crash)
+    (tmp_path / "broken_b.py").write_text(crash)
+    (tmp_path / "healthy.py").write_text(dagster_location(recording("healthy_job")))
+    workspace = tmp_path / "workspace.yaml"
+    workspace.write_text(
+        "load_from:\n"
+        + "".join(
+            f"  - python_file:\n      relative_path: {name}\n"
+            f"      executable_path: {dagster_python}\n"
+            for name in ("broken_a.py", "broken_b.py", "healthy.py")
+        )
+    )
+    with load_workspace(workspace, timeout=120) as ws:
+        healthy = ws.location("healthy.py")
+        assert healthy.load_error is None
+        assert healthy.worker.pid is not None
+        zygote = parent_of(healthy.worker.pid)
+        assert zygote != os.getpid()
+        for name, other in (("broken_a.py", "broken_b.py"), ("broken_b.py", "broken_a.py")):
+            error = str(ws.location(name).load_error)
+            assert "SIGSEGV" in error, error
+            assert f'{name}", line 4 in <module>' in error, error
+            assert other not in error, error
+        ws.job("healthy_job").execute()
+        assert records(tmp_path)["healthy_job"]["ppid"] == zygote
+    assert wait_gone([zygote]) == []
+
+
+# -- the host and the zygote die -------------------------------------------------------------
+
+
+def test_a_killed_host_leaves_neither_zygote_nor_forked_worker(
+    pytester: pytest.Pytester, dagster_python: Path
+) -> None:
+    write_workspace(
+        pytester.path,
+        {
+            "control.py": (dagster_location(recording("control_job")), dagster_python),
+            "faulty.py": (
+                dagster_location(
+                    {
+                        "a_holds_up": """
+                        (HERE / "worker.pid").write_text(str(os.getpid()))
+                        signal.pause()
+                        """
+                    }
+                ),
+                dagster_python,
+            ),
+        },
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "--workspace", "workspace.yaml", "-p", "no:cacheprovider"],
+        cwd=pytester.path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        worker = int(wait_for_file(pytester.path / "worker.pid"))
+        pids = recorded_pids(pytester.path)
+        zygote = parent_of(worker)
+        assert zygote in pids and worker in pids and len(pids) == 3, pids
+        process.kill()
+        process.wait()
+        assert wait_gone(pids, timeout=30) == []
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+KILLS_ITS_ZYGOTE = """
+zygote = os.getppid()
+os.kill(zygote, signal.SIGKILL)
+while os.getppid() == zygote:  # re-parented once the zygote is gone
+    time.sleep(0.01)
+record("a_kills_the_zygote")
+"""
+
+
+def test_a_killed_zygote_leaves_its_workers_serving_and_restarts_start_as_usual(
+    pytester: pytest.Pytester, dagster_python: Path
+) -> None:
+    jobs = {
+        "a_kills_the_zygote": KILLS_ITS_ZYGOTE,
+        "a_then_exits": "os._exit(3)",
+        **recording("b_next_job"),
+    }
+    write_workspace(
+        pytester.path,
+        {
+            # Its items run first; then those of control.py, on the worker forked at load.
+            "faulty.py": (dagster_location(jobs), dagster_python),
+            "control.py": (dagster_location(recording("z_control_job")), dagster_python),
+        },
+    )
+    result = run(pytester)
+    node = "workspace.yaml::faulty.py::__repository__::"
+    assert verdicts(result) == {
+        "workspace.yaml::control.py::__repository__::z_control_job": "PASSED",
+        node + "a_kills_the_zygote": "PASSED",
+        node + "a_then_exits": "FAILED",
+        node + "b_next_job": "PASSED",
+    }, result.stdout.str()
+    # Its zygote gone, nobody can tell a worker's exit status any more.
+    assert "exited (its status is unknown: the zygote that forked it is gone)" in (
+        result.stdout.str()
+    )
+    seen = records(pytester.path)
+    host = host_pid(pytester.path)
+    # The worker that killed the zygote went on serving its location...
+    assert seen["a_kills_the_zygote"]["ppid"] != host
+    # ...the restart after the crash started an interpreter, as without zygotes...
+    assert seen["b_next_job"]["ppid"] == host
+    assert seen["b_next_job"]["preloaded"] is False
+    # ...and the other location's forked worker, whose zygote was gone, served its job.
+    assert seen["z_control_job"]["preloaded"] is True
+    assert seen["z_control_job"]["ppid"] != host
+    assert_no_worker_left(pytester.path, at_least=3)
