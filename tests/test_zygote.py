@@ -22,6 +22,7 @@ from typing import Dict, Tuple
 import pytest
 from dagster_versions import NEWEST, OLDER
 from processes import BOOTSTRAP, assert_no_worker_left, recorded_pids, wait_gone, with_pid_recorder
+from test_coverage import COVERAGE_VERSION, line_of, report_row
 from test_faults import verdicts, wait_for_file
 
 from pytest_workspace import load_workspace
@@ -393,4 +394,68 @@ def test_a_killed_zygote_leaves_its_workers_serving_and_restarts_start_as_usual(
     # ...and the other location's forked worker, whose zygote was gone, served its job.
     assert seen["z_control_job"]["preloaded"] is True
     assert seen["z_control_job"]["ppid"] != host
+    assert_no_worker_left(pytester.path, at_least=3)
+
+
+# -- coverage ------------------------------------------------------------------------------
+
+#: A measured Dagster location: its job fails unless its worker was forked.
+MEASURED = """\
+import sys
+
+PRELOADED = "dagster" in sys.modules
+from dagster import Definitions, job, op
+
+
+def ran(value):
+    doubled = value * 2
+    return doubled
+
+
+def never():
+    return "this line is never run"
+
+
+@op
+def compute():
+    assert PRELOADED, "not forked"
+    return ran(21)
+
+
+@job
+def measured_job():
+    compute()
+
+
+defs = Definitions(jobs=[measured_job])
+"""
+
+
+@pytest.fixture(scope="module")
+def dagster_coverage_python(python_env) -> Path:  # type: ignore[no-untyped-def]
+    return python_env(
+        NEWEST.python,
+        name="dagster-coverage",
+        packages=[NEWEST.requirement, f"coverage=={COVERAGE_VERSION}"],
+    )
+
+
+def test_pytest_cov_measures_the_code_of_forked_workers(
+    pytester: pytest.Pytester, dagster_coverage_python: Path
+) -> None:
+    write_workspace(
+        pytester.path,
+        {name: (MEASURED, dagster_coverage_python) for name in ("first.py", "second.py")},
+    )
+    result = pytester.runpytest_subprocess(
+        "--cov=.", "--cov-report=term-missing", "--workspace", "workspace.yaml",
+        "-p", "no:xdist", "-p", "no:cacheprovider",
+    )  # fmt: skip
+    result.assert_outcomes(passed=2)
+    output = result.stdout.str()
+    never_body = line_of(MEASURED, "this line is never run")
+    for name in ("first.py", "second.py"):
+        row = report_row(output, name)
+        assert row["missing"] == [never_body], output
+    assert "measured by coverage" in output
     assert_no_worker_left(pytester.path, at_least=3)
