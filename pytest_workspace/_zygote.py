@@ -202,12 +202,10 @@ def become_worker(fds, request, private, host):
     del fds[:]  # closed here: the caller's clean-up must not close them again
     fresh_stdio()
     os.chdir(request["cwd"])
-    environ = request["env"]
-    for key in [key for key in os.environ if key not in environ]:
-        del os.environ[key]
-    for key, value in environ.items():
-        if os.environ.get(key) != value:
-            os.environ[key] = value
+    # Ours is what the interpreter got when it started; the host's changes since apply.
+    for key in request["unsetenv"]:
+        os.environ.pop(key, None)
+    os.environ.update(request["setenv"])
     main_module = types.ModuleType("__main__")
     old_main = sys.modules["__main__"]
     main_module.__dict__.update(

@@ -186,6 +186,8 @@ class Zygote:
         self._last_id = 0
         self._replies: Dict[int, Tuple[bytes, bytes]] = {}
         self._exits: Dict[int, int] = {}
+        #: The host's environment when the zygote started, which the zygote has.
+        self._environ: Dict[str, str] = {}
 
     @property
     def pid(self) -> Optional[int]:
@@ -196,6 +198,7 @@ class Zygote:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         their_fd = theirs.fileno()  # pass_fds keeps the number in the zygote
         stderr = tempfile.TemporaryFile()
+        self._environ = dict(os.environ)
         try:
             popen = subprocess.Popen(
                 [self.executable, "-u", "-c", _zygote.BOOTSTRAP_LINE],
@@ -295,7 +298,7 @@ class Zygote:
             self._last_id += 1
             request_id = self._last_id
         try:
-            request = json.dumps({"id": request_id, "cwd": os.getcwd(), "env": dict(os.environ)})
+            request = json.dumps({"id": request_id, "cwd": os.getcwd(), **self._environ_since()})
         except OSError:  # the current directory is gone: Popen would fail the same way
             return None
         stdin_read, stdin_write = os.pipe()
@@ -329,6 +332,17 @@ class Zygote:
         return ForkedPopen(
             self, pid, pidfd, os.fdopen(stdin_write, "wb"), os.fdopen(stdout_read, "rb")
         )
+
+    def _environ_since(self) -> Dict[str, object]:
+        """How the host's environment changed since the zygote started. The zygote's own
+        is the one an interpreter started then got (from a wrapper script, say, that
+        sets variables before it runs Python): a worker gets it with these changes."""
+        now = dict(os.environ)
+        before = self._environ
+        return {
+            "setenv": {key: value for key, value in now.items() if before.get(key) != value},
+            "unsetenv": [key for key in before if key not in now],
+        }
 
     def _reply(self, request_id: int, timeout: float) -> Optional[Tuple[bytes, bytes]]:
         with self._changed:

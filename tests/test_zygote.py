@@ -48,6 +48,7 @@ def record(job_name):
         "ppid": os.getppid(),
         "parent_cmdline": parent_cmdline,
         "preloaded": PRELOADED,
+        "env": {key: os.environ.get(key) for key in ("WRAPPED", "BEFORE", "AFTER")},
     }
     with open(HERE / "records.jsonl", "a") as handle:
         handle.write(json.dumps(line) + "\\n")
@@ -229,6 +230,43 @@ def test_a_fresh_worker_per_job_is_forked_for_each_job(
     assert seen["a_first"]["ppid"] == seen["b_second"]["ppid"] != host_pid(pytester.path)
     assert seen["a_first"]["preloaded"] is True and seen["b_second"]["preloaded"] is True
     assert_no_worker_left(pytester.path, at_least=2)
+
+
+def test_a_forked_worker_gets_the_environment_a_started_one_would(
+    tmp_path: Path, dagster_python: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An interpreter wrapper that sets a variable: the zygote is started through it.
+    wrapper = tmp_path / "python"
+    wrapper.write_text(f'#!/bin/sh\nexport WRAPPED=yes\nexec "{dagster_python}" "$@"\n')
+    wrapper.chmod(0o755)
+    workspace = write_workspace(
+        tmp_path,
+        {
+            "alpha.py": (dagster_location(recording("alpha_job")), wrapper),
+            "beta.py": (dagster_location(recording("beta_job")), wrapper),
+        },
+    )
+    monkeypatch.setenv("BEFORE", "set before the workspace loaded")
+    monkeypatch.delenv("AFTER", raising=False)
+    with load_workspace(workspace, timeout=120) as ws:
+        ws.job("alpha_job").execute()
+        first = records(tmp_path)["alpha_job"]
+        assert first["preloaded"] is True
+        assert first["env"] == {
+            "WRAPPED": "yes",
+            "BEFORE": "set before the workspace loaded",
+            "AFTER": None,
+        }
+        # What the host changes later reaches the workers forked later, as it would
+        # reach a started one.
+        monkeypatch.setenv("AFTER", "set after")
+        monkeypatch.delenv("BEFORE")
+        ws.location("alpha.py").worker.kill()
+        ws.job("alpha_job").execute()
+        second = records(tmp_path)["alpha_job"]
+    assert second["pid"] != first["pid"]
+    assert second["ppid"] == first["ppid"]  # forked again, from the same zygote
+    assert second["env"] == {"WRAPPED": "yes", "BEFORE": None, "AFTER": "set after"}
 
 
 # -- faults of forked workers (docs/faults.md) ---------------------------------------------
