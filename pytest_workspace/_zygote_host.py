@@ -359,8 +359,10 @@ class Zygote:
             return self._exits.get(pid)
 
     def stop(self, kill: bool = False) -> None:
-        """Close the control socket (the zygote exits), or kill the zygote; its workers
-        are not touched."""
+        """Close the control socket (the zygote exits), or kill the zygote (also one
+        still importing, whose imports nobody waits for now); its workers are not
+        touched."""
+        kill = kill or self.state == "starting"
         self._fail("the zygote was stopped")
         popen, control = self._popen, self._control
         if kill and popen is not None and popen.poll() is None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import textwrap
@@ -48,6 +49,7 @@ def record(job_name):
         "ppid": os.getppid(),
         "parent_cmdline": parent_cmdline,
         "preloaded": PRELOADED,
+        "parent_threads": len(os.listdir("/proc/%d/task" % os.getppid())),
         "env": {key: os.environ.get(key) for key in ("WRAPPED", "BEFORE", "AFTER")},
     }
     with open(HERE / "records.jsonl", "a") as handle:
@@ -191,6 +193,32 @@ def test_dagster_locations_of_one_interpreter_are_forked_from_one_zygote(
         assert seen[name]["preloaded"] is False, seen
     pids = assert_no_worker_left(pytester.path, at_least=6)  # 5 workers and the zygote
     assert zygote in pids
+
+
+@pytest.fixture(scope="module")
+def dagster_python_3_12(python_env) -> Path:  # type: ignore[no-untyped-def]
+    return python_env("3.12", name="dagster", packages=[NEWEST.requirement])
+
+
+def test_the_zygote_has_one_thread_on_python_3_12(
+    pytester: pytest.Pytester, dagster_python_3_12: Path
+) -> None:
+    # Python 3.12+ warns when a process with threads forks ("This process (pid=...) is
+    # multi-threaded, use of fork() may lead to deadlocks"), on its stderr (not as an
+    # exception): the zygote, which imported Dagster, must have a single thread.
+    write_workspace(
+        pytester.path,
+        {
+            "alpha.py": (dagster_location(recording("alpha_job")), dagster_python_3_12),
+            "beta.py": (dagster_location(recording("beta_job")), dagster_python_3_12),
+        },
+    )
+    run(pytester).assert_outcomes(passed=2)
+    alpha, beta = records(pytester.path)["alpha_job"], records(pytester.path)["beta_job"]
+    assert alpha["preloaded"] is True and beta["preloaded"] is True
+    assert alpha["ppid"] == beta["ppid"] != host_pid(pytester.path)
+    assert alpha["parent_threads"] == beta["parent_threads"] == 1
+    assert_no_worker_left(pytester.path, at_least=3)
 
 
 def test_no_fork_starts_every_location_on_its_own(
@@ -383,6 +411,40 @@ def test_a_killed_host_leaves_neither_zygote_nor_forked_worker(
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_ctrl_c_while_forked_locations_import_stops_the_run_at_once(
+    pytester: pytest.Pytester, dagster_python: Path
+) -> None:
+    hangs = 'import os, time\nimport dagster\nopen("{}.pid", "w").write(str(os.getpid()))\n'
+    write_workspace(
+        pytester.path,
+        {
+            f"{name}.py": (hangs.format(name) + "time.sleep(1000)\n", dagster_python)
+            for name in ("first", "second")
+        },
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "--workspace", "workspace.yaml", "-p", "no:cacheprovider",
+         "--workspace-load-timeout", "1000"],
+        cwd=pytester.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    try:
+        workers = [int(wait_for_file(pytester.path / f"{n}.pid")) for n in ("first", "second")]
+        zygote = parent_of(workers[0])
+        assert parent_of(workers[1]) == zygote != process.pid
+        process.send_signal(signal.SIGINT)
+        output = process.communicate(timeout=120)[0]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == pytest.ExitCode.INTERRUPTED, output
+    assert "KeyboardInterrupt" in output, output
+    assert wait_gone([*workers, zygote]) == []
 
 
 KILLS_ITS_ZYGOTE = """
