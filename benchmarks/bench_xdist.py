@@ -4,8 +4,13 @@ Run ``python benchmarks/bench_xdist.py`` (``--help`` for the sizes). It generate
 locations of 4 jobs each, every job one op that spins the CPU for about 0.6 s (a loop
 whose length is calibrated on this machine first), and measures in one run, interleaved:
 
-(a) serial: ``pytest --workspace workspace.yaml -p no:xdist``;
-(b) xdist: ``pytest --workspace workspace.yaml -n 2``.
+(a) serial, one location at a time: ``pytest --workspace workspace.yaml -p no:xdist
+    --workspace-parallel 1`` (one job at a time, as a serial session ran before the
+    next locations ran ahead; the baseline of issue 10's P5);
+(b) xdist: ``pytest --workspace workspace.yaml -n 2``;
+(c) serial, as it runs by default: ``pytest --workspace workspace.yaml -p no:xdist``,
+    where the second location runs its jobs ahead on the other CPU (docs/plugin.md,
+    "Prefetch").
 
 For each it takes the wall time and the CPU time of the whole process tree (pytest, the
 xdist workers, the locations' processes), and prints the ratios (b)/(a) of both: on 2
@@ -112,7 +117,11 @@ def main(argv: Sequence[str] = ()) -> int:
             return run
 
         sides = _common.interleave(
-            {"serial": lambda: session("-p", "no:xdist"), "xdist": lambda: session("-n", "2")},
+            {
+                "serial": lambda: session("-p", "no:xdist", "--workspace-parallel", "1"),
+                "xdist": lambda: session("-n", "2"),
+                "ahead": lambda: session("-p", "no:xdist"),
+            },
             args.repeat,
         )
         lines = [
@@ -123,10 +132,12 @@ def main(argv: Sequence[str] = ()) -> int:
             "",
             *_common.table(
                 [
-                    ("(a) serial: wall", sides.walls("serial")),
+                    ("(a) serial, one location at a time: wall", sides.walls("serial")),
                     ("(b) -n 2: wall", sides.walls("xdist")),
-                    ("(a) serial: cpu of the process tree", sides.cpus("serial")),
+                    ("(c) serial, locations ahead: wall", sides.walls("ahead")),
+                    ("(a) serial, one at a time: cpu of the tree", sides.cpus("serial")),
                     ("(b) -n 2: cpu of the process tree", sides.cpus("xdist")),
+                    ("(c) serial, locations ahead: cpu of the tree", sides.cpus("ahead")),
                 ]
             ),
             "",
@@ -134,6 +145,7 @@ def main(argv: Sequence[str] = ()) -> int:
                 "(b)/(a) wall", sides.walls("xdist"), sides.walls("serial"), target="<= 0.6"
             ),
             _common.ratio_line("(b)/(a) cpu", sides.cpus("xdist"), sides.cpus("serial")),
+            _common.ratio_line("(c)/(a) wall", sides.walls("ahead"), sides.walls("serial")),
         ]
         print("\n".join(lines))
     return 0

@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import builtins
 import functools
+import itertools
 import os
+import queue
 import re
+import threading
 import warnings
+from collections import deque
 from pathlib import Path
 from typing import (
     Any,
     Callable,
+    Deque,
     Dict,
     Generator,
     Iterator,
@@ -46,6 +51,7 @@ from .config import (
 )
 from .dagster_checks import check_job_runs, run_summary
 from .errors import WorkerTimeoutError, WorkspaceError, WorkspaceFileError
+from .locations import while_waiting
 from .plugin import LOADED_KEY, SLOT_KEY, SLOTS_KEY, Settings, settings, write_load_durations
 from .workspace import (
     JobHandle,
@@ -75,7 +81,11 @@ _ReportInfo = Tuple[Union["os.PathLike[str]", str], Optional[int], str]
 def pytest_configure(config: pytest.Config) -> None:
     # Called when this module is registered, at start-up or during collection (the
     # -f/-m targets were checked by plugin.pytest_configure).
-    config.stash[_run_key] = WorkspaceRun(config, settings(config))
+    run = config.stash[_run_key] = WorkspaceRun(config, settings(config))
+    if _collects(config):
+        # The named locations start now, while pytest configures its plugins and starts
+        # the session; pytest_collection reports them (start_named).
+        run.start_early()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -112,6 +122,14 @@ def pytest_collection(session: pytest.Session) -> None:
     if reporter is not None and _shows_header(session.config):
         for line in run.header_lines():
             reporter.write_line(line)
+
+
+def _collects(config: pytest.Config) -> bool:
+    """Whether this run collects: not ``--help``, ``--markers``, ``--cache-show``."""
+    option = config.option
+    return not any(
+        getattr(option, name, False) for name in ("help", "markers", "cacheshow", "version")
+    )
 
 
 def _reporter(config: pytest.Config) -> Any:
@@ -214,8 +232,48 @@ class WorkspaceRun:
             loads.append((location.load_duration, shown))
         return [(seconds, nodeid) for seconds, nodeid in loads if seconds is not None]
 
+    def start_early(self) -> None:
+        """Start the named locations in a thread of their own; :meth:`start_named`
+        waits for them and reports them as they become ready, in the main thread."""
+        if not self.settings.names_a_workspace:
+            return
+        assert self.cache.workspace is not None  # made here, so that close() finds it
+        ready: queue.SimpleQueue[Optional[Location]] = queue.SimpleQueue()
+        on_ready, self.cache.on_ready = self.cache.on_ready, ready.put
+
+        def load() -> None:
+            try:
+                self._start_named()
+            except BaseException as exc:  # raised again by start_named, in the main thread
+                self._early_error = exc
+            finally:
+                ready.put(None)
+
+        self._early = (ready, on_ready)
+        threading.Thread(target=load, name="pytest-workspace-load", daemon=True).start()
+
+    #: start_early's queue of ready locations and the on_ready to report them with.
+    _early: Optional[Tuple[Any, Optional[Callable[[Location], None]]]] = None
+    _early_error: Optional[BaseException] = None
+
     def start_named(self) -> None:
-        """Parse the named files and start all their locations (and -f/-m) at once."""
+        """Parse the named files and start all their locations (and -f/-m) at once; or
+        wait for those :meth:`start_early` started, reporting each as it is ready."""
+        if self._early is not None:
+            (ready, on_ready), self._early = self._early, None
+            while True:
+                location = ready.get()
+                if location is None:
+                    break
+                if on_ready is not None:
+                    on_ready(location)
+            self.cache.on_ready = on_ready
+            error, self._early_error = self._early_error, None
+            if error is not None:
+                raise error
+        self._start_named()
+
+    def _start_named(self) -> None:
         s = self.settings
         self.cache.start(s.named_files, s.python_files, s.modules)
 
@@ -719,6 +777,8 @@ class _MemberItem(WorkspaceItem):
     """A job, schedule or sensor of a repository."""
 
     handle: Union[JobHandle, ScheduleHandle, SensorHandle]
+    #: The item pytest runs after this one (pytest_runtest_protocol's ``nextitem``).
+    next_item: Optional[pytest.Item] = None
 
     def __init__(
         self, *, handle: Union[JobHandle, ScheduleHandle, SensorHandle], **kwargs: Any
@@ -864,18 +924,21 @@ class JobItem(_MemberItem):
 
     kind = "job"
     handle: JobHandle
-    #: The item pytest runs after this one (pytest_runtest_protocol's ``nextitem``).
-    next_item: Optional[pytest.Item] = None
     #: What this item's hooks answered, asked while the item before it finished.
     _answers: Optional[Dict[str, Any]] = None
-    #: This item's run, sent while the item before it finished (see _prefetch_next).
+    #: This item's run, sent before the item ran (see :class:`Prefetch`).
     _prefetched: Optional[PendingRun] = None
 
+    #: This item's hooks were asked for its run, sent ahead or not (see _send_run).
+    _declined = False
+
     def runtest(self) -> None:
+        prefetch = _prefetch(self.session)
+        prefetch.started(self)
         answers, self._answers = self._answers or self._hook_answers(), None
         prefetched, self._prefetched = self._prefetched, None
         outcome = check_job_runs(self.handle, **answers, prefetched=prefetched)
-        self._prefetch_next(outcome.failed)
+        prefetch.finished(self, outcome.failed)
         summary = run_summary(outcome)
         if summary:  # Dagster: the partition(s) that ran, assets and asset checks
             self.add_report_section("call", "dagster", summary)
@@ -900,57 +963,177 @@ class JobItem(_MemberItem):
             "debug_events": self.config.get_verbosity() >= 2,
         }
 
-    def _prefetch_next(self, failed: bool) -> None:
-        """Send the next item's run now, if it is a job of the same location, so that
-        its location works while pytest reports this item (docs/plugin.md, "Prefetch").
-
-        Only what would run anyway is sent: not after the failure that ends the session
-        (``-x``, ``--maxfail``), not to an item marked skip, skipif or xfail, not under a
-        debugger or pytest-timeout (whose limit is the item's own), not with a fresh
-        worker per job, and only runs that need one request (no resources or partition
-        keys from hooks). Anything unexpected just leaves the run to the item itself.
-        """
-        following = self.next_item
-        if not isinstance(following, JobItem) or not self._may_prefetch(following, failed):
-            return
+    def _send_run(self) -> bool:
+        """Send this item's run now (``_prefetched``), as :class:`Prefetch` decides; False
+        when the item must run it itself (its hooks ask for more than one request, or
+        for no run, or raise: it asks them again and reports what they raise)."""
+        if self._declined:
+            return False
+        self._declined = True  # asked once: the item itself asks again if it must
         try:
-            answers = following._hook_answers()
+            answers = self._hook_answers()
         except Exception:
-            return  # the item asks its hooks again, and reports what they raise
-        following._answers = answers
+            return False
+        self._answers = answers
         if not answers["execute"] or answers["resources"] or answers["partition_keys"]:
-            return
+            return False
         try:
-            following._prefetched = following.handle.submit_run(
+            self._prefetched = self.handle.submit_run(
                 answers["run_config"],
                 timeout=answers["timeout"],
                 debug_events=answers["debug_events"],
             )
         except Exception:
-            following._answers = None  # e.g. run config that is not plain data: as usual
+            self._answers = None  # e.g. run config that is not plain data: as usual
+            return False
+        return True
 
-    def _may_prefetch(self, following: JobItem, failed: bool) -> bool:
-        config = self.config
-        settings = config.stash[_run_key].settings
-        location = following.handle.location
-        if not settings.prefetch or settings.fresh_worker:
-            return False
-        if location is not self.handle.location or location.load_error is not None:
-            return False
-        if not location.worker.idle:  # not started, dead, or busy: the item starts it
-            return False
-        session = self.session
-        maxfail = config.getoption("maxfail", 0) or 0
-        if session.shouldstop or session.shouldfail:
-            return False
-        if maxfail and session.testsfailed + int(failed) >= maxfail:
-            return False
-        if config.getoption("usepdb", False) or config.getoption("trace", False):
-            return False
-        if _timeout_applies(following):
+    def _may_prefetch(self) -> bool:
+        """Whether this item's run may be sent before pytest reaches it."""
+        if self.handle.location.load_error is not None or _timeout_applies(self):
             return False
         marks = ("skip", "skipif", "xfail")
-        return all(following.get_closest_marker(name) is None for name in marks)
+        return all(self.get_closest_marker(name) is None for name in marks)
+
+
+class Prefetch:
+    """Which jobs' runs are sent before pytest reaches their items (docs/plugin.md,
+    "Prefetch"), so that locations work while pytest reports.
+
+    Each location still answers one request at a time, in the order of its items. When an
+    item starts and when its check is done, the location of the item being run is sent
+    its next job's run; in a serial session, so are the next locations in the order of
+    the items, up to one location at work per CPU (a location runs ahead through its own
+    items while the items of the locations before it are run and reported).
+
+    Only what would run anyway is sent: nothing once the session is to stop, only the
+    next item after a failure could stop it (``-x``, ``--maxfail``, ``--sw``), no item
+    marked skip, skipif or xfail, nothing under a debugger or pytest-timeout (whose limit
+    is the item's own) or with a fresh worker per job, and only runs that need one
+    request (no resources or partition keys from hooks). Under xdist a worker does not
+    know which items it will be given: it sends only the next item's run, when that is a
+    job of the same location.
+    """
+
+    def __init__(self, session: pytest.Session, settings: Settings) -> None:
+        config = session.config
+        self.session = session
+        self.enabled = (
+            settings.prefetch
+            and not settings.fresh_worker
+            and not config.getoption("usepdb", False)
+            and not config.getoption("trace", False)
+        )
+        self.maxfail = int(config.getoption("maxfail", 0) or 0)
+        #: Only the next item (no running ahead): its failure may stop the session, or
+        #: an xdist worker does not know its items.
+        self.next_only = (
+            bool(self.maxfail)
+            or bool(config.getoption("stepwise", False))
+            or hasattr(config, "workerinput")
+        )
+        self.width = 1 if self.next_only else settings.parallel or _usable_cpus()
+        #: Each location's items not sent nor finished, in the order pytest runs them.
+        self._queues: Dict[int, Deque[_MemberItem]] = {}
+        #: The locations, in the order of their first item; ``_first`` skips those done.
+        self._order: List[Location] = []
+        self._first = 0
+        for item in session.items:
+            if isinstance(item, _MemberItem):
+                location = item.handle.location
+                queue = self._queues.get(id(location))
+                if queue is None:
+                    queue = self._queues[id(location)] = deque()
+                    self._order.append(location)
+                queue.append(item)
+
+    def started(self, item: _MemberItem) -> None:
+        """``item`` is about to run: send its own run (and others') if they may go, and
+        the next runs of locations that finish while it waits."""
+        self._top_up(item, failed=False)
+        if not self.next_only:
+            while_waiting(functools.partial(self._top_up, item, False))
+
+    def finished(self, item: _MemberItem, failed: bool) -> None:
+        """``item``'s check is done (``failed``: it failed): send what may go next."""
+        while_waiting(None)
+        self.forget(item)
+        self._top_up(item, failed)
+
+    def forget(self, item: _MemberItem) -> None:
+        """``item`` is done with: what follows it in its location may be sent."""
+        queue = self._queues.get(id(item.handle.location))
+        if queue:
+            if queue[0] is item:
+                queue.popleft()
+            elif item in queue:  # run out of order (a plugin reordered): it is done
+                queue.remove(item)
+
+    def _may_send(self, failed: bool) -> bool:
+        session = self.session
+        if not self.enabled or session.shouldstop or session.shouldfail:
+            return False
+        return not (self.maxfail and session.testsfailed + int(failed) >= self.maxfail)
+
+    def _top_up(self, item: _MemberItem, failed: bool) -> None:
+        if not self._may_send(failed):
+            return
+        if self.next_only:
+            self._send_head(item.handle.location, only=(item, item.next_item))
+            return
+        # The item's own location is at work (a schedule or sensor runs in it now).
+        current = item.handle.location
+        self._send_head(current)
+        order = self._order
+        while self._first < len(order) and not self._queues[id(order[self._first])]:
+            self._first += 1
+        busy = 1
+        for location in itertools.islice(order, self._first, None):
+            if busy >= self.width:
+                break
+            if location is current:
+                continue
+            # A run in flight (sent ahead earlier), or one sent now.
+            if not location.worker.poll() or self._send_head(location):
+                busy += 1
+
+    def _send_head(self, location: Location, only: Tuple[Any, ...] = ()) -> bool:
+        """Send the run of ``location``'s next item if the location is free for it (and
+        the item is one of ``only``, when given). True when it was sent."""
+        queue = self._queues.get(id(location))
+        worker = location.worker
+        if not queue or not worker.poll() or not worker.alive:
+            return False
+        head = queue[0]
+        if only and head not in only:
+            return False
+        if not isinstance(head, JobItem) or not head._may_prefetch() or not head._send_run():
+            return False  # it runs when pytest reaches it; what follows waits for it
+        queue.popleft()
+        return True
+
+
+def _usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity, where the platform says)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    if affinity is not None:
+        try:
+            return max(1, len(affinity(0)))
+        except OSError:
+            pass
+    return os.cpu_count() or 1
+
+
+_prefetch_key = pytest.StashKey[Prefetch]()
+
+
+def _prefetch(session: pytest.Session) -> Prefetch:
+    """The session's :class:`Prefetch`, made when its first workspace item runs."""
+    prefetch = session.stash.get(_prefetch_key, None)
+    if prefetch is None:
+        settings = session.config.stash[_run_key].settings
+        prefetch = session.stash[_prefetch_key] = Prefetch(session, settings)
+    return prefetch
 
 
 def _timeout_applies(item: pytest.Item) -> bool:
@@ -971,10 +1154,21 @@ def _timeout_applies(item: pytest.Item) -> bool:
         return True
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_protocol(item: pytest.Item, nextitem: Optional[pytest.Item]) -> None:
-    if isinstance(item, JobItem):
-        item.next_item = nextitem
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_protocol(
+    item: pytest.Item, nextitem: Optional[pytest.Item]
+) -> Generator[None, object, object]:
+    if not isinstance(item, _MemberItem):
+        return (yield)
+    item.next_item = nextitem
+    try:
+        return (yield)
+    finally:
+        # Also an item that never ran (skipped at setup): what follows it may go.
+        prefetch = item.session.stash.get(_prefetch_key, None)
+        if prefetch is not None:
+            while_waiting(None)
+            prefetch.forget(item)
 
 
 def _format_logs(logs: Sequence[LogRecord], verbosity: int) -> str:
@@ -996,7 +1190,11 @@ class ScheduleItem(_MemberItem):
     handle: ScheduleHandle
 
     def runtest(self) -> None:
-        self._finish(check_schedule(self.handle, timeout=self._check_timeout()))
+        prefetch = _prefetch(self.session)
+        prefetch.started(self)
+        outcome = check_schedule(self.handle, timeout=self._check_timeout())
+        prefetch.finished(self, outcome.failed)
+        self._finish(outcome)
 
 
 class SensorItem(_MemberItem):
@@ -1006,4 +1204,8 @@ class SensorItem(_MemberItem):
     handle: SensorHandle
 
     def runtest(self) -> None:
-        self._finish(check_sensor(self.handle, timeout=self._check_timeout()))
+        prefetch = _prefetch(self.session)
+        prefetch.started(self)
+        outcome = check_sensor(self.handle, timeout=self._check_timeout())
+        prefetch.finished(self, outcome.failed)
+        self._finish(outcome)

@@ -28,7 +28,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import IO, Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import IO, Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 import execnet
 from execnet import gateway_base, gateway_bootstrap, gateway_io
@@ -71,6 +71,44 @@ COVERAGE_EXIT_GRACE = 10.0
 MIN_PYTHON = (3, 8)
 #: How much of a dead worker's stderr is quoted in the error.
 STDERR_TAIL = 2000
+
+
+#: How often a call that waits for its reply in the main thread runs the
+#: :func:`while_waiting` callback.
+WAIT_SLICE = 0.02
+_while_waiting: Optional[Callable[[], None]] = None
+
+
+def while_waiting(callback: Optional[Callable[[], None]]) -> None:
+    """Run ``callback`` every :data:`WAIT_SLICE` seconds while a call waits for its reply
+    in the main thread (None: no more). The plugin sends other locations their next runs
+    meanwhile (``_session.Prefetch``). What it raises is ignored; it is not run again
+    from within itself."""
+    global _while_waiting
+    _while_waiting = callback
+
+
+def _receive_waiting(channel: Any, left: Optional[float]) -> Any:
+    """``channel.receive(left)``, running the :func:`while_waiting` callback meanwhile."""
+    global _while_waiting
+    callback = _while_waiting
+    if callback is None or threading.current_thread() is not threading.main_thread():
+        return channel.receive(left)
+    deadline = None if left is None else time.monotonic() + left
+    while True:
+        piece = WAIT_SLICE if deadline is None else max(0.0, deadline - time.monotonic())
+        try:
+            return channel.receive(min(piece, WAIT_SLICE))
+        except channel.TimeoutError:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise
+        _while_waiting = None  # not from within itself (a hook that calls a location)
+        try:
+            callback()
+        except Exception:
+            pass
+        finally:
+            _while_waiting = callback
 
 
 #: The modules sent to every worker, each after those it imports. The backends
@@ -566,6 +604,8 @@ class LocationWorker:
         self.coverage: Optional[protocol.CoverageState] = None
         self.description: Optional[protocol.Description] = None
         self._last_id = 0
+        #: A reply is being waited for (see poll).
+        self._receiving = False
         self.starts = 0
         self.closed = False
 
@@ -827,7 +867,9 @@ class LocationWorker:
             if self.coverage and self.coverage.get("measured"):
                 # It writes its coverage data as it exits: give it time to.
                 timeout = max(timeout, COVERAGE_EXIT_GRACE)
-            # A request sent ahead is a call in flight too.
+            # A request sent ahead is a call in flight too, unless its reply is here.
+            if idle and self._process is not None:
+                self._settle(wait=False)
             graceful = idle and self._pending is None
             self._stop_process(graceful=graceful, grace=timeout, reason="the workspace was closed")
         finally:
@@ -840,6 +882,8 @@ class LocationWorker:
         if not self._lock.acquire(blocking=False):
             return  # busy: close() kills it
         try:
+            if self._pending is not None and self._process is not None:
+                self._settle(wait=False)  # a request sent ahead may have its reply here
             if self._pending is not None:
                 return  # a request in flight: close() kills it
             process = self._process
@@ -979,15 +1023,30 @@ class LocationWorker:
         """A live worker with no request in flight: a request sent now starts at once."""
         return self._pending is None and self.alive and not self.closed
 
-    def _settle(self) -> None:
-        """Read the reply of the pending request, if any, and keep it for its caller."""
+    def poll(self) -> bool:
+        """Read the pending request's reply if it has arrived, without waiting (it is kept
+        for its caller). True when no request is in flight any more: :attr:`idle`, if the
+        worker lives. False while a reply is awaited, or another thread is calling."""
+        if self._receiving or not self._lock.acquire(blocking=False):
+            return False
+        try:
+            self._settle(wait=False)
+            return self._pending is None
+        finally:
+            self._lock.release()
+
+    def _settle(self, wait: bool = True) -> None:
+        """Read the reply of the pending request, if any, and keep it for its caller
+        (``wait=False``: only if it has arrived)."""
         pending = self._pending
         if pending is None or pending.done:
             return
         try:
             pending.value = self._receive(
-                pending.timeout, pending.command, pending.request_id, pending.deadline
+                pending.timeout, pending.command, pending.request_id, pending.deadline, wait
             )
+        except _NotYet:
+            return
         except BaseException as exc:  # kept for the caller; an interrupt also goes on
             pending.error = (
                 exc
@@ -996,14 +1055,18 @@ class LocationWorker:
                     self.spec.name, f"{pending.command} was interrupted: {type(exc).__name__}"
                 )
             )
+            self._settled(pending)
             if not isinstance(exc, Exception):
                 raise
-        finally:
-            pending.done = True
-            self._pending = None
-            self._last_call = _call_text(pending.command, pending.arguments)
-            if self.fresh_worker and pending.command in FRESH_WORKER_AFTER:
-                self._stop_process(graceful=False, reason="a fresh worker runs each job")
+            return
+        self._settled(pending)
+
+    def _settled(self, pending: PendingCall) -> None:
+        pending.done = True
+        self._pending = None
+        self._last_call = _call_text(pending.command, pending.arguments)
+        if self.fresh_worker and pending.command in FRESH_WORKER_AFTER:
+            self._stop_process(graceful=False, reason="a fresh worker runs each job")
 
     def _collect(self, pending: PendingCall) -> Any:
         with self._lock:
@@ -1039,20 +1102,32 @@ class LocationWorker:
         return self._last_id
 
     def _receive(
-        self, timeout: Optional[float], what: str, request_id: int, deadline: Optional[float]
+        self,
+        timeout: Optional[float],
+        what: str,
+        request_id: int,
+        deadline: Optional[float],
+        wait: bool = True,
     ) -> Any:
         """The result of request ``request_id`` by ``deadline`` (``timeout`` after it was
         sent); a reply to another request is dropped (the answer to a request that timed
-        out, say), never taken for this one's."""
+        out, say), never taken for this one's. ``wait=False``: raises :class:`_NotYet`
+        rather than wait for a reply that has not arrived."""
         process = self._process
         if process is None:  # stopped from another thread (close, kill)
             raise self._stopped(what)
         channel = process.channel
-        while True:
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            reply = self._receive_one(process, channel, left, timeout, what)
-            if reply.get("id") == request_id:
-                break
+        self._receiving = True  # poll() from a while_waiting callback: not this one
+        try:
+            while True:
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                reply = self._receive_one(
+                    process, channel, left if wait else 0.0, timeout, what, wait
+                )
+                if reply.get("id") == request_id:
+                    break
+        finally:
+            self._receiving = False
         if reply["ok"]:
             return reply["result"]
         raise remote_error(reply["error"])
@@ -1064,10 +1139,13 @@ class LocationWorker:
         left: Optional[float],
         timeout: Optional[float],
         what: str,
+        wait: bool = True,
     ) -> Dict[str, Any]:
         try:
-            reply = channel.receive(left)
+            reply = _receive_waiting(channel, left) if wait else channel.receive(left)
         except channel.TimeoutError:
+            if not wait:
+                raise _NotYet() from None
             assert timeout is not None
             self.kill(reason=f"{what} timed out")
             raise WorkerTimeoutError(
@@ -1142,6 +1220,10 @@ class LocationWorker:
 
 #: Calls after which a worker with ``fresh_worker`` is stopped: one job, one process.
 FRESH_WORKER_AFTER = frozenset({"build_job", "execute_job", "evaluate_schedule", "evaluate_sensor"})
+
+
+class _NotYet(Exception):
+    """A reply looked for without waiting (:meth:`LocationWorker.poll`) has not arrived."""
 
 
 def _deadline(timeout: Optional[float]) -> Optional[float]:

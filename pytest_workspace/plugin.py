@@ -106,6 +106,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="start every location's interpreter on its own: never fork the Dagster "
         "locations of one interpreter from one process that imported Dagster.",
     )
+    group.addoption(
+        "--workspace-parallel",
+        metavar="N",
+        default=None,
+        help="how many code locations may run jobs at once in a session without xdist: "
+        "the location of the item being run, and the next ones in item order, running "
+        "ahead (default: auto, one per CPU; 1: only the location of the item being run).",
+    )
     parser.addini("workspace", "workspace files to collect", type="paths", default=[])
     parser.addini(
         "workspace_files",
@@ -144,6 +152,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type="bool",
         default=True,
     )
+    parser.addini(
+        "workspace_parallel",
+        "how many code locations may run jobs at once without xdist (auto: one per CPU)",
+        default="auto",
+    )
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -178,6 +191,9 @@ class Settings:
     #: --workspace-no-fork / ``workspace_fork``: Dagster locations of one interpreter are
     #: forked from one process that imported Dagster (docs/dagster.md).
     fork: bool = True
+    #: --workspace-parallel / ``workspace_parallel``: locations at work at once in a
+    #: serial session (None: one per CPU).
+    parallel: Optional[int] = None
     #: What each xdist worker (its id) said of the locations it loaded (LOADED_KEY).
     worker_loads: List[Tuple[str, Any]] = field(default_factory=list)
 
@@ -211,6 +227,7 @@ class Settings:
             and bool(config.getini("workspace_prefetch")),
             fork=not config.getoption("workspace_no_fork")
             and bool(config.getini("workspace_fork")),
+            parallel=_parallel(config),
         )
 
     @property
@@ -240,6 +257,28 @@ def _timeout(config: pytest.Config, name: str = "workspace_timeout") -> Optional
                 f"ini option {name} must be a number of seconds, got {text!r}"
             ) from None
     return float(value) if value > 0 else None
+
+
+def _parallel(config: pytest.Config) -> Optional[int]:
+    """--workspace-parallel / ``workspace_parallel``: a count of locations, or None (auto)."""
+    option = config.getoption("workspace_parallel")
+    where, text = (
+        ("--workspace-parallel", option)
+        if option is not None
+        else ("ini option workspace_parallel", config.getini("workspace_parallel"))
+    )
+    text = str(text).strip()
+    if text.lower() == "auto":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise pytest.UsageError(
+            f"{where} must be a number of code locations (1 or more) or 'auto', got {text!r}"
+        )
+    return value
 
 
 def _unique(values: Sequence[Any]) -> List[Any]:

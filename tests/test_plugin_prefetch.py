@@ -130,3 +130,29 @@ def pytest_collection_modifyitems(items):
     result = session(pytester, "-p", "skip_second", wait=False)
     result.assert_outcomes(passed=2, skipped=1)
     assert lines(pytester.path / "ran.txt") == ["a_first", "c_third"]
+
+
+def test_a_run_sent_for_an_item_skipped_at_setup_does_not_stop_a_graceful_exit(
+    pytester: pytest.Pytester,
+) -> None:
+    # c_third is sent ahead when b_second is done, then skipped by a setup hook: its
+    # reply is never read by an item. The worker still exits as asked (its atexit
+    # handlers run, as coverage.py's do), instead of being killed as if busy.
+    pytester.makeini("[pytest]\n")
+    pytester.makepyfile(
+        jobs=JOBS.format(fail=False)
+        + "\nimport atexit\n\natexit.register(lambda: (HERE / 'exited.txt').write_text(''))\n"
+    )
+    pytester.makeconftest(
+        """
+import pytest
+
+def pytest_runtest_setup(item):
+    if item.name == "c_third":
+        pytest.skip("not today")
+"""
+    )
+    result = pytester.runpytest_subprocess("--workspace-file", "jobs.py", "-p", "no:timeout")
+    result.assert_outcomes(passed=2, skipped=1)
+    assert lines(pytester.path / "ran.txt") == ["a_first", "b_second", "c_third"]
+    assert (pytester.path / "exited.txt").exists()

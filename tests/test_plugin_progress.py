@@ -175,3 +175,62 @@ def test_under_xdist_the_summary_lists_each_worker_s_loads(pytester: pytest.Pyte
         ]
     )
     result.assert_outcomes(passed=4)
+
+
+def test_locations_start_loading_before_the_session_starts(pytester: pytest.Pytester) -> None:
+    # The location writes imported.txt as its code is imported; the session does not
+    # start until it is there (within 60 s): only a location started while pytest is
+    # still configuring gets there.
+    pytester.makepyfile(
+        jobs="""
+        import pathlib
+
+        from pytest_workspace.definitions import job, op, repository
+
+        (pathlib.Path(__file__).parent / "imported.txt").write_text("")
+
+
+        @op
+        def noop():
+            pass
+
+
+        @job
+        def only():
+            noop()
+
+
+        @repository
+        def repo():
+            return [only]
+        """
+    )
+    pytester.makeconftest(
+        """
+        import pathlib
+        import time
+
+
+        def pytest_sessionstart(session):
+            deadline = time.monotonic() + 60
+            while not (pathlib.Path(__file__).parent / "imported.txt").exists():
+                assert time.monotonic() < deadline, "the location had not started"
+                time.sleep(0.01)
+        """
+    )
+    result = pytester.runpytest_subprocess("--workspace-file", "jobs.py", "-p", "no:xdist")
+    result.assert_outcomes(passed=1)
+    result.stdout.re_match_lines([r"workspace: loaded jobs\.py .* in \d+\.\d\ds$"])
+
+
+def test_help_starts_no_location(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        jobs="""
+        import pathlib
+
+        (pathlib.Path(__file__).parent / "imported.txt").write_text("")
+        """
+    )
+    result = pytester.runpytest_subprocess("--workspace-file", "jobs.py", "--help")
+    assert result.ret == 0
+    assert not (pytester.path / "imported.txt").exists()
