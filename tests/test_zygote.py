@@ -370,6 +370,34 @@ def test_each_forked_location_reports_its_own_crash_at_import(
     assert wait_gone([zygote]) == []
 
 
+def test_where_dagster_does_not_import_the_locations_start_and_say_so(
+    tmp_path: Path,
+    python_env,  # type: ignore[no-untyped-def]
+) -> None:
+    bare = python_env("3.11")
+    for name in ("alpha.py", "beta.py"):
+        (tmp_path / name).write_text("import dagster\n")
+    workspace = tmp_path / "workspace.yaml"
+    workspace.write_text(
+        "load_from:\n"
+        + "".join(
+            f"  - python_file:\n      relative_path: {name}\n      executable_path: {bare}\n"
+            for name in ("alpha.py", "beta.py")
+        )
+    )
+    with load_workspace(workspace) as ws:
+        assert ws._zygotes is not None
+        (zygote,) = ws._zygotes.all
+        assert zygote.state == "failed"
+        assert "importing dagster failed: ModuleNotFoundError" in str(zygote.failure)
+        # The zygote could not import Dagster: each location was started, and its own
+        # import failed as it fails without zygotes.
+        for location in ws.locations:
+            error = str(location.load_error)
+            assert "raised ModuleNotFoundError: No module named 'dagster'" in error, error
+            assert location.worker.starts == 1
+
+
 # -- the host and the zygote die -------------------------------------------------------------
 
 
