@@ -243,19 +243,13 @@ class Zygote:
                 message = b""
             if not message:
                 break
-            kind, _, rest = message.partition(b" ")
             with self._changed:
-                if kind == b"ready" and self.state == "starting":
-                    self.state = "ready"
-                elif kind == b"error":
-                    self.state, self.failure = "failed", rest.decode("utf-8", "replace")
-                elif kind in (b"forked", b"refused"):
-                    request_id, _, value = rest.partition(b" ")
-                    self._replies[int(request_id)] = (kind, value)
-                elif kind == b"exit":
-                    pid, code = rest.split()
-                    self._exits[int(pid)] = int(code)
-                self._changed.notify_all()
+                try:
+                    self._take(message)
+                except ValueError:  # not the zygote's message: nothing it says is trusted
+                    break
+                finally:
+                    self._changed.notify_all()
         self._fail("the zygote exited")
         control.close()
         popen = self._popen
@@ -266,6 +260,21 @@ class Zygote:
                 popen.kill()
                 popen.wait()
             self._guardian.forget(popen.pid)
+
+    def _take(self, message: bytes) -> None:
+        kind, _, rest = message.partition(b" ")
+        if kind == b"ready" and self.state == "starting":
+            self.state = "ready"
+        elif kind == b"error":
+            self.state, self.failure = "failed", rest.decode("utf-8", "replace")
+        elif kind in (b"forked", b"refused"):
+            request_id, _, value = rest.partition(b" ")
+            self._replies[int(request_id)] = (kind, value)
+        elif kind == b"exit":
+            pid, code = rest.split()
+            self._exits[int(pid)] = int(code)
+        else:
+            raise ValueError(message)
 
     def wait_ready(self, timeout: float, cancelled: Callable[[], bool] = bool) -> bool:
         """Wait for the zygote's imports; False if it failed, or on ``timeout``, or once
