@@ -96,9 +96,9 @@ def _file_imports_dagster(path: str) -> bool:
         return False
 
 
-def zygote_source(control_fd: int) -> str:
-    """The line that turns execnet's popen bootstrap into a zygote."""
-    return ascii(f"{inspect.getsource(_zygote)}\nmain({control_fd}, {list(PRELOAD)!r})\n")
+def zygote_source(control_fd: int, modules: Sequence[str]) -> str:
+    """The line that turns execnet's popen bootstrap into a zygote of ``modules``."""
+    return ascii(f"{inspect.getsource(_zygote)}\nmain({control_fd}, {list(modules)!r})\n")
 
 
 class ForkedPopen:
@@ -173,8 +173,12 @@ class ForkedPopen:
 class Zygote:
     """One zygote process of one interpreter (see the module's docstring)."""
 
-    def __init__(self, executable: str, guardian: Guardian) -> None:
+    def __init__(
+        self, executable: str, guardian: Guardian, modules: Sequence[str] = PRELOAD
+    ) -> None:
         self.executable = executable
+        #: What it imports before it forks (the first one must import).
+        self.modules = tuple(modules)
         self._guardian = guardian
         self._changed = threading.Condition(threading.Lock())
         #: starting -> ready -> gone, or starting -> failed
@@ -219,7 +223,7 @@ class Zygote:
         self._guardian.watch(popen.pid)
         assert popen.stdin is not None
         try:
-            popen.stdin.write((zygote_source(their_fd) + "\n").encode("ascii"))
+            popen.stdin.write((zygote_source(their_fd, self.modules) + "\n").encode("ascii"))
             popen.stdin.close()
         except OSError as exc:
             self._fail(f"could not send the zygote its code: {exc}")

@@ -16,17 +16,21 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 from typing import Dict, Tuple
 
+import execnet
 import pytest
+from conftest import PythonEnvFactory
 from dagster_versions import NEWEST, OLDER
 from processes import BOOTSTRAP, assert_no_worker_left, recorded_pids, wait_gone, with_pid_recorder
 from test_coverage import COVERAGE_VERSION, line_of, report_row
 from test_faults import verdicts, wait_for_file
 
-from pytest_workspace import load_workspace
+from pytest_workspace import load_workspace, locations
+from pytest_workspace._zygote_host import Zygote
 
 #: A Dagster location: ``record`` writes one line of ``records.jsonl`` per op run.
 DAGSTER_HEAD = """\
@@ -136,12 +140,12 @@ def parent_of(pid: int) -> int:
 
 
 @pytest.fixture(scope="module")
-def dagster_python(python_env) -> Path:  # type: ignore[no-untyped-def]
+def dagster_python(python_env: PythonEnvFactory) -> Path:
     return python_env(NEWEST.python, name="dagster", packages=[NEWEST.requirement])
 
 
 @pytest.fixture(scope="module")
-def older_dagster_python(python_env) -> Path:  # type: ignore[no-untyped-def]
+def older_dagster_python(python_env: PythonEnvFactory) -> Path:
     return python_env(OLDER.python, name="dagster", packages=[OLDER.requirement])
 
 
@@ -196,7 +200,7 @@ def test_dagster_locations_of_one_interpreter_are_forked_from_one_zygote(
 
 
 @pytest.fixture(scope="module")
-def dagster_python_3_12(python_env) -> Path:  # type: ignore[no-untyped-def]
+def dagster_python_3_12(python_env: PythonEnvFactory) -> Path:
     return python_env("3.12", name="dagster", packages=[NEWEST.requirement])
 
 
@@ -219,6 +223,41 @@ def test_the_zygote_has_one_thread_on_python_3_12(
     assert alpha["ppid"] == beta["ppid"] != host_pid(pytester.path)
     assert alpha["parent_threads"] == beta["parent_threads"] == 1
     assert_no_worker_left(pytester.path, at_least=3)
+
+
+@pytest.mark.parametrize("version", ["3.8", "3.13"])
+def test_the_zygote_forks_workers_on_the_oldest_and_newest_python(
+    python_env: PythonEnvFactory, version: str
+) -> None:
+    # Dagster is not installed for every Python: the zygote of these bare envs imports
+    # modules of the standard library, and forks a worker execnet bootstraps as ever.
+    python = str(python_env(version))
+    zygote = Zygote(python, locations._guardian, modules=("json", "decimal"))
+    zygote.start()
+    group = execnet.Group()
+    try:
+        with tempfile.TemporaryFile() as stderr:
+            popen = zygote.fork(stderr, timeout=60)
+            assert popen is not None, zygote.failure
+            spec = execnet.XSpec("popen//id=forked")
+            spec.python = python
+            spec.execmodel = group.remote_execmodel.backend
+            gateway = locations._bootstrap(locations._WorkerIO(popen, group.execmodel), spec)
+            group._register(gateway)
+            channel = gateway.remote_exec(
+                "import os, sys\n"
+                "channel.send([os.getppid(), 'decimal' in sys.modules, list(sys.version_info[:2]),"
+                " os.getpgrp() == os.getpid(), sys.stdin.readable(), sys.stdout.writable()])"
+            )
+            parent, preloaded, running, leads_group, *streams = channel.receive(60)
+            gateway.exit()
+            assert popen.wait(60) == 0
+        assert parent == zygote.pid and preloaded and leads_group and all(streams)
+        assert running == [int(part) for part in version.split(".")]
+    finally:
+        group.terminate(5)
+        zygote.stop()
+    assert zygote.pid is not None and wait_gone([zygote.pid]) == []
 
 
 def test_no_fork_starts_every_location_on_its_own(
@@ -371,8 +410,7 @@ def test_each_forked_location_reports_its_own_crash_at_import(
 
 
 def test_where_dagster_does_not_import_the_locations_start_and_say_so(
-    tmp_path: Path,
-    python_env,  # type: ignore[no-untyped-def]
+    tmp_path: Path, python_env: PythonEnvFactory
 ) -> None:
     bare = python_env("3.11")
     for name in ("alpha.py", "beta.py"):
@@ -560,7 +598,7 @@ defs = Definitions(jobs=[measured_job])
 
 
 @pytest.fixture(scope="module")
-def dagster_coverage_python(python_env) -> Path:  # type: ignore[no-untyped-def]
+def dagster_coverage_python(python_env: PythonEnvFactory) -> Path:
     return python_env(
         NEWEST.python,
         name="dagster-coverage",
