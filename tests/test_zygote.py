@@ -285,6 +285,24 @@ def test_no_fork_starts_every_location_on_its_own(
     assert_no_worker_left(pytester.path, at_least=2)
 
 
+def test_each_xdist_worker_forks_the_locations_it_owns(
+    pytester: pytest.Pytester, dagster_python: Path
+) -> None:
+    names = ("alpha", "beta", "gamma", "delta")
+    write_workspace(
+        pytester.path,
+        {f"{n}.py": (dagster_location(recording(f"{n}_job")), dagster_python) for n in names},
+    )
+    result = run(pytester, "-n", "2")
+    result.assert_outcomes(passed=4)
+    seen = records(pytester.path)
+    assert all(seen[f"{n}_job"]["preloaded"] is True for n in names), seen
+    # Each xdist worker owns two locations, forked from a zygote of its own.
+    zygotes = {seen[f"{n}_job"]["ppid"] for n in names}
+    assert len(zygotes) == 2, seen
+    assert_no_worker_left(pytester.path, at_least=6)
+
+
 def test_a_fresh_worker_per_job_is_forked_for_each_job(
     pytester: pytest.Pytester, dagster_python: Path
 ) -> None:
