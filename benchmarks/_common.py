@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import compileall
+import inspect
 import os
 import shutil
 import statistics
@@ -138,6 +139,26 @@ def compile_package() -> None:
     installed copy pays (``compileall`` writes the files whatever that variable says).
     """
     compileall.compile_dir(Path(pytest_workspace.__file__).parent, quiet=1)
+    warm_worker_cache()
+
+
+def warm_worker_cache() -> None:
+    """Cache the bytecode of what workers are sent (``_worker.compile_shipped``), as any
+    earlier run without ``PYTHONDONTWRITEBYTECODE`` leaves it: under that variable the
+    workers read the cache but do not write it (docs/protocol.md)."""
+    from execnet import gateway_base
+
+    from pytest_workspace import _worker, locations
+
+    sources = [(f"<{entry[0]}>", entry[1]) for entry in locations.shipped_modules()]
+    sources.append((locations.GATEWAY_FILE, inspect.getsource(gateway_base)))
+    sources.append((locations.WORKER_FILE, inspect.getsource(_worker)))
+    saved, sys.dont_write_bytecode = sys.dont_write_bytecode, False
+    try:
+        for filename, source in sources:
+            _worker.compile_shipped(source, filename)  # type: ignore[no-untyped-call]
+    finally:
+        sys.dont_write_bytecode = saved
 
 
 def parser(doc: str, repeat: int) -> argparse.ArgumentParser:

@@ -194,7 +194,7 @@ class WorkspaceRun:
         # An xdist worker given a slot starts only the locations it owns.
         workerinput = getattr(config, "workerinput", {})
         if SLOT_KEY in workerinput:
-            ownership = Ownership(workerinput[SLOT_KEY], workerinput[SLOTS_KEY])
+            ownership = Ownership(workerinput[SLOT_KEY], workerinput[SLOTS_KEY], settings.split)
             self.cache: TargetCache = _WorkerTargets(ownership, **options)
         else:
             self.cache = TargetCache(**options)
@@ -204,6 +204,8 @@ class WorkspaceRun:
         self.collected: Set[str] = set()
         #: Locations whose import-time warnings were raised again (on their first item).
         self.warned_locations: Set[int] = set()
+        #: --workspace-split names already looked for among the locations.
+        self._split_checked: Set[str] = set()
         # An xdist worker's output is nobody's to read (plugin.worker_summary has its lines).
         if not hasattr(config, "workerinput"):
             self.cache.on_ready = self._location_ready
@@ -276,6 +278,20 @@ class WorkspaceRun:
     def _start_named(self) -> None:
         s = self.settings
         self.cache.start(s.named_files, s.python_files, s.modules)
+        unknown = [name for name in s.split if name not in self._split_checked]
+        if unknown and threading.current_thread() is threading.main_thread():
+            self._split_checked.update(unknown)
+            names = {location.name for location in self.cache.workspace.locations}
+            for name in unknown:
+                if name not in names:
+                    warnings.warn(
+                        pytest.PytestConfigWarning(
+                            f"--workspace-split / workspace_split names {name!r}, which is "
+                            f"not a code location of this run; its locations are "
+                            f"{', '.join(sorted(names)) or 'none'}"
+                        ),
+                        stacklevel=2,
+                    )
 
     def target(self, key: str) -> Location:
         if key not in self.cache.targets:
@@ -355,9 +371,11 @@ class Ownership:
     that replaces a crashed one late has no slot and owns none.
     """
 
-    def __init__(self, slot: Optional[int], slots: int) -> None:
+    def __init__(self, slot: Optional[int], slots: int, split: Sequence[str] = ()) -> None:
         self.slot = slot
         self.slots = max(slots, 1)
+        #: Locations every worker owns (--workspace-split): they take no number.
+        self.split = frozenset(split)
         self._numbered = 0
 
     def next_is_owned(self) -> bool:
@@ -385,7 +403,10 @@ class _OwnedWorkspace(Workspace):
         added = super().add(specs, locations, start=False)
         owned: List[Location] = []
         for location in added:
-            (owned if self.ownership.next_is_owned() else self.foreign).append(location)
+            if location.name in self.ownership.split or self.ownership.next_is_owned():
+                owned.append(location)
+            else:
+                self.foreign.append(location)
         if start:
             load_locations(owned, on_ready)
         return added

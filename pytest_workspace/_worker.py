@@ -116,6 +116,8 @@ def compile_shipped(source, filename):
     folder = bytecode_folder()
     if folder is None:
         return compile(source, filename, "exec")
+    # ``python -B`` reads the cache but does not write it, as Python does with .pyc files.
+    write = not sys.dont_write_bytecode
     import hashlib  # 4 ms to import: only where the cache is on
 
     key = hashlib.sha256(
@@ -130,6 +132,8 @@ def compile_shipped(source, filename):
     except (OSError, EOFError, ValueError, TypeError):
         pass
     code = compile(source, filename, "exec")
+    if not write:
+        return code
     partial = f"{path}.{os.getpid()}.tmp"
     try:
         with open(partial, "wb") as handle:
@@ -147,14 +151,15 @@ def bytecode_folder():
     """The per-user folder of cached bytecode, or None to compile every time.
 
     Bytecode is code: it is read only from a folder that this user owns and nobody else
-    can write. ``python -B`` (PYTHONDONTWRITEBYTECODE) turns the cache off.
+    can write. Under ``python -B`` (PYTHONDONTWRITEBYTECODE) the folder is not made.
     """
-    if sys.dont_write_bytecode or not hasattr(os, "getuid"):
+    if not hasattr(os, "getuid"):
         return None
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     folder = os.path.join(base, "pytest-workspace", "bytecode")
     try:
-        os.makedirs(folder, mode=0o700, exist_ok=True)
+        if not sys.dont_write_bytecode:
+            os.makedirs(folder, mode=0o700, exist_ok=True)
         status = os.stat(folder)
     except OSError:
         return None

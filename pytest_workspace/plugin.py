@@ -114,6 +114,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "the location of the item being run, and the next ones in item order, running "
         "ahead (default: auto, one per CPU; 1: only the location of the item being run).",
     )
+    group.addoption(
+        "--workspace-split",
+        metavar="LOCATION",
+        action="append",
+        default=[],
+        help="under xdist, start this code location on every worker and spread its items "
+        "over them, as ordinary tests are (repeatable; by default a location's items all "
+        "run on the one worker that starts it).",
+    )
     parser.addini("workspace", "workspace files to collect", type="paths", default=[])
     parser.addini(
         "workspace_files",
@@ -151,6 +160,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "fork the Dagster locations of one interpreter from one process that imported Dagster",
         type="bool",
         default=True,
+    )
+    parser.addini(
+        "workspace_split",
+        "code locations whose items xdist spreads over every worker (each starts them)",
+        type="args",
+        default=[],
     )
     parser.addini(
         "workspace_parallel",
@@ -194,6 +209,8 @@ class Settings:
     #: --workspace-parallel / ``workspace_parallel``: locations at work at once in a
     #: serial session (None: one per CPU).
     parallel: Optional[int] = None
+    #: --workspace-split / ``workspace_split``: locations every xdist worker starts.
+    split: List[str] = field(default_factory=list)
     #: What each xdist worker (its id) said of the locations it loaded (LOADED_KEY).
     worker_loads: List[Tuple[str, Any]] = field(default_factory=list)
 
@@ -228,6 +245,8 @@ class Settings:
             fork=not config.getoption("workspace_no_fork")
             and bool(config.getini("workspace_fork")),
             parallel=_parallel(config),
+            # The command line replaces the ini option.
+            split=list(config.getoption("workspace_split") or config.getini("workspace_split")),
         )
 
     @property

@@ -67,9 +67,31 @@ def test_a_folder_others_can_write_is_never_used(cache_home: Path) -> None:
     assert sorted(p.name for p in cache_home.iterdir()) == ["planted.bin"]
 
 
-def test_dont_write_bytecode_turns_the_cache_off(
+def test_dont_write_bytecode_writes_no_cache(
     cache_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
     assert run_cereal() == "Cheerios"
     assert not cache_home.exists()
+
+
+def test_dont_write_bytecode_still_reads_the_cache(
+    cache_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # As Python reads .pyc files under -B: an entry written by an earlier run is used.
+    # One entry is replaced by the same module's code plus a line that leaves a mark.
+    run_cereal()
+    entries = sorted(cache_home.glob("*.bin"))
+    name = "<pytest_workspace._definition_errors>"
+    (entry,) = [e for e in entries if marshal.loads(e.read_bytes()).co_filename == name]
+    source = {entry[0]: entry[1] for entry in shipped_modules()}[
+        "pytest_workspace._definition_errors"
+    ]
+    mark = tmp_path / "read.txt"
+    planted = source + "\nimport os as _os\nopen(_os.environ['CACHE_MARK'], 'w').close()\n"
+    entry.write_bytes(marshal.dumps(compile(planted, name, "exec")))
+    monkeypatch.setenv("CACHE_MARK", str(mark))
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    assert run_cereal() == "Cheerios"
+    assert mark.exists()
+    assert sorted(cache_home.glob("*")) == entries

@@ -428,3 +428,39 @@ def test_a_worker_lost_before_scheduling_is_replaced_by_one_that_owns_its_locati
     assert sorted(processes[parent] for parent in south[1::2]) == ["gw1", "gw2"], south
     assert workers_by_location(result)["counted/workspace.yaml::south.py"] == {"gw2"}
     assert_no_worker_left(counted, at_least=len(COUNTED))
+
+
+@pytest.mark.parametrize(
+    "split",
+    [["--workspace-split", "north.py"], ["-o", "workspace_split=north.py"]],
+    ids=["option", "ini"],
+)
+def test_a_split_location_starts_on_every_worker_and_its_items_are_spread(
+    pytester: pytest.Pytester, counted: Path, split: List[str]
+) -> None:
+    result = pytester.runpytest_subprocess(
+        "--workspace", "counted/workspace.yaml", "counted/test_ordinary.py", "-n", "2", *split
+    )
+    result.assert_outcomes(passed=3 * 2 + 3)
+    result.stdout.fnmatch_lines(["2 workers [9 items]"])
+    processes = pytest_processes(counted)
+    started = starts(counted)
+    starter = {name: sorted(processes[p] for p in pids[1::2]) for name, pids in started.items()}
+    # north on both workers; the others numbered without it, one owner each.
+    assert starter == {"north": ["gw0", "gw1"], "south": ["gw0"], "east": ["gw1"]}, starter
+    assert_no_worker_left(counted, at_least=len(COUNTED) + 1)
+
+
+def test_a_split_name_that_is_no_location_is_warned_of(
+    pytester: pytest.Pytester, counted: Path
+) -> None:
+    result = pytester.runpytest_subprocess(
+        "--workspace", "counted/workspace.yaml", "--workspace-split", "west.py", "-p", "no:xdist"
+    )
+    result.assert_outcomes(passed=3 * 2, warnings=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*--workspace-split / workspace_split names 'west.py', which is not a code location "
+            "of this run; its locations are east.py, north.py, south.py"
+        ]
+    )
