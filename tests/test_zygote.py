@@ -27,7 +27,7 @@ from conftest import PythonEnvFactory
 from dagster_versions import NEWEST, OLDER
 from processes import BOOTSTRAP, assert_no_worker_left, recorded_pids, wait_gone, with_pid_recorder
 from test_coverage import COVERAGE_VERSION, line_of, report_row
-from test_faults import verdicts, wait_for_file
+from test_faults import DOUBLE_FORK, verdicts, wait_for_file
 
 from pytest_workspace import load_workspace, locations
 from pytest_workspace._zygote_host import Zygote
@@ -392,6 +392,40 @@ def test_a_forked_worker_that_dies_or_hangs_fails_its_item_and_is_forked_again(
     # The job after three restarts ran on a worker forked from the same zygote.
     assert seen["b_next_job"]["ppid"] == seen["control_job"]["ppid"] != host_pid(pytester.path)
     assert seen["b_next_job"]["preloaded"] is True
+    assert_no_worker_left(pytester.path, at_least=3)
+
+
+def test_a_daemon_a_forked_worker_started_ends_with_its_call(
+    pytester: pytest.Pytester, dagster_python: Path
+) -> None:
+    # The forked worker is a child subreaper: a process that double-forks and calls
+    # setsid comes back to it, and is ended when the call that started it ends.
+    jobs = {
+        "a_starts_a_daemon": "double_fork_with_setsid(HERE / 'daemon.pid')",
+        "b_finds_no_daemon": """
+        pid = int((HERE / "daemon.pid").read_text())
+        try:
+            with open("/proc/%d/stat" % pid) as handle:
+                state = handle.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            state = "gone"
+        assert state in ("gone", "Z"), "the daemon %d of the previous job is alive" % pid
+        record("b_finds_no_daemon")
+        """,
+    }
+    source = dagster_location(jobs).replace("\n\n@op", DOUBLE_FORK + "\n\n@op", 1)
+    write_workspace(
+        pytester.path,
+        {
+            "control.py": (dagster_location(recording("control_job")), dagster_python),
+            "faulty.py": (source, dagster_python),
+        },
+    )
+    run(pytester).assert_outcomes(passed=3)
+    seen = records(pytester.path)
+    assert seen["b_finds_no_daemon"]["ppid"] == seen["control_job"]["ppid"]  # forked
+    assert seen["b_finds_no_daemon"]["preloaded"] is True
+    assert wait_gone([int((pytester.path / "daemon.pid").read_text())]) == []
     assert_no_worker_left(pytester.path, at_least=3)
 
 
