@@ -189,6 +189,7 @@ class WorkspaceRun:
             timeout=settings.timeout,
             load_timeout=settings.load_timeout,
             fresh_worker=settings.fresh_worker,
+            fork=settings.fork,
         )
         # An xdist worker given a slot starts only the locations it owns.
         workerinput = getattr(config, "workerinput", {})
@@ -429,6 +430,7 @@ class _WorkerTargets(TargetCache):
             timeout=self.timeout,
             load_timeout=self.load_timeout,
             fresh_worker=self.fresh_worker,
+            fork=self.fork,
         )
 
 

@@ -175,8 +175,24 @@ def watch_parent():
     when it dies this process is re-parented and ``getppid()`` changes. A thread that
     sleeps runs while the main thread is stuck in user code (sleeping, waiting, or
     computing in Python, which releases the GIL regularly).
+
+    A worker forked by a zygote (``_zygote.py``) watches the host instead, which the
+    zygote names (pid and start time) in ``__main__``: the zygote may die first, and
+    then its workers go on serving the host.
     """
     parent_pid = os.getppid()
+    host = getattr(sys.modules.get("__main__"), "pytest_workspace_host", None)
+    if host:
+        host_pid, host_started = host
+
+        def parent_gone():
+            return _start_time(host_pid) != host_started
+
+    else:
+
+        def parent_gone():
+            return os.getppid() != parent_pid
+
     # The host starts us as the leader of a process group of our own: then what user code
     # started (subprocesses) goes with us. Never kill a group we do not lead.
     own_group = hasattr(os, "killpg") and os.getpgrp() == os.getpid()
@@ -184,7 +200,7 @@ def watch_parent():
     def watch():
         while True:
             time.sleep(PARENT_WATCH_INTERVAL)
-            if os.getppid() != parent_pid:
+            if parent_gone():
                 reaper = sys.modules.get(_PACKAGE + "._reaper")
                 if reaper is not None:  # also what left our group (setsid)
                     reaper.kill_descendants(os.getpid())
@@ -198,6 +214,15 @@ def watch_parent():
     thread = threading.Thread(target=watch, name="pytest-workspace-parent-watch")
     thread.daemon = True
     thread.start()
+
+
+def _start_time(pid):
+    """When ``pid`` started (clock ticks since boot): None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return int(handle.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 class OutputCapture:

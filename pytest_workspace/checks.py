@@ -399,10 +399,12 @@ class TargetCache:
         timeout: Optional[float],
         load_timeout: Optional[float] = DEFAULT_LOAD_TIMEOUT,
         fresh_worker: bool = False,
+        fork: bool = True,
     ) -> None:
         self.timeout = timeout
         self.load_timeout = load_timeout
         self.fresh_worker = fresh_worker
+        self.fork = fork
         self._workspace: Optional[Workspace] = None
         self.files: Dict[Path, _FileState] = {}
         self.targets: Dict[str, Location] = {}
@@ -417,7 +419,10 @@ class TargetCache:
 
     def _new_workspace(self) -> Workspace:
         return Workspace(
-            timeout=self.timeout, load_timeout=self.load_timeout, fresh_worker=self.fresh_worker
+            timeout=self.timeout,
+            load_timeout=self.load_timeout,
+            fresh_worker=self.fresh_worker,
+            fork=self.fork,
         )
 
     def start(

@@ -28,7 +28,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import IO, Any, Callable, Dict, List, Mapping, Optional
+from typing import IO, Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 import execnet
 from execnet import gateway_base, gateway_bootstrap, gateway_io
@@ -42,6 +42,7 @@ from . import (
     _definition_errors,
     _reaper,
     _worker,
+    _zygote_host,
     definitions,
     protocol,
 )
@@ -50,6 +51,7 @@ from . import (
 from ._defaults import DEFAULT_LOAD_TIMEOUT as DEFAULT_LOAD_TIMEOUT
 from ._defaults import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT
 from ._defaults import START_TIMEOUT as START_TIMEOUT
+from ._zygote_host import UNKNOWN_EXIT, ForkedPopen, Zygotes
 from .config import LocationSpec
 from .errors import (
     LocationLoadError,
@@ -285,6 +287,8 @@ def describe_exit(returncode: Optional[int]) -> str:
     """``exited with status 3`` / ``was killed by signal SIGSEGV (Segmentation fault)``."""
     if returncode is None:
         return "stopped answering"
+    if returncode == UNKNOWN_EXIT:
+        return "exited (its status is unknown: the zygote that forked it is gone)"
     if returncode >= 0:
         return f"exited with status {returncode}"
     number = -returncode
@@ -310,6 +314,9 @@ class InterpreterInfo:
 #: code started (a subprocess, a wrapper script's interpreter): see :func:`_kill`.
 _OWN_PROCESS_GROUP = os.name == "posix"
 
+#: A worker's process: started by us, or forked by a zygote (``_zygote_host.py``).
+WorkerPopen = Union["subprocess.Popen[bytes]", ForkedPopen]
+
 
 #: The largest message we believe a worker sends (a job's output, logs): a header that
 #: announces more is junk, not a message.
@@ -327,14 +334,8 @@ class _WorkerIO(gateway_io.Popen2IOMaster):
     :attr:`corruption` keeps the bytes for the error message.
     """
 
-    def __init__(self, args: List[str], execmodel: Any, stderr: IO[bytes]) -> None:
-        self.popen = popen = subprocess.Popen(
-            args,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            start_new_session=_OWN_PROCESS_GROUP,
-        )
+    def __init__(self, popen: WorkerPopen, execmodel: Any) -> None:
+        self.popen = popen
         Popen2IO.__init__(self, popen.stdin, popen.stdout, execmodel=execmodel)
         assert popen.stdout is not None
         # Read with os.read, never through the buffered file: what is unread stays in the
@@ -381,6 +382,17 @@ def _junk_only(data: bytes) -> bytes:
             if struct.unpack("!i", header[1:5])[0] < 1024:
                 return data[:start]
     return data
+
+
+def _start_worker(args: List[str], stderr: IO[bytes]) -> subprocess.Popen[bytes]:
+    """Start a worker's interpreter, stdin and stdout piped to us, as a group's leader."""
+    return subprocess.Popen(
+        args,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        start_new_session=_OWN_PROCESS_GROUP,
+    )
 
 
 class _Guardian:
@@ -454,12 +466,33 @@ class _Guardian:
 _guardian = _Guardian()
 
 
+def zygote_registry() -> Zygotes:
+    """The zygotes of a new workspace, known to this process's guardian."""
+    return Zygotes(_guardian)
+
+
+def prepare_forks(workers: Sequence[LocationWorker]) -> None:
+    """Start the zygotes the workers about to start would fork from: one per interpreter
+    that two or more of them (one, for fresh workers) would run Dagster in."""
+    for registry in {id(w.zygotes): w.zygotes for w in workers if w.zygotes}.values():
+        candidates = []
+        fresh = False
+        for worker in workers:
+            if worker.zygotes is registry:
+                try:
+                    candidates.append((resolve_executable(worker.spec), worker.spec))
+                except LocationLoadError:
+                    continue  # said when it starts
+                fresh = fresh or worker.fresh_worker
+        registry.prepare(candidates, minimum=1 if fresh else 2)
+
+
 class _Process:
     """One started worker process: its popen, gateway, channel and stderr file."""
 
     def __init__(
         self,
-        popen: subprocess.Popen[bytes],
+        popen: WorkerPopen,
         gateway: Any,
         stderr: IO[bytes],
         io: Optional[_WorkerIO] = None,
@@ -544,6 +577,7 @@ class LocationWorker:
         start_timeout: float = START_TIMEOUT,
         load_timeout: Optional[float] = DEFAULT_LOAD_TIMEOUT,
         fresh_worker: bool = False,
+        zygotes: Optional[Zygotes] = None,
     ) -> None:
         self.spec = spec
         self.timeout = timeout
@@ -552,8 +586,10 @@ class LocationWorker:
         self.load_timeout = load_timeout
         #: Stop the process after each call in FRESH_WORKER_AFTER (hermetic jobs).
         self.fresh_worker = fresh_worker
+        #: Where a worker may be forked from instead of started (None: always started).
+        self.zygotes = zygotes
         #: The process being started, before start() knows it: kill() stops it too.
-        self._launching: Optional[subprocess.Popen[bytes]] = None
+        self._launching: Optional[WorkerPopen] = None
         #: What the current process last did, to name it when the process dies idle.
         self._last_call: Optional[str] = None
         #: A request sent ahead (submit) whose reply has not been read yet.
@@ -697,8 +733,17 @@ class LocationWorker:
         spec.execmodel = self._group.remote_execmodel.backend
         args = [executable, "-u", "-c", gateway_io.popen_bootstrapline]
         stderr = tempfile.TemporaryFile()
+        zygote = None
+        if self.zygotes is not None and _zygote_host.imports_dagster(self.spec):
+            zygote = self.zygotes.get(executable)  # forked only where Dagster is wanted
+        forked = None
+        if zygote is not None:
+            forked = zygote.fork(stderr, limit, cancelled=lambda: self.closed)
+            if forked is None and self.closed:
+                stderr.close()
+                raise LocationLoadError(self.spec.name, "the workspace was closed")
         try:
-            io = _WorkerIO(args, self._group.execmodel, stderr)
+            io = _WorkerIO(forked or _start_worker(args, stderr), self._group.execmodel)
         except OSError as exc:
             stderr.close()
             raise LocationLoadError(
@@ -1209,7 +1254,7 @@ def _without_our_frames(text: str) -> str:
     return "\n".join(line for line in text.splitlines() if not line.strip().startswith(ours))
 
 
-def _kill(popen: subprocess.Popen[bytes]) -> None:
+def _kill(popen: WorkerPopen) -> None:
     """Kill a worker and everything its user code started.
 
     That is its process group, and (the worker being a child subreaper) every descendant,
@@ -1228,16 +1273,19 @@ def _kill(popen: subprocess.Popen[bytes]) -> None:
             pass
 
 
-def _wait(popen: subprocess.Popen[bytes], timeout: Optional[float]) -> Optional[int]:
+def _wait(popen: WorkerPopen, timeout: Optional[float]) -> Optional[int]:
     """The process's exit status, reaping it; None if it is still running after timeout.
 
     ``Popen.wait(timeout)`` polls with sleeps that double from 0.5 ms, so it notices an
     exit up to twice as late as it happened (a worker that exits in 16 ms is seen at
     31.5 ms, on every close). A pidfd (Linux 5.3+, Python 3.9+) wakes us at the exit.
     """
-    if timeout is not None and popen.returncode is None and hasattr(os, "pidfd_open"):
+    pidfd_open = getattr(os, "pidfd_open", None)
+    if isinstance(popen, ForkedPopen):  # which waits on a pidfd of its own
+        pidfd_open = None
+    if timeout is not None and popen.returncode is None and pidfd_open is not None:
         try:
-            pidfd = os.pidfd_open(popen.pid)
+            pidfd = pidfd_open(popen.pid)
         except OSError:
             pass  # an older kernel: poll as Popen does
         else:

@@ -100,6 +100,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "item before it (same location).",
     )
     group.addoption(
+        "--workspace-no-fork",
+        action="store_true",
+        default=None,
+        help="start every location's interpreter on its own: never fork the Dagster "
+        "locations of one interpreter from one process that imported Dagster.",
+    )
+    group.addoption(
         "--workspace-parallel",
         metavar="N",
         default=None,
@@ -149,6 +156,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=True,
     )
     parser.addini(
+        "workspace_fork",
+        "fork the Dagster locations of one interpreter from one process that imported Dagster",
+        type="bool",
+        default=True,
+    )
+    parser.addini(
         "workspace_split",
         "code locations whose items xdist spreads over every worker (each starts them)",
         type="args",
@@ -190,6 +203,9 @@ class Settings:
     #: --workspace-no-prefetch / ``workspace_prefetch``: the next job of a location is
     #: sent while pytest reports the one before it.
     prefetch: bool = True
+    #: --workspace-no-fork / ``workspace_fork``: Dagster locations of one interpreter are
+    #: forked from one process that imported Dagster (docs/dagster.md).
+    fork: bool = True
     #: --workspace-parallel / ``workspace_parallel``: locations at work at once in a
     #: serial session (None: one per CPU).
     parallel: Optional[int] = None
@@ -226,6 +242,8 @@ class Settings:
             fresh_worker=bool(fresh_worker),
             prefetch=not config.getoption("workspace_no_prefetch")
             and bool(config.getini("workspace_prefetch")),
+            fork=not config.getoption("workspace_no_fork")
+            and bool(config.getini("workspace_fork")),
             parallel=_parallel(config),
             # The command line replaces the ini option.
             split=list(config.getoption("workspace_split") or config.getini("workspace_split")),

@@ -57,7 +57,9 @@ from .locations import (
     START_TIMEOUT,
     LocationWorker,
     PendingCall,
+    prepare_forks,
     remote_error,
+    zygote_registry,
 )
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -712,11 +714,16 @@ class Workspace:
         start_timeout: float = START_TIMEOUT,
         load_timeout: Optional[float] = DEFAULT_LOAD_TIMEOUT,
         fresh_worker: bool = False,
+        fork: bool = True,
     ) -> None:
         self.timeout = timeout
         self.start_timeout = start_timeout
         self.load_timeout = load_timeout
         self.fresh_worker = fresh_worker
+        #: Dagster locations that share an interpreter are forked from one process that
+        #: imported Dagster (a zygote, docs/dagster.md); False starts each on its own.
+        self.fork = fork
+        self._zygotes = zygote_registry() if fork else None
         self.locations: List[Location] = []
         self.skipped: List[SkippedEntry] = []
         self._group = execnet.Group()
@@ -755,6 +762,7 @@ class Workspace:
                     start_timeout=self.start_timeout,
                     load_timeout=self.load_timeout,
                     fresh_worker=self.fresh_worker,
+                    zygotes=self._zygotes,
                 ),
             )
             for spec in new_specs
@@ -854,6 +862,8 @@ class Workspace:
             worker.request_exit()
         for worker in workers:
             worker.close()
+        if self._zygotes is not None:
+            self._zygotes.close()
         self._group.terminate(timeout=1.0)
 
     def __enter__(self) -> Workspace:
@@ -879,6 +889,7 @@ def load_locations(
     Without that, the interrupt would wait for the slowest import to finish or time out.
     ``on_ready`` gets each location as it finishes loading, in this thread.
     """
+    prepare_forks([location.worker for location in locations])
     if len(locations) <= 1:
         for location in locations:
             location._load()
@@ -934,6 +945,7 @@ def load_workspace(
     start_timeout: float = START_TIMEOUT,
     load_timeout: Optional[float] = DEFAULT_LOAD_TIMEOUT,
     fresh_worker: bool = False,
+    fork: bool = True,
 ) -> Workspace:
     """Load workspace files and/or single files and modules, each location in its own process.
 
@@ -951,7 +963,9 @@ def load_workspace(
     importing its code, at load time and at every restart; ``start_timeout`` bounds the
     start of the interpreter alone. ``fresh_worker=True`` runs each call that runs user
     code for a job (build, execution, evaluation of a schedule or sensor) on a new
-    process, stopped when the call ends (see docs/faults.md).
+    process, stopped when the call ends (see docs/faults.md). ``fork=False`` starts every
+    location's interpreter on its own, never forking Dagster locations from one process
+    that imported Dagster for them all (see docs/dagster.md).
     """
     specs = [load_workspace_source(os.fspath(path)) for path in _many(paths)]
     for spec in specs:
@@ -965,6 +979,7 @@ def load_workspace(
         start_timeout=start_timeout,
         load_timeout=load_timeout,
         fresh_worker=fresh_worker,
+        fork=fork,
     )
     try:
         workspace.add(specs, extra)

@@ -64,7 +64,8 @@ def wait_gone(pids: Iterable[int], timeout: float = 10.0) -> List[int]:
 PID_FILE = "worker_pids.txt"
 
 #: A conftest.py for inner pytest sessions: records the pid of every worker process that
-#: the pytest process (or xdist worker) has as a child, once collection is done (so that
+#: the pytest process (or xdist worker) has as a child (and the workers its zygotes
+#: forked, which are the zygotes' children), once collection is done (so that
 #: ``--collect-only`` sessions are covered) and after each item, in :data:`PID_FILE`. The
 #: session itself is gone by the time a test checks, and its orphans would have another
 #: parent: so the pids are recorded while it runs, and checked afterwards with
@@ -75,6 +76,8 @@ import os as _os
 def _record_worker_pids():
     parent = _os.getpid()
     pids = []
+    # The workers a zygote forked (same command line) are the zygote's children.
+    forked = []
     for entry in _os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -87,6 +90,9 @@ def _record_worker_pids():
             continue
         if ppid == parent and {BOOTSTRAP!r} in cmdline:
             pids.append(int(entry))
+        elif {BOOTSTRAP!r} in cmdline:
+            forked.append((int(entry), ppid))
+    pids += [pid for pid, ppid in forked if ppid in pids]
     path = _os.path.join(_os.path.dirname(_os.path.abspath(__file__)), {PID_FILE!r})
     with open(path, "a") as handle:
         for pid in pids:
