@@ -26,7 +26,6 @@ import threading
 import time
 from typing import IO, Callable, Dict, Iterable, List, Optional, Protocol, Sequence, Tuple
 
-from . import _backend_dagster, _zygote
 from .config import LocationSpec
 
 #: The ``returncode`` of a forked worker whose exit status nobody can tell any more:
@@ -40,8 +39,16 @@ FORK_WAIT = 10.0
 CANCEL_POLL = 0.1
 #: How long a zygote asked to exit may take before it is killed.
 EXIT_GRACE = 1.0
-#: What a zygote imports: Dagster, then what a Dagster instance imports on first use.
-PRELOAD = ("dagster", *_backend_dagster._INSTANCE_MODULES)
+
+
+def preload() -> Tuple[str, ...]:
+    """What a zygote imports: Dagster, then what a Dagster instance imports on first use
+    (imported here only when a zygote starts: the backend imports the definitions API)."""
+    from . import _backend_dagster
+
+    return ("dagster", *_backend_dagster._INSTANCE_MODULES)
+
+
 #: How much of a file the "does it import Dagster" guess reads.
 SCAN_BYTES = 1 << 20
 #: How many files of a package's folder the guess reads.
@@ -98,6 +105,8 @@ def _file_imports_dagster(path: str) -> bool:
 
 def zygote_source(control_fd: int, modules: Sequence[str]) -> str:
     """The line that turns execnet's popen bootstrap into a zygote of ``modules``."""
+    from . import _zygote
+
     return ascii(f"{inspect.getsource(_zygote)}\nmain({control_fd}, {list(modules)!r})\n")
 
 
@@ -174,11 +183,11 @@ class Zygote:
     """One zygote process of one interpreter (see the module's docstring)."""
 
     def __init__(
-        self, executable: str, guardian: Guardian, modules: Sequence[str] = PRELOAD
+        self, executable: str, guardian: Guardian, modules: Optional[Sequence[str]] = None
     ) -> None:
         self.executable = executable
-        #: What it imports before it forks (the first one must import).
-        self.modules = tuple(modules)
+        #: What it imports before it forks (the first one must import; None: preload()).
+        self.modules = tuple(preload() if modules is None else modules)
         self._guardian = guardian
         self._changed = threading.Condition(threading.Lock())
         #: starting -> ready -> gone, or starting -> failed
@@ -199,6 +208,8 @@ class Zygote:
 
     def start(self) -> None:
         """Start the process; it imports Dagster while the host goes on."""
+        from . import _zygote
+
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         their_fd = theirs.fileno()  # pass_fds keeps the number in the zygote
         stderr = tempfile.TemporaryFile()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import pkgutil
 import select
 import shutil
 import signal
@@ -35,15 +36,10 @@ from execnet import gateway_base, gateway_bootstrap, gateway_io
 from execnet.gateway_base import Message, Popen2IO
 
 from . import (
-    _backend,
-    _backend_dagster,
-    _backend_native,
     _coverage,
-    _definition_errors,
     _reaper,
     _worker,
     _zygote_host,
-    definitions,
     protocol,
 )
 
@@ -111,23 +107,25 @@ def _receive_waiting(channel: Any, left: Optional[float]) -> Any:
             _while_waiting = callback
 
 
-#: The modules sent to every worker, each after those it imports. The backends
-#: (``_backend_*``, see ``_backend.py``) come last, in the order the worker asks them.
+#: The modules sent to every worker (of this package), each after those it imports. The
+#: backends (``_backend_*``, see ``_backend.py``) come last, in the order the worker asks
+#: them. The host reads their source without importing them (the definitions API and
+#: the backends cost a pytest run ~25 ms to import, and the host runs none of them).
 SHIPPED_MODULES = (
-    protocol,
-    _definition_errors,
-    definitions,
-    _reaper,
-    _backend,
-    _backend_native,
-    _backend_dagster,
+    "protocol",
+    "_definition_errors",
+    "definitions",
+    "_reaper",
+    "_backend",
+    "_backend_native",
+    "_backend_dagster",
 )
 
 
 #: Backends the worker compiles only once the library they serve is imported (by the
 #: location's code, or by the backend for an ``autoload_defs_module``): a location
 #: without Dagster does not pay the 14 ms of compiling the Dagster backend.
-IMPORTED_WITH = {_backend_dagster.__name__: "dagster"}
+IMPORTED_WITH = {f"{__package__}._backend_dagster": "dagster"}
 
 
 @lru_cache(maxsize=None)
@@ -136,12 +134,22 @@ def shipped_modules() -> List[List[Any]]:
     library]`` for a backend installed once ``library`` is imported (read once per
     process)."""
     modules: List[List[Any]] = []
-    for module in SHIPPED_MODULES:
-        entry: List[Any] = [module.__name__, inspect.getsource(module)]
-        if module.__name__ in IMPORTED_WITH:
-            entry.append(IMPORTED_WITH[module.__name__])
+    for short in SHIPPED_MODULES:
+        name = f"{__package__}.{short}"
+        entry: List[Any] = [name, _package_source(short)]
+        if name in IMPORTED_WITH:
+            entry.append(IMPORTED_WITH[name])
         modules.append(entry)
     return modules
+
+
+def _package_source(short: str) -> str:
+    """The source text of this package's module ``short``, as ``inspect.getsource`` of
+    the module would give it, without importing it (also from a zipped install)."""
+    data = pkgutil.get_data(__package__, f"{short}.py")
+    if data is None:
+        raise OSError(f"pytest-workspace is installed without the source of {short}.py")
+    return data.decode("utf-8")
 
 
 #: The file names execnet's bootstrap and our worker are compiled under in a worker.
