@@ -109,8 +109,7 @@ def _receive_waiting(channel: Any, left: Optional[float]) -> Any:
 
 #: The modules sent to every worker (of this package), each after those it imports. The
 #: backends (``_backend_*``, see ``_backend.py``) come last, in the order the worker asks
-#: them. The host reads their source without importing them (the definitions API and
-#: the backends cost a pytest run ~25 ms to import, and the host runs none of them).
+#: them. The host reads their source without importing them: it runs none of them.
 SHIPPED_MODULES = (
     "protocol",
     "_definition_errors",
