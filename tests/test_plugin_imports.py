@@ -72,3 +72,54 @@ def test_a_named_workspace_loads_the_rest(pytester: pytest.Pytester) -> None:
         "-p", "no:xdist", "-s", "--workspace", "cereal/workspace.yaml", "test_units.py"
     )
     result.stdout.fnmatch_lines(["heavy modules loaded: " + ",".join(HEAVY)])
+
+
+#: Makes pytest mark this package for assertion rewriting, as it does for an installed
+#: (not editable) copy: it rewrites every module of a plugin's distribution.
+MARK_AS_INSTALLED = """
+def pytest_addoption(parser, pluginmanager):
+    pluginmanager.rewrite_hook.mark_rewrite("pytest_workspace")
+"""
+
+REWRITTEN_REPORTER = """
+import sys
+
+
+def pytest_sessionfinish(session):
+    rewritten = sorted(
+        name
+        for name, module in list(sys.modules.items())
+        if name.startswith("pytest_workspace")
+        and type(getattr(module, "__loader__", None)).__name__ == "AssertionRewritingHook"
+    )
+    print("\\nrewritten:", ",".join(rewritten))
+"""
+
+
+def test_the_modules_a_workspace_run_imports_are_not_assertion_rewritten(
+    pytester: pytest.Pytester,
+) -> None:
+    # Rewriting parses and compiles a module again whenever pytest cannot cache it
+    # (PYTHONDONTWRITEBYTECODE, a read-only site-packages): only the entry module and
+    # what it imports before its first hook are.
+    shutil.copytree(FIXTURES / "cereal", pytester.path / "cereal")
+    pytester.makepyfile(mark_as_installed=MARK_AS_INSTALLED)
+    pytester.makeconftest(REWRITTEN_REPORTER)
+    pytester.syspathinsert()
+    result = pytester.runpytest_subprocess(
+        "-p", "mark_as_installed", "-p", "no:xdist", "-s", "--workspace", "cereal/workspace.yaml"
+    )
+    result.assert_outcomes(passed=2)
+    (line,) = [line for line in result.stdout.lines if line.startswith("rewritten:")]
+    rewritten = line.partition(":")[2].strip().split(",")
+    assert "pytest_workspace.plugin" in rewritten  # the mark took effect
+    assert not {"pytest_workspace._session", "pytest_workspace.locations"} & set(rewritten)
+    assert set(rewritten) <= {
+        "pytest_workspace",
+        "pytest_workspace._defaults",
+        "pytest_workspace._definition_errors",
+        "pytest_workspace._sources",
+        "pytest_workspace.errors",
+        "pytest_workspace.hooks",
+        "pytest_workspace.plugin",
+    }, rewritten
