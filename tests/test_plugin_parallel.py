@@ -9,6 +9,8 @@ runs; each job of location ``early`` (first in item order) waits for the flag of
 
 from __future__ import annotations
 
+import re
+import shutil
 from pathlib import Path
 from typing import List
 
@@ -140,3 +142,41 @@ def test_a_count_that_is_not_one_or_more_is_refused(
     result = pytester.runpytest_subprocess("--workspace-file", "late.py", *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"ERROR: {message}"])
+
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+VERDICT = re.compile(r"^(PASSED|FAILED|SKIPPED|ERROR) (\S+)")
+
+
+def test_locations_running_ahead_give_every_item_the_verdict_it_has_alone(
+    pytester: pytest.Pytester,
+) -> None:
+    # Every kind of failure (a location that does not load, a job that hangs past the
+    # timeout, a crash...) next to healthy locations: the same verdict per item, whether
+    # the locations run one at a time or ahead of pytest.
+    pytester.makeini("[pytest]\n")
+    shutil.copytree(FIXTURES / "failing", pytester.path / "failing")
+    shutil.copytree(FIXTURES / "multi_repo", pytester.path / "multi_repo")
+    args = [
+        "--workspace",
+        "failing/workspace.yaml",
+        "--workspace",
+        "multi_repo/multi_repo_workspace.yaml",
+    ]
+    verdicts = []
+    for parallel in ("1", "2"):
+        result = pytester.runpytest_subprocess(
+            *args,
+            "--workspace-timeout",
+            "4",
+            "-rA",
+            "-p",
+            "no:timeout",
+            "--workspace-parallel",
+            parallel,
+        )
+        found = {m.group(2): m.group(1) for m in map(VERDICT.match, result.stdout.lines) if m}
+        verdicts.append(found)
+        assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert len(verdicts[0]) > 15
+    assert verdicts[0] == verdicts[1]
