@@ -223,14 +223,30 @@ def test_locations_start_loading_before_the_session_starts(pytester: pytest.Pyte
     result.stdout.re_match_lines([r"workspace: loaded jobs\.py .* in \d+\.\d\ds$"])
 
 
-def test_help_starts_no_location(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(
-        jobs="""
-        import pathlib
+#: Says, once pytest is configured, whether a location is being loaded. The location's
+#: import never ends within the run, so a started load is still going on by then.
+LOADING_REPORTER = """
+import threading
 
-        (pathlib.Path(__file__).parent / "imported.txt").write_text("")
-        """
-    )
-    result = pytester.runpytest_subprocess("--workspace-file", "jobs.py", "--help")
-    assert result.ret == 0
-    assert not (pytester.path / "imported.txt").exists()
+import pytest
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config):
+    names = [thread.name for thread in threading.enumerate()]
+    print("loading:", "pytest-workspace-load" in names)
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "loading"),
+    [(["--help"], False), (["--markers"], False), (["--workspace-load-timeout", "1"], True)],
+    ids=["help", "markers", "a-collecting-run"],
+)
+def test_help_and_markers_start_no_location(
+    pytester: pytest.Pytester, args: List[str], loading: bool
+) -> None:
+    pytester.makepyfile(jobs="import time\ntime.sleep(60)\n")
+    pytester.makeconftest(LOADING_REPORTER)
+    result = pytester.runpytest_subprocess("--workspace-file", "jobs.py", "-s", *args)
+    result.stdout.fnmatch_lines([f"loading: {loading}"])
