@@ -92,9 +92,9 @@ def _receive_waiting(channel: Any, left: Optional[float]) -> Any:
         return channel.receive(left)
     deadline = None if left is None else time.monotonic() + left
     while True:
-        piece = WAIT_SLICE if deadline is None else max(0.0, deadline - time.monotonic())
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
         try:
-            return channel.receive(min(piece, WAIT_SLICE))
+            return channel.receive(WAIT_SLICE if left is None else min(left, WAIT_SLICE))
         except channel.TimeoutError:
             if deadline is not None and time.monotonic() >= deadline:
                 raise
