@@ -146,6 +146,12 @@ def _is_xdist_controller(config: pytest.Config) -> bool:
 
 
 @pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # Once every location of the run is known, the named files' and those found in folders.
+    session.config.stash[_run_key].warn_of_unknown_splits()
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's own "slowest durations"
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     write_load_durations(terminalreporter, terminalreporter.config.stash[_run_key].loads())
 
@@ -204,8 +210,6 @@ class WorkspaceRun:
         self.collected: Set[str] = set()
         #: Locations whose import-time warnings were raised again (on their first item).
         self.warned_locations: Set[int] = set()
-        #: --workspace-split names already looked for among the locations.
-        self._split_checked: Set[str] = set()
         # An xdist worker's output is nobody's to read (plugin.worker_summary has its lines).
         if not hasattr(config, "workerinput"):
             self.cache.on_ready = self._location_ready
@@ -278,20 +282,20 @@ class WorkspaceRun:
     def _start_named(self) -> None:
         s = self.settings
         self.cache.start(s.named_files, s.python_files, s.modules)
-        unknown = [name for name in s.split if name not in self._split_checked]
-        if unknown and threading.current_thread() is threading.main_thread():
-            self._split_checked.update(unknown)
-            names = {location.name for location in self.cache.workspace.locations}
-            for name in unknown:
-                if name not in names:
-                    warnings.warn(
-                        pytest.PytestConfigWarning(
-                            f"--workspace-split / workspace_split names {name!r}, which is "
-                            f"not a code location of this run; its locations are "
-                            f"{', '.join(sorted(names)) or 'none'}"
-                        ),
-                        stacklevel=2,
-                    )
+
+    def warn_of_unknown_splits(self) -> None:
+        """A --workspace-split name that is none of the run's locations is warned of."""
+        names = {location.name for location in self.cache.workspace.locations}
+        for name in self.settings.split:
+            if name not in names:
+                warnings.warn(
+                    pytest.PytestConfigWarning(
+                        f"--workspace-split / workspace_split names {name!r}, which is not a "
+                        f"code location of this run; its locations are "
+                        f"{', '.join(sorted(names)) or 'none'}"
+                    ),
+                    stacklevel=2,
+                )
 
     def target(self, key: str) -> Location:
         if key not in self.cache.targets:
