@@ -464,3 +464,18 @@ def test_a_split_name_that_is_no_location_is_warned_of(
             "of this run; its locations are east.py, north.py, south.py"
         ]
     )
+
+
+def test_split_names_are_checked_against_locations_found_in_folders(
+    pytester: pytest.Pytester, counted: Path
+) -> None:
+    # counted/workspace.yaml is found by collecting the folder, not named: its
+    # locations are known only once collection is done.
+    result = pytester.runpytest_subprocess("counted", "--workspace-split", "north.py", "-n", "2")
+    result.assert_outcomes(passed=3 * 2 + 3)
+    assert sorted(len(pids) // 2 for pids in starts(counted).values()) == [1, 1, 2]
+    unknown = pytester.runpytest_subprocess(
+        "counted", "--workspace-split", "west.py", "-p", "no:xdist"
+    )
+    unknown.assert_outcomes(passed=3 * 2 + 3, warnings=1)
+    unknown.stdout.fnmatch_lines(["*names 'west.py', which is not a code location of this run*"])
