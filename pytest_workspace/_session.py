@@ -145,6 +145,11 @@ def _is_xdist_controller(config: pytest.Config) -> bool:
     return config.pluginmanager.has_plugin("dsession")
 
 
+@pytest.hookimpl(trylast=True)  # after -k, -m, --deselect; before pytest's --lf
+def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item]) -> None:
+    config.stash[_run_key].select_last_failed(items)
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_finish(session: pytest.Session) -> None:
     # Once every location of the run is known, the named files' and those found in folders.
@@ -208,6 +213,8 @@ class WorkspaceRun:
         self._reported_targets: Set[str] = set()
         #: Node ids of the workspace files whose items were made.
         self.collected: Set[str] = set()
+        #: Node ids of the locations collected, owned by this process or not (xdist).
+        self.location_nodeids: Set[str] = set()
         #: Locations whose import-time warnings were raised again (on their first item).
         self.warned_locations: Set[int] = set()
         # An xdist worker's output is nobody's to read (plugin.worker_summary has its lines).
@@ -296,6 +303,43 @@ class WorkspaceRun:
                     ),
                     stacklevel=2,
                 )
+
+    def select_last_failed(self, items: List[pytest.Item]) -> None:
+        """``--lf`` on an xdist worker that owns locations: the same choice on every worker.
+
+        pytest's ``--lf`` keeps only the last failures when the collection has any, and
+        else runs everything. Each worker sees only the items of the locations it owns,
+        so workers would choose differently and their ordinary tests differ (xdist's
+        "Different tests were collected"). The choice is made here on what every worker
+        knows alike, as a serial run makes it: a last failure among the ordinary tests,
+        or one under a location of this run (not its --deselect), whoever owns it. Then
+        pytest's own ``--lf`` finds nothing more to deselect.
+        """
+        cache = self.config.cache
+        if not (
+            isinstance(self.cache, _WorkerTargets)
+            and self.config.getoption("lf", False)
+            and cache is not None
+        ):
+            return
+        last_failed = set(cache.get("cache/lastfailed", {}))
+        deselected = tuple(self.config.getoption("deselect", None) or ())
+        under_location = {
+            nodeid
+            for nodeid in last_failed
+            if any(nodeid.startswith(f"{scope}::") for scope in self.location_nodeids)
+        }
+        ordinary = {item.nodeid for item in items} - under_location
+        if not (
+            last_failed & ordinary
+            or any(not nodeid.startswith(deselected) for nodeid in under_location)
+        ):
+            return  # pytest's --lf finds no last failure on any worker: it runs all
+        kept = [item for item in items if item.nodeid in last_failed]
+        if len(kept) < len(items):
+            dropped = [item for item in items if item.nodeid not in last_failed]
+            items[:] = kept
+            self.config.hook.pytest_deselected(items=dropped)
 
     def target(self, key: str) -> Location:
         if key not in self.cache.targets:
@@ -560,7 +604,9 @@ class LocationNode(pytest.Collector):
         self.location = location
 
     def collect(self) -> Iterator[Union[pytest.Item, pytest.Collector]]:
-        if self.config.stash[_run_key].owns(self.location):
+        run: WorkspaceRun = self.config.stash[_run_key]
+        run.location_nodeids.add(self.nodeid)
+        if run.owns(self.location):
             yield from _location_children(self, self.location)
 
 
@@ -574,6 +620,7 @@ class TargetLocation(pytest.Collector):
     def collect(self) -> Iterator[Union[pytest.Item, pytest.Collector]]:
         run: WorkspaceRun = self.config.stash[_run_key]
         location = run.target(self.key)
+        run.location_nodeids.add(self.nodeid)
         if run.owns(location):
             yield from _location_children(self, location)
 

@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import pytest
 
@@ -137,11 +137,13 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     parser.addini(
         "workspace_timeout",
         "time limit in seconds of one call into a code location (0: none)",
+        type=_NUMBER_OR_TEXT[float],
         default=str(DEFAULT_TIMEOUT),
     )
     parser.addini(
         "workspace_load_timeout",
         "time limit in seconds of starting a code location and importing its code (0: none)",
+        type=_NUMBER_OR_TEXT[float],
         default=str(DEFAULT_LOAD_TIMEOUT),
     )
     parser.addini(
@@ -171,8 +173,22 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     parser.addini(
         "workspace_parallel",
         "how many code locations may run jobs at once without xdist (auto: one per CPU)",
+        type=_NUMBER_OR_TEXT[int],
         default="auto",
     )
+
+
+#: The ini type of a key that takes a number, or a string (``"auto"``, ``"30"``): from
+#: pytest 9.2 on, a union, so that ``[tool.pytest]`` in pyproject.toml (native TOML,
+#: which pytest checks strictly) takes ``workspace_timeout = 30`` as well as ``"30"``;
+#: an ini file's text is tried as the number first. Older pytest has no unions: a
+#: string (pytest 9.0 and 9.1 then refuse a TOML number there; quote it). The value is
+#: checked by :func:`_timeout` and :func:`_parallel` either way.
+_NUMBER_OR_TEXT: Dict[type, Any] = (
+    {float: Union[float, str], int: Union[int, str]}
+    if pytest.version_tuple >= (9, 2)
+    else {float: None, int: None}
+)
 
 
 def _not_rewritten(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -295,21 +311,21 @@ def _timeout(config: pytest.Config, name: str = "workspace_timeout") -> Optional
         try:
             value = float(text)
         except ValueError:
-            raise pytest.UsageError(
-                f"ini option {name} must be a number of seconds, got {text!r}"
-            ) from None
+            raise _ini_error(config, name, "a number of seconds", text) from None
     return float(value) if value > 0 else None
+
+
+def _ini_error(config: pytest.Config, name: str, expected: str, value: object) -> pytest.UsageError:
+    """A bad ini value: the file (as pytest names it in its own errors), the key, what
+    it takes."""
+    where = f"{config.inipath}: " if config.inipath is not None else ""
+    return pytest.UsageError(f"{where}ini option {name} must be {expected}, got {value!r}")
 
 
 def _parallel(config: pytest.Config) -> Optional[int]:
     """--workspace-parallel / ``workspace_parallel``: a count of locations, or None (auto)."""
     option = config.getoption("workspace_parallel")
-    where, text = (
-        ("--workspace-parallel", option)
-        if option is not None
-        else ("ini option workspace_parallel", config.getini("workspace_parallel"))
-    )
-    text = str(text).strip()
+    text = str(option if option is not None else config.getini("workspace_parallel")).strip()
     if text.lower() == "auto":
         return None
     try:
@@ -317,9 +333,10 @@ def _parallel(config: pytest.Config) -> Optional[int]:
     except ValueError:
         value = 0
     if value < 1:
-        raise pytest.UsageError(
-            f"{where} must be a number of code locations (1 or more) or 'auto', got {text!r}"
-        )
+        expected = "a number of code locations (1 or more) or 'auto'"
+        if option is None:
+            raise _ini_error(config, "workspace_parallel", expected, text)
+        raise pytest.UsageError(f"--workspace-parallel must be {expected}, got {text!r}")
     return value
 
 

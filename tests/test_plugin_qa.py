@@ -1,0 +1,253 @@
+"""What a pytest user meets: configuration, selection and reruns, reports, xdist.
+
+Each test lays out a project as users do (a workspace file next to the test folder,
+pyproject.toml or pytest.ini at the root) and runs real pytest sessions against it.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+from processes import assert_no_worker_left, with_pid_recorder
+
+ETL = """
+from pytest_workspace.definitions import job, op, repository, schedule
+
+@op
+def extract():
+    return [1, 2, 3]
+
+@op
+def load(rows):
+    print("loaded", rows)
+
+@job
+def daily_job():
+    load(extract())
+
+@op
+def boom():
+    raise ValueError("bad row 3")
+
+@job
+def broken_job():
+    boom()
+
+@schedule(cron_schedule="0 6 * * *", job=daily_job)
+def morning(context):
+    return {}
+
+@repository
+def etl_repo():
+    return [daily_job, broken_job, morning]
+"""
+
+BILLING = """
+import time
+
+from pytest_workspace.definitions import job, op, repository
+
+@op
+def charge():
+    return 1
+
+@job
+def invoice_job():
+    charge()
+
+@op
+def wait_forever():
+    while True:
+        time.sleep(0.1)
+
+@job
+def stuck_job():
+    wait_forever()
+
+@repository
+def billing_repo():
+    return [invoice_job, stuck_job]
+"""
+
+UNITS = """
+def test_one():
+    assert True
+
+def test_daily(workspace_job):
+    assert workspace_job("etl_repo/daily_job").execute().success
+"""
+
+
+def make_project(pytester: pytest.Pytester, billing: bool = False) -> None:
+    """etl.py (and billing.py) next to workspace.yaml, and a tests/ folder beside them."""
+    pytester.makepyfile(etl=ETL)
+    entries = "  - python_file: etl.py\n"
+    if billing:
+        pytester.makepyfile(billing=BILLING)
+        entries += "  - python_file: billing.py\n"
+    (pytester.path / "workspace.yaml").write_text("load_from:\n" + entries)
+    tests = pytester.mkdir("tests")
+    (tests / "test_units.py").write_text(textwrap.dedent(UNITS))
+    pytester.makeconftest(with_pid_recorder())
+
+
+# -- pytest 9's native TOML configuration --------------------------------------------------
+
+
+def test_tool_pytest_takes_toml_numbers_and_bools(pytester: pytest.Pytester) -> None:
+    """``[tool.pytest]`` is strict TOML: numbers are numbers there, and every key with a
+    number (the time limits, ``workspace_parallel``) takes one."""
+    make_project(pytester, billing=True)
+    pytester.makepyprojecttoml(
+        """
+        [tool.pytest]
+        workspace = ["workspace.yaml"]
+        testpaths = ["tests"]
+        workspace_timeout = 1
+        workspace_load_timeout = 120
+        workspace_parallel = 2
+        workspace_prefetch = true
+        """
+    )
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=5, failed=2)
+    # The integer limit is the one applied: the hanging job is stopped by it.
+    result.stdout.fnmatch_lines(
+        ["execute_job in code location 'billing.py' did not finish within 1s;*"]
+    )
+    assert_no_worker_left(pytester.path)
+
+
+def test_tool_pytest_takes_auto_and_quoted_numbers(pytester: pytest.Pytester) -> None:
+    make_project(pytester)
+    pytester.makepyprojecttoml(
+        """
+        [tool.pytest]
+        workspace = ["workspace.yaml"]
+        workspace_parallel = "auto"
+        workspace_timeout = "30"
+        workspace_execute = false
+        """
+    )
+    result = pytester.runpytest_subprocess()
+    # Built only: the broken job passes (with tests/, collected from the rootdir).
+    result.assert_outcomes(passed=5)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (
+            "workspace_parallel = true",
+            "*pyproject.toml: config option 'workspace_parallel' expects one of int | string,"
+            " got bool: True",
+        ),
+        (
+            "workspace_timeout = false",
+            "*pyproject.toml: config option 'workspace_timeout' expects one of float | string,"
+            " got bool: False",
+        ),
+        (
+            'workspace_timeout = "soon"',
+            "*pyproject.toml: ini option workspace_timeout must be a number of seconds, got 'soon'",
+        ),
+        (
+            "workspace_parallel = 0",
+            "*pyproject.toml: ini option workspace_parallel must be a number of code locations"
+            " (1 or more) or 'auto', got '0'",
+        ),
+        (
+            'workspace_split = "etl.py"',
+            "*pyproject.toml: config option 'workspace_split' expects a list for type 'args',"
+            " got str: 'etl.py'",
+        ),
+        (
+            'workspace_fork = "no"',
+            "*pyproject.toml: config option 'workspace_fork' expects a bool, got str: 'no'",
+        ),
+    ],
+)
+def test_tool_pytest_wrong_types_name_the_file_and_key(
+    pytester: pytest.Pytester, line: str, message: str
+) -> None:
+    make_project(pytester)
+    pytester.makepyprojecttoml(f'[tool.pytest]\nworkspace = ["workspace.yaml"]\n{line}\n')
+    result = pytester.runpytest_subprocess()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+
+
+def test_ini_file_values_are_text_and_errors_name_the_file(pytester: pytest.Pytester) -> None:
+    make_project(pytester, billing=True)
+    pytester.makeini("[pytest]\nworkspace = workspace.yaml\nworkspace_timeout = 1\n")
+    result = pytester.runpytest_subprocess("-o", "workspace_parallel=1")
+    result.assert_outcomes(passed=5, failed=2)
+    result.stdout.fnmatch_lines(["*'billing.py' did not finish within 1s;*"])
+    pytester.makeini("[pytest]\nworkspace = workspace.yaml\nworkspace_parallel = many\n")
+    result = pytester.runpytest_subprocess()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "*tox.ini: ini option workspace_parallel must be a number of code locations"
+            " (1 or more) or 'auto', got 'many'"
+        ]
+    )
+
+
+# -- reruns under xdist --------------------------------------------------------------------
+
+
+def test_xdist_last_failed_reruns_what_a_serial_run_reruns(pytester: pytest.Pytester) -> None:
+    """``-n 2 --lf``: each worker sees the items of the locations it owns only, and yet
+    every worker makes the choice of a serial ``--lf`` (xdist refused the run when they
+    differed: "Different tests were collected between gw0 and gw1")."""
+    make_project(pytester, billing=True)
+    pytester.makeini("[pytest]\nworkspace = workspace.yaml\ntestpaths = tests\n")
+    args = ["-rA", "--workspace-timeout", "1"]
+    pytester.runpytest_subprocess(*args).assert_outcomes(passed=5, failed=2)
+
+    serial = pytester.runpytest_subprocess(*args, "--lf")
+    serial.assert_outcomes(failed=2, deselected=5)
+    for workers in ("2", "3"):
+        rerun = pytester.runpytest_subprocess(*args, "--lf", "-n", workers)
+        assert "Different tests were collected" not in rerun.stdout.str()
+        rerun.assert_outcomes(failed=2)
+        rerun.stdout.fnmatch_lines_random(
+            [
+                "FAILED workspace.yaml::etl.py::etl_repo::broken_job - *",
+                "FAILED workspace.yaml::billing.py::billing_repo::stuck_job - *",
+            ]
+        )
+
+    # A last failure deselected by node id is not rerun: everything else is, as serially.
+    deselect = ["--deselect", "workspace.yaml::etl.py::etl_repo::broken_job"]
+    pytester.runpytest_subprocess(*args, "--lf", *deselect[:2]).assert_outcomes(failed=1)
+    pytester.runpytest_subprocess(
+        *args, "--lf", "--deselect", "workspace.yaml::billing.py::billing_repo::stuck_job"
+    ).assert_outcomes(failed=1, deselected=6)
+    rerun = pytester.runpytest_subprocess(
+        *args,
+        "--lf",
+        "-n",
+        "2",
+        *deselect,
+        "--deselect",
+        "workspace.yaml::billing.py::billing_repo::stuck_job",
+    )
+    rerun.assert_outcomes(passed=5)
+    assert_no_worker_left(pytester.path, at_least=2)
+
+
+def test_xdist_last_failed_ordinary_test_only(pytester: pytest.Pytester) -> None:
+    """An ordinary test that failed last: every worker reruns it alone."""
+    make_project(pytester, billing=True)
+    pytester.makeini("[pytest]\nworkspace = workspace.yaml\ntestpaths = tests\n")
+    failing = pytester.path / "tests" / "test_failing.py"
+    failing.write_text("def test_fails():\n    assert False\n")
+    args = ["-k", "not stuck_job and not broken_job"]
+    pytester.runpytest_subprocess(*args).assert_outcomes(passed=5, failed=1, deselected=2)
+    rerun = pytester.runpytest_subprocess(*args, "--lf", "-n", "2", "-rf")
+    rerun.assert_outcomes(failed=1)
+    rerun.stdout.fnmatch_lines(["FAILED tests/test_failing.py::test_fails - *"])
+    assert_no_worker_left(pytester.path)
