@@ -15,7 +15,18 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+    TypeVar,
+    Union,
+)
 
 import pytest
 
@@ -33,6 +44,7 @@ SESSION_PLUGIN = "workspace-session"
 YAML_SUFFIXES = (".yaml", ".yml")
 
 _settings_key = pytest.StashKey["Settings"]()
+_Handle = TypeVar("_Handle")
 
 
 # -- options ---------------------------------------------------------------------------
@@ -593,6 +605,19 @@ def _session_workspace(config: pytest.Config) -> Workspace:
     return workspace
 
 
+def _looked_up(lookup: Callable[[str], _Handle], name: str) -> _Handle:
+    """``lookup(name)``; an unknown or ambiguous name fails the test with the message.
+
+    The failure is raised outside the ``except`` block: within it, pytest would show
+    the message twice, the lookup error and "During handling of the above exception".
+    """
+    try:
+        return lookup(name)
+    except NameLookupError as exc:
+        message = str(exc)
+    pytest.fail(message, pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def workspace(pytestconfig: pytest.Config) -> Workspace:
     """The loaded workspace of this run: every location, each in its own process.
@@ -610,10 +635,7 @@ def workspace_job(workspace: Workspace) -> Callable[[str], JobHandle]:
     """
 
     def get(name: str) -> JobHandle:
-        try:
-            return workspace.job(name)
-        except NameLookupError as exc:
-            pytest.fail(str(exc), pytrace=False)
+        return _looked_up(workspace.job, name)
 
     return get
 
@@ -626,9 +648,6 @@ def workspace_repository(workspace: Workspace) -> Callable[[str], RepositoryHand
     """
 
     def get(name: str) -> RepositoryHandle:
-        try:
-            return workspace.repository(name)
-        except NameLookupError as exc:
-            pytest.fail(str(exc), pytrace=False)
+        return _looked_up(workspace.repository, name)
 
     return get

@@ -251,3 +251,45 @@ def test_xdist_last_failed_ordinary_test_only(pytester: pytest.Pytester) -> None
     rerun.assert_outcomes(failed=1)
     rerun.stdout.fnmatch_lines(["FAILED tests/test_failing.py::test_fails - *"])
     assert_no_worker_left(pytester.path)
+
+
+# -- the fixtures in ordinary tests ------------------------------------------------------
+
+
+def test_fixture_lookup_failure_is_said_once(pytester: pytest.Pytester) -> None:
+    """An unknown name fails the test with the lookup's message, once: not twice with
+    "During handling of the above exception, another exception occurred"."""
+    make_project(pytester)
+    pytester.makeini("[pytest]\nworkspace = workspace.yaml\ntestpaths = tests\n")
+    (pytester.path / "tests" / "test_names.py").write_text(
+        textwrap.dedent(
+            """
+            import pytest
+
+            @pytest.mark.parametrize("name", ["daily_job", "etl_repo/broken_job", "dialy_job"])
+            def test_job(workspace_job, name):
+                assert workspace_job(name).name == name.split("/")[-1]
+
+            def test_repository(workspace_repository):
+                workspace_repository("etl_rep")
+            """
+        )
+    )
+    for tb in ("auto", "native", "short"):
+        result = pytester.runpytest_subprocess("tests/test_names.py", f"--tb={tb}")
+        result.assert_outcomes(passed=2, failed=2)
+        output = result.stdout.str()
+        assert "During handling" not in output, tb
+        assert output.count("unknown job 'dialy_job'; did you mean 'daily_job'?") == 1, tb
+        assert output.count("unknown repository 'etl_rep'; did you mean 'etl_repo'?") == 1, tb
+    # The same items and the fixtures share a run: collected items next to the tests.
+    result = pytester.runpytest_subprocess("-rf")
+    result.assert_outcomes(passed=6, failed=3)
+    result.stdout.fnmatch_lines_random(
+        [
+            "FAILED tests/test_names.py::test_job[[]dialy_job[]] - Failed: unknown job*",
+            "FAILED tests/test_names.py::test_repository - Failed: unknown repository*",
+            "FAILED workspace.yaml::etl.py::etl_repo::broken_job - *",
+        ]
+    )
+    assert_no_worker_left(pytester.path)
