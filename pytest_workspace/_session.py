@@ -519,20 +519,34 @@ def collect_workspace_file(file_path: Path, parent: pytest.Collector) -> Optiona
     # pytest collects a folder again for each file argument in it, and keeps only the
     # node that matches the argument: a fresh collector each time, and duplicates are
     # dropped where their items would be made (WorkspaceFile.collect).
-    nodeid = None
+    parent, extra = _file_parent(file_path, parent)
+    return WorkspaceFile.from_parent(parent, path=file_path, **extra)
+
+
+def collect_target_file(file_path: Path, parent: pytest.Collector, key: str) -> pytest.Collector:
+    """The collector of a ``--workspace-file`` target that is also a positional argument
+    (``pytest -f etl.py etl.py::etl_repo::daily_job``, a node id copied from ``-v``):
+    pytest resolves the argument in it, instead of importing the file as a test module."""
+    parent, extra = _file_parent(file_path, parent)
+    return TargetFile.from_parent(parent, path=file_path, key=key, **extra)
+
+
+def _file_parent(
+    file_path: Path, parent: pytest.Collector
+) -> Tuple[pytest.Collector, Dict[str, Any]]:
+    """The parent of a file's collector and the node id it needs (if not pytest's)."""
+    extra: Dict[str, Any] = {}
     if not file_path.is_relative_to(parent.config.rootpath):
         # pytest gives files outside the rootdir an empty node id: use ../-style.
-        nodeid = _display_path(file_path, parent.config)
+        extra["nodeid"] = _display_path(file_path, parent.config)
     while isinstance(parent, pytest.Package):
         # A package's setup imports its __init__.py on the host, which may import what
         # only the location's interpreter has (dagster): hang the file off the folder
         # above it, under the same node id.
-        nodeid = nodeid or _display_path(file_path, parent.config)
+        extra.setdefault("nodeid", _display_path(file_path, parent.config))
         assert isinstance(parent.parent, pytest.Collector)
         parent = parent.parent
-    if nodeid is not None:
-        return WorkspaceFile.from_parent(parent, path=file_path, nodeid=nodeid)
-    return WorkspaceFile.from_parent(parent, path=file_path)
+    return parent, extra
 
 
 @pytest.hookimpl(wrapper=True)
@@ -552,6 +566,8 @@ def _target_collectors(session: pytest.Session) -> List[pytest.Collector]:
     run: WorkspaceRun = session.config.stash[_run_key]
     collectors: List[pytest.Collector] = []
     for key in run.settings.python_files:
+        if session.isinitpath(Path(key)):
+            continue  # a positional argument too: collected there (collect_target_file)
         shown = _display_path(Path(key), session.config)
         collectors.append(
             TargetLocation.from_parent(session, name=shown, nodeid=shown, path=Path(key), key=key)
@@ -608,6 +624,8 @@ class LocationNode(pytest.Collector):
         run.location_nodeids.add(self.nodeid)
         if run.owns(self.location):
             yield from _location_children(self, self.location)
+        else:
+            yield from _owned_elsewhere(self, _named_below(self, (self.name,)))
 
 
 class TargetLocation(pytest.Collector):
@@ -618,11 +636,68 @@ class TargetLocation(pytest.Collector):
         self.key = key
 
     def collect(self) -> Iterator[Union[pytest.Item, pytest.Collector]]:
-        run: WorkspaceRun = self.config.stash[_run_key]
-        location = run.target(self.key)
-        run.location_nodeids.add(self.nodeid)
-        if run.owns(location):
-            yield from _location_children(self, location)
+        return _target_children(self, self.key)
+
+
+class TargetFile(pytest.File):
+    """A ``--workspace-file`` target named as a positional argument, as pytest collects
+    a file: its node id is the file's, its children are the location's repositories."""
+
+    def __init__(self, *, key: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.key = key
+
+    def collect(self) -> Iterator[Union[pytest.Item, pytest.Collector]]:
+        return _target_children(self, self.key)
+
+
+def _target_children(
+    node: pytest.Collector, key: str
+) -> Iterator[Union[pytest.Item, pytest.Collector]]:
+    run: WorkspaceRun = node.config.stash[_run_key]
+    location = run.target(key)
+    run.location_nodeids.add(node.nodeid)
+    if run.owns(location):
+        yield from _location_children(node, location)
+    elif isinstance(node, pytest.File):
+        yield from _owned_elsewhere(node, _named_below(node, ()))
+
+
+class OwnedElsewhere(pytest.Collector):
+    """Part of a node id given as an argument, under a location that another xdist
+    worker owns: it matches the name, so that this worker does not stop at "not found"
+    (a usage error, which ends the worker), and it collects nothing. The owner collects
+    the item."""
+
+    def __init__(self, *, below: Sequence[Tuple[str, ...]], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.below = below
+
+    def collect(self) -> Iterator[pytest.Collector]:
+        return _owned_elsewhere(self, self.below)
+
+
+def _named_below(node: pytest.Collector, names: Tuple[str, ...]) -> List[Tuple[str, ...]]:
+    """The names that the positional arguments ask for below ``node``: the parts after
+    ``names`` (the node's own, after its file) of each argument naming its file."""
+    invocation = node.config.invocation_params.dir
+    below = []
+    for arg in node.config.args:
+        path, *parts = arg.split("::")
+        if parts[: len(names)] == list(names) and len(parts) > len(names):
+            if resolve_path(invocation / path) == resolve_path(node.path):
+                below.append(tuple(parts[len(names) :]))
+    return below
+
+
+def _owned_elsewhere(
+    parent: pytest.Collector, below: Sequence[Tuple[str, ...]]
+) -> Iterator[pytest.Collector]:
+    rests: Dict[str, List[Tuple[str, ...]]] = {}
+    for names in below:
+        rests.setdefault(names[0].split("[")[0], []).append(names[1:])
+    for name, rest in rests.items():
+        yield OwnedElsewhere.from_parent(parent, name=name, below=[r for r in rest if r])
 
 
 def _location_children(

@@ -444,6 +444,20 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Optional[p
     return collector
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makemodule(module_path: Path, parent: pytest.Collector) -> Any:
+    """A ``--workspace-file`` target given as a positional argument, or in a node id
+    (``pytest -f etl.py etl.py::etl_repo::daily_job``), is the location, not a test
+    module: it is never imported on the host."""
+    run = settings(parent.config)
+    if not run.python_files or not parent.session.isinitpath(module_path):
+        return None
+    key = str(module_path.resolve())
+    if key not in run.python_files:
+        return None
+    return session_plugin(parent.config).collect_target_file(module_path, parent, key)
+
+
 # -- xdist ----------------------------------------------------------------------------
 
 #: ``--dist`` modes in which each location is owned by one worker (docs/plugin.md):

@@ -293,3 +293,80 @@ def test_fixture_lookup_failure_is_said_once(pytester: pytest.Pytester) -> None:
         ]
     )
     assert_no_worker_left(pytester.path)
+
+
+# -- node ids given on the command line --------------------------------------------------
+
+
+def test_workspace_file_node_ids_can_be_pasted_back(pytester: pytest.Pytester) -> None:
+    """``-v`` shows a ``--workspace-file`` target's items as ``etl.py::etl_repo::job``:
+    given back as an argument, that node id selects the item, as any node id does
+    (it was a test module to pytest, imported on the host, and "not found")."""
+    make_project(pytester, billing=True)
+    # A location's interpreter has no pytest: billing.py fails if the host imports it.
+    billing = pytester.path / "billing.py"
+    billing.write_text(
+        "import sys\n"
+        "if '_pytest' in sys.modules:\n"
+        "    raise ImportError('billing.py imported by pytest, as a test module')\n"
+        + billing.read_text()
+    )
+    target = ["--workspace-file", "billing.py"]
+    listed = pytester.runpytest_subprocess(*target, "--co", "-q")
+    listed.stdout.fnmatch_lines(
+        ["billing.py::billing_repo::invoice_job", "billing.py::billing_repo::stuck_job"]
+    )
+    picked = pytester.runpytest_subprocess(*target, "billing.py::billing_repo::invoice_job", "-v")
+    picked.assert_outcomes(passed=1)
+    picked.stdout.fnmatch_lines(["billing.py::billing_repo::invoice_job PASSED*"])
+    # The file itself as an argument: every item of the location, once.
+    whole = pytester.runpytest_subprocess(
+        *target, "billing.py", "--workspace-timeout", "1", "--co", "-q"
+    )
+    whole.stdout.fnmatch_lines(["2 tests collected*"])
+    missing = pytester.runpytest_subprocess(*target, "billing.py::billing_repo::nope")
+    assert missing.ret == pytest.ExitCode.USAGE_ERROR
+    missing.stderr.fnmatch_lines(["ERROR: not found: *billing.py::billing_repo::nope"])
+    assert_no_worker_left(pytester.path)
+
+
+@pytest.mark.parametrize("dist", ["load", "loadscope", "worksteal"])
+def test_xdist_node_ids_of_one_location(pytester: pytest.Pytester, dist: str) -> None:
+    """A node id below a location names items that only its owner collects: every
+    other worker stopped at "not found" (a usage error), was replaced, and so on, and the
+    run never ended. Now each argument runs its items, as serially."""
+    make_project(pytester, billing=True)
+    pytester.makefile(".yaml", other="load_from:\n  - python_file: billing.py\n")
+    cases = [
+        (
+            ["--workspace", "workspace.yaml", "workspace.yaml::etl.py::etl_repo::daily_job"],
+            {"passed": 1},
+        ),
+        (
+            [
+                "--workspace-file",
+                "etl.py",
+                "--workspace-file",
+                "billing.py",
+                "etl.py::etl_repo::daily_job",
+                "billing.py::billing_repo::invoice_job",
+            ],
+            {"passed": 2},
+        ),
+        (
+            [
+                "workspace.yaml::etl.py::etl_repo",
+                "other.yaml::billing.py::billing_repo::invoice_job",
+            ],
+            {"passed": 3, "failed": 1},
+        ),
+    ]
+    for args, expected in cases:
+        pytester.runpytest_subprocess(*args, "-p", "no:xdist").assert_outcomes(**expected)
+        for workers in ("2", "3"):
+            # A guard against the hang, not a measure: far above what the run takes.
+            result = pytester.runpytest_subprocess(
+                *args, "-n", workers, "--dist", dist, timeout=300
+            )
+            result.assert_outcomes(**expected)
+    assert_no_worker_left(pytester.path)
