@@ -391,6 +391,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.args = []
     if run.names_a_workspace:
         _check_targets(run)
+        _check_ini_files(config, run)
         # An xdist controller runs no item and starts no location (its workers do):
         # it does without the heavy part, which would only delay starting them.
         if not _is_xdist_controller(config):
@@ -424,6 +425,26 @@ def _check_targets(run: Settings) -> None:
             location_from_module(module)
     except WorkspaceFileError as exc:
         raise pytest.UsageError(str(exc)) from None
+
+
+def _check_ini_files(config: pytest.Config, run: Settings) -> None:
+    """A file the ini option ``workspace`` names that does not exist is a usage error.
+
+    Named on the command line, pytest says "file or directory not found" itself (it is
+    an argument); from the ini file it was inside the folder collected anyway, and so
+    silently not collected.
+    """
+    shows_only = ("help", "version", "markers", "cacheshow")
+    if run.named_on_command_line or any(getattr(config.option, o, 0) for o in shows_only):
+        return
+    for path in run.named_files:
+        if not (path.exists() or path.is_symlink()):
+            folder = config.inipath.parent if config.inipath else config.invocation_params.dir
+            where = f"{config.inipath}: " if config.inipath is not None else ""
+            raise pytest.UsageError(
+                f"{where}ini option workspace names {os.path.relpath(path, folder)}, which "
+                f"does not exist (its paths are relative to {folder})"
+            )
 
 
 def _is_xdist_controller(config: pytest.Config) -> bool:

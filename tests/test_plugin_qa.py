@@ -370,3 +370,23 @@ def test_xdist_node_ids_of_one_location(pytester: pytest.Pytester, dist: str) ->
             )
             result.assert_outcomes(**expected)
     assert_no_worker_left(pytester.path)
+
+
+def test_ini_workspace_that_does_not_exist_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    """``workspace = ["ci/workspace.yaml"]`` naming no file was silently dropped: the
+    run went on with the folder's tests (and whatever workspace.yaml it found)."""
+    make_project(pytester)
+    pytester.mkdir("ci")
+    pytester.makepyprojecttoml('[tool.pytest]\nworkspace = ["ci/workspace.yml"]\n')
+    result = pytester.runpytest_subprocess()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: *pyproject.toml: ini option workspace names ci/workspace.yml, which does"
+            f" not exist (its paths are relative to {pytester.path})"
+        ]
+    )
+    # --help still helps, and the command line replaces the ini option.
+    assert pytester.runpytest_subprocess("--help").ret == pytest.ExitCode.OK
+    result = pytester.runpytest_subprocess("--workspace", "workspace.yaml")
+    result.assert_outcomes(passed=2, failed=1)
