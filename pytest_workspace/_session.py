@@ -315,7 +315,7 @@ class WorkspaceRun:
         or one under a location of this run (not its --deselect), whoever owns it. Then
         pytest's own ``--lf`` finds nothing more to deselect.
         """
-        cache = self.config.cache
+        cache = getattr(self.config, "cache", None)  # none under -p no:cacheprovider
         if not (
             isinstance(self.cache, _WorkerTargets)
             and self.config.getoption("lf", False)

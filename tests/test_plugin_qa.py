@@ -239,6 +239,18 @@ def test_xdist_last_failed_reruns_what_a_serial_run_reruns(pytester: pytest.Pyte
     assert_no_worker_left(pytester.path, at_least=2)
 
 
+def test_xdist_without_the_cache_plugin(pytester: pytest.Pytester) -> None:
+    """``-p no:cacheprovider`` leaves pytest's config without a cache (and no --lf)."""
+    make_project(pytester, billing=True)
+    pytester.makeini("[pytest]\nworkspace = workspace.yaml\ntestpaths = tests\n")
+    result = pytester.runpytest_subprocess(
+        "-n", "2", "-p", "no:cacheprovider", "-k", "not stuck_job"
+    )
+    result.assert_outcomes(passed=5, failed=1)
+    assert "INTERNALERROR" not in result.stdout.str()
+    assert_no_worker_left(pytester.path)
+
+
 def test_xdist_last_failed_ordinary_test_only(pytester: pytest.Pytester) -> None:
     """An ordinary test that failed last: every worker reruns it alone."""
     make_project(pytester, billing=True)
