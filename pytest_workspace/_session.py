@@ -311,9 +311,10 @@ class WorkspaceRun:
         else runs everything. Each worker sees only the items of the locations it owns,
         so workers would choose differently and their ordinary tests differ (xdist's
         "Different tests were collected"). The choice is made here on what every worker
-        knows alike, as a serial run makes it: a last failure among the ordinary tests,
-        or one under a location of this run (not its --deselect), whoever owns it. Then
-        pytest's own ``--lf`` finds nothing more to deselect.
+        knows alike: a last failure among the ordinary tests, or a job, schedule or
+        sensor of a location of this run, whoever owns it, that is still there to run
+        as far as any worker can tell (docs/plugin.md says which). Otherwise every item
+        runs, as pytest's --lf runs everything when it finds no last failure.
         """
         cache = getattr(self.config, "cache", None)  # none under -p no:cacheprovider
         if not (
@@ -323,23 +324,41 @@ class WorkspaceRun:
         ):
             return
         last_failed = set(cache.get("cache/lastfailed", {}))
-        deselected = tuple(self.config.getoption("deselect", None) or ())
         under_location = {
             nodeid
             for nodeid in last_failed
             if any(nodeid.startswith(f"{scope}::") for scope in self.location_nodeids)
         }
         ordinary = {item.nodeid for item in items} - under_location
-        if not (
-            last_failed & ordinary
-            or any(not nodeid.startswith(deselected) for nodeid in under_location)
-        ):
-            return  # pytest's --lf finds no last failure on any worker: it runs all
-        kept = [item for item in items if item.nodeid in last_failed]
-        if len(kept) < len(items):
-            dropped = [item for item in items if item.nodeid not in last_failed]
-            items[:] = kept
-            self.config.hook.pytest_deselected(items=dropped)
+        if last_failed & ordinary or any(map(self._counts_as_selected, under_location)):
+            kept = [item for item in items if item.nodeid in last_failed]
+            if len(kept) < len(items):
+                dropped = [item for item in items if item.nodeid not in last_failed]
+                items[:] = kept
+                self.config.hook.pytest_deselected(items=dropped)
+            return
+        # Nothing to rerun on any worker: pytest's --lf must not find the owner's
+        # failures either (a worker's --lf saves nothing; the controller's does).
+        plugin = self.config.pluginmanager.get_plugin("lfplugin")
+        failures = getattr(plugin, "lastfailed", None)
+        if isinstance(failures, dict):
+            for key in [key for key in failures if str(key) in under_location]:
+                del failures[key]
+
+    def _counts_as_selected(self, nodeid: str) -> bool:
+        """Whether a last failure below a location counts as one of this run's items,
+        for ``--lf`` under xdist, on what every worker knows: not when ``--deselect``
+        names it, nor when ``-k`` or ``-m`` might have deselected it (only its owner
+        can match them), nor a ``load_location`` (most often, the location was fixed
+        since: its items are jobs now). Otherwise the job is taken as still there."""
+        option = self.config.getoption
+        deselected = tuple(option("deselect", None) or ())
+        return not (
+            (deselected and nodeid.startswith(deselected))
+            or option("keyword", "")
+            or option("markexpr", "")
+            or nodeid.rsplit("::", 1)[-1] == LOAD_LOCATION_ITEM
+        )
 
     def target(self, key: str) -> Location:
         if key not in self.cache.targets:

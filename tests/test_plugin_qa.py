@@ -239,6 +239,34 @@ def test_xdist_last_failed_reruns_what_a_serial_run_reruns(pytester: pytest.Pyte
     assert_no_worker_left(pytester.path, at_least=2)
 
 
+def test_xdist_last_failed_after_a_location_is_fixed(pytester: pytest.Pytester) -> None:
+    """The last failure was a location that did not load; it loads now, and its items are
+    jobs: a serial ``--lf`` finds none of its last failures and runs everything, and so
+    does ``-n 2 --lf`` (whose workers cannot see another worker's location)."""
+    make_project(pytester, billing=True)
+    (pytester.path / "workspace.yaml").write_text(
+        "load_from:\n"
+        "  - python_file: etl.py\n"
+        "  - python_file: billing.py\n"
+        "  - python_file: later.py\n"
+    )
+    pytester.makeini("[pytest]\nworkspace = workspace.yaml\ntestpaths = tests\n")
+    args = ["-k", "not stuck_job and not broken_job"]
+    first = pytester.runpytest_subprocess(*args, "-rf")
+    first.assert_outcomes(passed=5, failed=1, deselected=2)
+    first.stdout.fnmatch_lines(["FAILED workspace.yaml::later.py::load_location - *"])
+    # Still broken: the items that ran are those of a serial run, or more, never fewer.
+    rerun = pytester.runpytest_subprocess(*args, "--lf", "-n", "2", "-rf")
+    rerun.assert_outcomes(passed=5, failed=1)
+    pytester.makepyfile(later=BILLING.replace("billing_repo", "later_repo"))
+    for extra in (["-n", "2"], ["-n", "3"], ["-p", "no:xdist"]):
+        result = pytester.runpytest_subprocess(*args, "--lf", *extra)
+        # Every item -k selects, the ordinary tests too (-k deselects 3 stuck/broken
+        # jobs; xdist does not count deselected items).
+        result.assert_outcomes(passed=6, deselected=3 if "no:xdist" in extra else 0)
+    assert_no_worker_left(pytester.path)
+
+
 def test_xdist_without_the_cache_plugin(pytester: pytest.Pytester) -> None:
     """``-p no:cacheprovider`` leaves pytest's config without a cache (and no --lf)."""
     make_project(pytester, billing=True)
