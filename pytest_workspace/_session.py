@@ -82,6 +82,7 @@ def pytest_configure(config: pytest.Config) -> None:
     # Called when this module is registered, at start-up or during collection (the
     # -f/-m targets were checked by plugin.pytest_configure).
     run = config.stash[_run_key] = WorkspaceRun(config, settings(config))
+    config.pluginmanager.register(StepwiseAlike(), "workspace-stepwise")
     if _collects(config):
         # The named locations start now, while pytest configures its plugins and starts
         # the session; pytest_collection reports them (start_named).
@@ -148,6 +149,15 @@ def _is_xdist_controller(config: pytest.Config) -> bool:
 @pytest.hookimpl(trylast=True)  # after -k, -m, --deselect; before pytest's --lf
 def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item]) -> None:
     config.stash[_run_key].select_last_failed(items)
+
+
+class StepwiseAlike:
+    """Registered with this module: a second ``pytest_collection_modifyitems``, before
+    pytest's ``--sw`` deselects (see :meth:`WorkspaceRun.resume_alike`)."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(self, config: pytest.Config) -> None:
+        config.stash[_run_key].resume_alike()
 
 
 @pytest.hookimpl(trylast=True)
@@ -344,6 +354,32 @@ class WorkspaceRun:
         if isinstance(failures, dict):
             for key in [key for key in failures if str(key) in under_location]:
                 del failures[key]
+
+    def resume_alike(self) -> None:
+        """``--sw`` on an xdist worker that owns locations: the same choice on every worker.
+
+        pytest's ``--sw`` deselects the items before the last failure, where it finds
+        it, and skips nothing when its item count differs from the last run's. Each
+        worker sees the items of its own locations only: their counts differ, and only
+        the owner finds a workspace item. So the count is not compared, and a workspace
+        item that failed last makes every worker skip nothing (everything runs again,
+        up to the first failure); an ordinary test that failed last is found by every
+        worker, before the same ordinary tests.
+        """
+        if not (isinstance(self.cache, _WorkerTargets) and self.config.getoption("stepwise", 0)):
+            return
+        plugin: Any = self.config.pluginmanager.get_plugin("stepwiseplugin")
+        if plugin is None:
+            return
+        info = getattr(plugin, "cached_info", plugin)  # pytest 9; older: the plugin
+        if hasattr(info, "last_test_count"):
+            info.last_test_count = None
+        name = "last_failed" if hasattr(info, "last_failed") else "lastfailed"
+        last = getattr(info, name, None)
+        if last is not None and any(
+            str(last).startswith(f"{scope}::") for scope in self.location_nodeids
+        ):
+            setattr(info, name, None)
 
     def _counts_as_selected(self, nodeid: str) -> bool:
         """Whether a last failure below a location counts as one of this run's items,

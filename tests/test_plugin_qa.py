@@ -430,3 +430,40 @@ def test_ini_workspace_that_does_not_exist_is_a_usage_error(pytester: pytest.Pyt
     assert pytester.runpytest_subprocess("--help").ret == pytest.ExitCode.OK
     result = pytester.runpytest_subprocess("--workspace", "workspace.yaml")
     result.assert_outcomes(passed=2, failed=1)
+
+
+def test_xdist_stepwise_resumes_alike_on_every_worker(pytester: pytest.Pytester) -> None:
+    """``-n 2 --sw``, run again after a failure: the workers' collections differ (each
+    has its own locations' items), and pytest's --sw chose per worker, so xdist refused
+    the run ("Different tests were collected"). A workspace item that failed last now
+    makes every item run again; an ordinary test that failed last is resumed from."""
+    make_project(pytester, billing=True)
+    pytester.makeini("[pytest]\nworkspace = workspace.yaml\ntestpaths = tests\n")
+    args = ["--sw", "-n", "2", "-k", "not stuck_job", "-rf"]
+    first = pytester.runpytest_subprocess(*args)
+    first.stdout.fnmatch_lines(["FAILED workspace.yaml::etl.py::etl_repo::broken_job - *"])
+    again = pytester.runpytest_subprocess(*args)
+    assert "Different tests were collected" not in again.stdout.str()
+    again.stdout.fnmatch_lines(["FAILED workspace.yaml::etl.py::etl_repo::broken_job - *"])
+    # A serial --sw, then -n 2 --sw: the count of items the serial run saved is not
+    # each worker's.
+    pytester.runpytest_subprocess("--sw", "-p", "no:xdist", "-k", "not stuck_job")
+    again = pytester.runpytest_subprocess(*args)
+    assert "Different tests were collected" not in again.stdout.str()
+    again.stdout.fnmatch_lines(["FAILED workspace.yaml::etl.py::etl_repo::broken_job - *"])
+
+    # An ordinary test that fails: the next run resumes from it, on every worker.
+    (pytester.path / "tests" / "test_zz.py").write_text("def test_zz():\n    assert False\n")
+    args = ["--sw", "-n", "2", "-k", "not stuck_job and not broken_job", "-rA"]
+    # (How many items run before xdist stops after a failure depends on timing: only
+    # what was deselected at collection is asserted.)
+    pytester.runpytest_subprocess(*args).stdout.fnmatch_lines(
+        ["FAILED tests/test_zz.py::test_zz - *"]
+    )
+    resumed = pytester.runpytest_subprocess(*args)
+    assert "Different tests were collected" not in resumed.stdout.str()
+    resumed.stdout.fnmatch_lines(["FAILED tests/test_zz.py::test_zz - *"])
+    # tests/test_units.py comes before it: deselected, as in a serial --sw.
+    assert "tests/test_units.py::test_one" not in resumed.stdout.str()
+    assert "tests/test_units.py::test_daily" not in resumed.stdout.str()
+    assert_no_worker_left(pytester.path)
