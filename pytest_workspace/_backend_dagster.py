@@ -53,6 +53,8 @@ EXECUTE_OPTIONS = ("resources", "partition_key")
 #: The type name of what ``@dg.definitions`` returns (``LazyDefinitions``, whose module
 #: moved between Dagster releases).
 _LAZY_DEFINITIONS = "LazyDefinitions"
+#: Dagster's class of declarative automation sensors (``default_automation_condition_sensor``).
+_AUTOMATION_SENSOR = "AutomationConditionSensorDefinition"
 
 
 def loaded_dagster() -> Any:
@@ -1227,7 +1229,8 @@ class DagsterSchedule:
             repository_def=repo.dagster_repository,
             resources=_tick_resources(self.dagster_schedule, repo) or None,
         )
-        with context:
+        _hand_over_instance(context, instance)
+        with context, _dynamic_partitions_from(instance):
             data = _evaluate_tick(self, self.dagster_schedule, context)
         return _tick_data(self, repo, data, instance)
 
@@ -1246,6 +1249,8 @@ class DagsterSensor:
         """One tick as the daemon's first one: the repository, the worker's instance,
         the sensor's name and resources, no cursor and no previous run."""
         dagster = loaded_dagster()
+        if type(self.dagster_sensor).__name__ == _AUTOMATION_SENSOR:
+            return self._evaluate_automation(repo, instance)
         context = dagster.build_sensor_context(
             instance=instance,
             cursor=None,
@@ -1254,9 +1259,120 @@ class DagsterSensor:
             sensor_name=self.name,
             resources=_tick_resources(self.dagster_sensor, repo) or None,
         )
-        with context:
+        _read_dynamic_partitions_from(context, instance)
+        with context, _dynamic_partitions_from(instance):
             data = _evaluate_tick(self, self.dagster_sensor, context)
         return _tick_data(self, repo, data, instance)
+
+    def _evaluate_automation(self, repo: DagsterRepository, instance: Any) -> Dict[str, Any]:
+        """The first tick of a declarative automation sensor (``AutomationCondition`` on
+        assets: Dagster's ``default_automation_condition_sensor`` or an
+        ``AutomationConditionSensorDefinition``), which the daemon evaluates in its own
+        way, never as a sensor function (``evaluate_tick`` raises ``NotImplementedError``).
+
+        Evaluated with Dagster's ``evaluate_automation_conditions`` over the sensor's
+        asset selection, on the worker's instance, with no cursor: the asset partitions
+        it requests are its run requests, one per partition key (the assets of
+        ``__ASSET_JOB`` it would launch), and a tick that requests nothing is a skip.
+        """
+        dagster = loaded_dagster()
+        repo_def = repo.dagster_repository
+        assets = list(repo_def.asset_graph.assets_defs)
+        result = dagster.evaluate_automation_conditions(
+            defs=dagster.Definitions(assets=assets),
+            instance=instance,
+            asset_selection=self.dagster_sensor.asset_selection,
+        )
+        by_partition: Dict[Optional[str], List[str]] = {}
+        for key in sorted(repo_def.asset_graph.get_all_asset_keys()):
+            for partition in sorted(result.get_requested_partitions(key), key=str):
+                by_partition.setdefault(partition, []).append(key.to_user_string())
+        if not by_partition:
+            return {
+                "run_requests": [],
+                "skip_reason": "no asset's automation condition requested a run on this "
+                "first tick (no cursor, an instance with no materialization)",
+            }
+        requests = []
+        for partition, keys in by_partition.items():
+            requests.append(
+                {
+                    "run_key": None,
+                    "run_config": {},
+                    "tags": {"dagster/partition": partition} if partition is not None else {},
+                    "job_name": IMPLICIT_ASSET_JOB_NAME,
+                    "partition_key": partition,
+                    "asset_selection": keys,
+                }
+            )
+        return {"run_requests": requests, "skip_reason": None}
+
+
+#: Subclasses of Dagster's schedule context whose ``instance`` is the one handed over.
+_INSTANCE_CONTEXTS: Dict[type, type] = {}
+
+
+def _instance_of_context(context: Any) -> Any:
+    return context._instance
+
+
+def _hand_over_instance(context: Any, instance: Any) -> None:
+    """Make ``context.instance`` of a schedule's context the worker's instance.
+
+    ``build_schedule_context`` keeps an instance only through its ref, and an ephemeral
+    instance has none, so a schedule reading ``context.instance`` (its runs, its dynamic
+    partitions) stopped in Dagster's *Attempted to initialize dagster instance, but no
+    instance reference was provided*; the daemon's context always has one. The context
+    has ``__slots__``: its class becomes a subclass (no slot of its own) whose
+    ``instance`` property returns the instance put in its ``_instance`` slot.
+    """
+    cls = type(context)
+    try:
+        sub = _INSTANCE_CONTEXTS.get(cls)
+        if sub is None:
+            namespace = {"__slots__": (), "instance": property(_instance_of_context)}
+            sub = _INSTANCE_CONTEXTS[cls] = type(cls.__name__, (cls,), namespace)
+        context._instance = instance
+        context.__class__ = sub
+    except Exception:  # another Dagster's context: it keeps its own rules
+        pass
+
+
+def _dynamic_partitions_from(instance: Any) -> Any:
+    """A context in which Dagster reads dynamic partitions from ``instance``.
+
+    The daemon's tick contexts carry an ``instance_ref``, from which Dagster makes the
+    store it resolves a run request's dynamic partition key against; an ephemeral
+    instance has no ref, so without this a ``RunRequest(partition_key=...)`` for a job on
+    ``DynamicPartitionsDefinition`` stops in Dagster's *The instance is not available to
+    load partitions*.
+    """
+    import contextlib  # only Dagster locations evaluate ticks; Dagster imported it already
+
+    context = _partition_loading_context()
+    if context is None:
+        return contextlib.nullcontext()
+    return context(dynamic_partitions_store=instance)
+
+
+def _read_dynamic_partitions_from(context: Any, instance: Any) -> None:
+    """Give a sensor context the dynamic partitions loader the daemon's has.
+
+    Dagster resolves a sensor's partitioned run requests against that loader *plus* the
+    tick's own ``dynamic_partitions_requests`` (a ``SensorResult`` adding ``"acme"`` may
+    request a run of ``"acme"``); the context makes it only from an ``instance_ref``.
+    The requests are not applied to the worker's instance: another item's verdict must
+    not depend on whether this sensor ran first.
+    """
+    loader_class = getattr(
+        sys.modules.get("dagster._core.instance.types"), "CachingDynamicPartitionsLoader", None
+    )
+    if loader_class is not None and "caching_dynamic_partitions_loader" in vars(type(context)):
+        try:
+            # A functools.cached_property: the instance's own value takes precedence.
+            context.__dict__["caching_dynamic_partitions_loader"] = loader_class(instance)
+        except Exception:  # another Dagster: it resolves as it does
+            pass
 
 
 class InvalidRunRequestError(definitions.InvalidTargetError):
