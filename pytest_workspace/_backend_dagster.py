@@ -940,12 +940,52 @@ def _run_config_error(job_def: Any, run_config: Any, exc: Any) -> Exception:
         missing = []
     if only_missing and not missing:
         only_missing = False
+    unset = [_unset_variable(error) for error in errors]
+    message = str(exc)
+    if any(unset):
+        # Say what to do first; Dagster's words follow, without its own frames.
+        said = [line for line in unset if line]
+        message = "\n".join(
+            [f"Error in config for job {job_def.name}: " + said[0]]
+            + said[1:]
+            + ["Dagster says:"]
+            + [_without_stack_trace(problem) for problem in problems]
+        )
     error: Exception = definitions.RunConfigError(
-        str(exc), job_name=job_def.name, missing=missing, problems=problems
+        message, job_name=job_def.name, missing=missing, problems=problems
     )
     # Read by the worker: Dagster tells exactly which errors are missing fields.
     error.only_missing = only_missing  # type: ignore[attr-defined]
     return error
+
+
+_UNSET_VARIABLE = re.compile(r'environment variable "([^"]+)" which is not set')
+
+
+def _unset_variable(error: Any) -> str:
+    """What to do about a config value ``EnvVar("X")`` (``{"env": "X"}``) whose variable is
+    not set, or "" for another error: the resource (or config path) that reads it."""
+    found = _UNSET_VARIABLE.search(str(getattr(error, "message", "")))
+    if found is None:
+        return ""
+    levels = [str(level) for level in getattr(getattr(error, "stack", None), "levels", ())]
+    if len(levels) >= 2 and levels[0] == "resources":
+        field = ".".join(levels[3:]) if levels[2:3] == ["config"] else ".".join(levels[2:])
+        reader = f"resource {levels[1]!r}" + (f" (its config field {field!r})" if field else "")
+        instead = "or replace the resource with the pytest_workspace_resources hook"
+    else:
+        reader = f"the config at {'.'.join(levels) or 'the root'}"
+        instead = "or give that config with the pytest_workspace_run_config hook"
+    return (
+        f"{reader} reads the environment variable {found.group(1)} (EnvVar), which is not "
+        "set in the location's process. Set it in the environment pytest starts in (a "
+        "conftest.py may set os.environ before the locations start; pytest-workspace "
+        f"does not read a .env file), {instead}."
+    )
+
+
+def _without_stack_trace(problem: str) -> str:
+    return problem.split("\n\nStack Trace:", 1)[0].strip()
 
 
 def _reason(error: Any) -> str:

@@ -162,3 +162,56 @@ def test_declarative_automation_is_evaluated_as_its_first_tick(
     [request] = evaluation.run_requests
     assert request["asset_selection"] == ["nightly_report"]
     assert request["job_name"] == "__ASSET_JOB"
+
+
+ENV_VAR_RESOURCE = """\
+import dagster as dg
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    api_key: str
+
+    def orders(self) -> list:
+        return [1, 2, 3]
+
+
+@dg.asset
+def orders(warehouse: WarehouseResource) -> list:
+    return warehouse.orders()
+
+
+defs = dg.Definitions(
+    assets=[orders],
+    resources={"warehouse": WarehouseResource(api_key=dg.EnvVar("WAREHOUSE_API_KEY"))},
+)
+"""
+
+
+@pytest.mark.parametrize("line", LINES)
+def test_an_unset_env_var_of_a_resource_names_the_resource_and_what_to_do(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, python_env, line: DagsterLine
+) -> None:  # type: ignore[no-untyped-def]
+    """Before: *Error in config for job __ASSET_JOB*, Dagster's post-processing message
+    and a traceback of Dagster's config frames only, naming neither the resource nor a
+    way out. Now the resource, its field and the variable come first, with what to do."""
+    monkeypatch.delenv("WAREHOUSE_API_KEY", raising=False)
+    python = _python(python_env, line)
+    workspace = _project(pytester, monkeypatch, python, ENV_VAR_RESOURCE)
+    result = _run(pytester, workspace)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*Error in config for job __ASSET_JOB: resource 'warehouse' (its config field "
+            "'api_key') reads the environment variable WAREHOUSE_API_KEY (EnvVar), which is "
+            "not set in the location's process*pytest_workspace_resources hook.",
+            "Dagster says:",
+            '*You have attempted to fetch the environment variable "WAREHOUSE_API_KEY"*',
+        ]
+    )
+    assert "post_process.py" not in result.stdout.str()  # no Dagster frames
+    assert_no_worker_left(pytester.path)
+    # The way out the message gives: a conftest.py setting the variable.
+    (pytester.path / "conftest.py").write_text(
+        with_pid_recorder('import os\nos.environ["WAREHOUSE_API_KEY"] = "test-key"\n')
+    )
+    _run(pytester, workspace).assert_outcomes(passed=1)
