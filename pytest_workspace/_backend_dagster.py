@@ -342,8 +342,23 @@ class DagsterBackend(_backend.Backend):
         the last key of a partitioned job's partitions definition)."""
         _backend.refuse_options(self, options, EXECUTE_OPTIONS)
         resources = resolve_resources(job.dagster_job, options.get("resources") or {})
+        groups = None
+        if options.get("partition_key") is None:
+            groups = _partitions_groups(repo, job)
         try:
-            partition_key = job.partition_to_run(options.get("partition_key"), self.instance)
+            if groups is not None:
+                result, partition_key = (
+                    self._execute_groups(repo, job, groups, run_config, resources),
+                    None,
+                )
+            else:
+                partition_key = job.partition_to_run(options.get("partition_key"), self.instance)
+                result = job.execute_in_process(
+                    run_config=dict(run_config) or None,
+                    instance=self.instance,
+                    resources=resources,
+                    partition_key=partition_key,
+                )
         except PartitionsUnavailable as exc:
             # Not a failure: there is nothing to run yet. The host skips the job.
             return {
@@ -354,13 +369,6 @@ class DagsterBackend(_backend.Backend):
                 "error": None,
                 "skip_reason": str(exc),
             }
-        try:
-            result = job.execute_in_process(
-                run_config=dict(run_config) or None,
-                instance=self.instance,
-                resources=resources,
-                partition_key=partition_key,
-            )
         finally:
             # What the default IO manager stored goes with the run, as it went with the
             # instance of a run of its own: no item reads values another one stored.
@@ -372,6 +380,50 @@ class DagsterBackend(_backend.Backend):
             asset_checks=_protocol.to_plain(result.asset_checks),
         )
         return data
+
+    def _execute_groups(
+        self,
+        repo: DagsterRepository,
+        job: DagsterJob,
+        groups: List[List[Any]],
+        run_config: Mapping[str, Any],
+        resources: Mapping[str, Any],
+    ) -> DagsterRunResult:
+        """``__ASSET_JOB`` over assets of several partitions definitions, as "Materialize
+        all" launches it: one run per partitions definition (the unpartitioned assets
+        being one), each the job subset to those assets and their checks, at the last key
+        of its definition; in the order of the asset graph, so that a later run loads
+        what an earlier one stored. A definition with no key yet (dynamic partitions)
+        does not run, and says so in the item's log; when none can run, the item skips."""
+        repo_def = repo.dagster_repository
+        results: List[DagsterRunResult] = []
+        not_run: List[str] = []
+        for keys in groups:
+            subset = DagsterJob(
+                repo_def.get_maybe_subset_job_def(
+                    job.name, asset_selection=set(keys), asset_check_selection=None
+                )
+            )
+            try:
+                key = subset.partition_to_run(None, self.instance)
+            except PartitionsUnavailable as exc:
+                names = ", ".join(asset.to_user_string() for asset in keys)
+                not_run.append(f"assets {names} did not run: {str(exc).split(': ', 1)[-1]}")
+                continue
+            known = set(getattr(subset.dagster_job, "resource_defs", {}) or {})
+            results.append(
+                subset.execute_in_process(
+                    run_config=_config_for_ops(run_config, subset.op_names) or None,
+                    instance=self.instance,
+                    resources={k: v for k, v in resources.items() if k in known},
+                    partition_key=key,
+                )
+            )
+        if not results:
+            raise PartitionsUnavailable(
+                f"job {job.name!r} has no partition to run: " + "; ".join(not_run)
+            )
+        return DagsterRunResult.combined(results, job.op_names, not_run)
 
     def evaluate_schedule(self, repo: Any, name: str) -> Dict[str, Any]:
         # Dagster validated the cron string when the schedule was defined (it accepts
@@ -654,7 +706,7 @@ class DagsterRepository:
             return mismatch_error
         invalid_error: Exception = d.InvalidDefinitionError(
             f"Dagster could not build job {key!r} of repository {self.name!r}: "
-            f"{type(exc).__name__}: {text}"
+            f"{type(exc).__name__}: {text}{_causes(exc)}"
         )
         return invalid_error
 
@@ -679,6 +731,22 @@ class DagsterRepository:
             closest=_protocol.closest_name(name, known),
         )
         return error
+
+
+def _causes(exc: BaseException) -> str:
+    """The messages of the exceptions ``exc`` was raised from, as Dagster prints them
+    (*The above exception was caused by the following exception*): Dagster's
+    *Failed to resolve asset job orders_job* says what is wrong only in its cause
+    (*AssetKey(s) ['orderz'] were selected, but no AssetsDefinition objects supply
+    these keys...*)."""
+    lines: List[str] = []
+    seen = {id(exc)}
+    cause = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+    while cause is not None and id(cause) not in seen and len(lines) < 5:
+        seen.add(id(cause))
+        lines.append(f"\ncaused by {type(cause).__name__}: {str(cause).strip()}")
+        cause = cause.__cause__ or (None if cause.__suppress_context__ else cause.__context__)
+    return "".join(lines)
 
 
 def _check_error_class() -> Any:
@@ -1135,6 +1203,78 @@ class DagsterRunResult:
         if failed_checks:
             self.success = False
 
+    @classmethod
+    def combined(
+        cls, results: List[DagsterRunResult], op_names: List[str], notes: List[str]
+    ) -> DagsterRunResult:
+        """One result for the runs of one item (``__ASSET_JOB``'s runs, one per partitions
+        definition): a success if each was; steps in the job's op order; ``notes`` are
+        logged as warnings (what did not run)."""
+        first = results[0]
+        merged = cls.__new__(cls)
+        merged.success = all(result.success for result in results)
+        merged.run_id = first.run_id
+        merged.error = next((r.error for r in results if r.error is not None), None)
+        merged.logs = [entry for result in results for entry in result.logs]
+        import time
+
+        merged.logs.extend(
+            definitions.LogEntry(time.time(), "WARNING", None, note, None) for note in notes
+        )
+        merged.materializations = [m for result in results for m in result.materializations]
+        merged.asset_checks = [c for result in results for c in result.asset_checks]
+        steps = {name: step for result in results for name, step in result.step_results.items()}
+        order = [name for name in op_names if name in steps]
+        order += sorted(set(steps) - set(order))
+        merged.step_results = {name: steps[name] for name in order}
+        return merged
+
+
+def _partitions_groups(repo: Any, job: DagsterJob) -> Optional[List[List[Any]]]:
+    """The assets of ``__ASSET_JOB`` grouped by partitions definition, in the asset
+    graph's order, when they have more than one (None otherwise: the job runs as it is).
+
+    Dagster's implicit job over assets of several partitions definitions has none of its
+    own: run whole, without a partition, every partitioned asset fails in Dagster's
+    *Cannot access partition_key for a non-partitioned run*. The UI's "Materialize all"
+    launches a run per partitions definition instead (a backfill).
+    """
+    if job.name != IMPLICIT_ASSET_JOB_NAME or job.dagster_job.partitions_def is not None:
+        return None
+    graph: Any = getattr(getattr(repo, "dagster_repository", None), "asset_graph", None)
+    try:
+        materializable = set(graph.materializable_asset_keys)
+        ordered = [key for key in graph.toposorted_asset_keys if key in materializable]
+        definitions_seen: List[Any] = []
+        groups: List[List[Any]] = []
+        for key in ordered:
+            partitions_def = graph.get(key).partitions_def
+            for index, seen in enumerate(definitions_seen):
+                if seen == partitions_def:
+                    groups[index].append(key)
+                    break
+            else:
+                definitions_seen.append(partitions_def)
+                groups.append([key])
+    except Exception:  # another Dagster's asset graph: run the job as it is
+        return None
+    if len(groups) < 2:
+        return None
+    return groups
+
+
+def _config_for_ops(run_config: Mapping[str, Any], op_names: List[str]) -> Dict[str, Any]:
+    """``run_config`` with its ``ops`` entries limited to the ops of a job subset (Dagster
+    refuses config for an op the subset does not have)."""
+    config = dict(run_config)
+    ops = config.get("ops")
+    if isinstance(ops, Mapping):
+        roots = {name.split(".")[0] for name in op_names}
+        config["ops"] = {name: value for name, value in ops.items() if name in roots}
+        if not config["ops"]:
+            del config["ops"]
+    return config
+
 
 def _check_data(evaluation: Any, step_key: Optional[str]) -> Dict[str, Any]:
     """An asset check's result as plain data."""
@@ -1534,7 +1674,14 @@ def _launched_job(
     repository_def = repo.dagster_repository
     assets = getattr(request, "asset_selection", None)
     if assets is None:
-        return repository_def.get_job(job_name)
+        try:
+            return repository_def.get_job(job_name)
+        except loaded_dagster().DagsterError as exc:  # the job's own build error
+            raise InvalidRunRequestError(
+                f"{owner.kind} {owner.name!r}: {what} targets job {job_name!r}, which "
+                f"Dagster could not build, so the daemon would not launch it: "
+                f"{type(exc).__name__}: {exc}{_causes(exc)}"
+            ) from None
     checks = getattr(request, "asset_check_keys", None)
     try:
         return repository_def.get_maybe_subset_job_def(

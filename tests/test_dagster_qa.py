@@ -9,6 +9,7 @@ here was a finding of exploratory QA: what broke before its fix is in its docstr
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -215,3 +216,162 @@ def test_an_unset_env_var_of_a_resource_names_the_resource_and_what_to_do(
         with_pid_recorder('import os\nos.environ["WAREHOUSE_API_KEY"] = "test-key"\n')
     )
     _run(pytester, workspace).assert_outcomes(passed=1)
+
+
+MIXED_PARTITIONS = """\
+import dagster as dg
+
+daily = dg.DailyPartitionsDefinition(start_date="2024-01-01")
+regions = dg.StaticPartitionsDefinition(["americas", "emea"])
+customers = dg.DynamicPartitionsDefinition(name="customers")
+
+
+@dg.asset
+def raw_orders() -> list:
+    return [{"region": "emea", "amount": 3}]
+
+
+@dg.asset(partitions_def=daily)
+def daily_sales(context: dg.AssetExecutionContext, raw_orders: list) -> dict:
+    return {"day": context.partition_key, "total": sum(o["amount"] for o in raw_orders)}
+
+
+@dg.asset_check(asset=daily_sales)
+def daily_sales_positive() -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(passed=True)
+
+
+@dg.asset(partitions_def=regions)
+def regional_report(context: dg.AssetExecutionContext) -> str:
+    return context.partition_key
+
+
+@dg.asset(partitions_def=customers)
+def customer_report() -> None:
+    pass
+"""
+
+
+@pytest.mark.parametrize("line", LINES)
+def test_materialize_all_runs_each_partitions_definition_at_its_latest_partition(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, python_env, line: DagsterLine
+) -> None:  # type: ignore[no-untyped-def]
+    """Before: a module with partitioned and unpartitioned assets (the usual project) had
+    an ``__ASSET_JOB`` item that ran every asset in one run without a partition, so each
+    partitioned asset failed in *Cannot access partition_key for a non-partitioned run*
+    although nothing was wrong with the code. Now it runs as "Materialize all" does: a
+    run per partitions definition, at its last key, unpartitioned assets first."""
+    python = _python(python_env, line)
+    workspace = _project(pytester, monkeypatch, python, MIXED_PARTITIONS)
+    result = _run(pytester, workspace)
+    result.assert_outcomes(passed=1)
+    out = result.stdout.str()
+    assert "non-partitioned run" not in out
+    # daily_sales loaded raw_orders, which the run before it stored; each partitioned
+    # asset ran at the last key of its own definition.
+    assert re.search(r"^materialized raw_orders$", out, re.M), out
+    assert re.search(r"^materialized daily_sales \[partition '\d{4}-\d\d-\d\d'\]$", out, re.M)
+    assert "materialized regional_report [partition 'emea']" in out
+    assert "check daily_sales:daily_sales_positive passed (ERROR)" in out
+    # The dynamic partitions definition has no key yet: its asset did not run, saying so.
+    result.stdout.fnmatch_lines(
+        ["WARNING *assets customer_report did not run: its DynamicPartitionsDefinition "
+         "'customers' has no partitions yet*"]
+    )  # fmt: skip
+    assert "materialized customer_report" not in out
+    assert_no_worker_left(pytester.path)
+
+
+BROKEN_DEFINITIONS = {
+    "definitions.py": """\
+import dagster as dg
+
+
+@dg.asset
+def orders() -> list:
+    return [1, 2]
+
+
+orders_job = dg.define_asset_job("orders_job", selection=["orderz"])  # a typo
+daily_orders = dg.ScheduleDefinition(job=orders_job, cron_schedule="@daily")
+""",
+    "duplicates.py": """\
+import dagster as dg
+
+
+@dg.asset(name="orders")
+def orders_from_api() -> None: ...
+
+
+@dg.asset(name="orders")
+def orders_from_files() -> None: ...
+
+
+defs = dg.Definitions(assets=[orders_from_api, orders_from_files])
+""",
+    "healthy.py": """\
+import dagster as dg
+
+
+@dg.asset
+def customers() -> list:
+    return ["acme"]
+""",
+}
+
+
+@pytest.mark.parametrize("line", LINES)
+def test_an_asset_job_selecting_a_missing_asset_says_which_and_breaks_nothing_else(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, python_env, line: DagsterLine
+) -> None:  # type: ignore[no-untyped-def]
+    """Before: a ``define_asset_job`` selecting a misspelt asset failed with Dagster's
+    *Failed to resolve asset job orders_job* alone, which does not say what is wrong
+    (Dagster says it in the exception's cause, which was dropped). Now the cause, with
+    Dagster's *did you mean*, follows. A location Dagster refuses (duplicate asset keys)
+    fails its own load item only."""
+    python = _python(python_env, line)
+    workspace = _project(pytester, monkeypatch, python, BROKEN_DEFINITIONS["definitions.py"])
+    for name in ("duplicates.py", "healthy.py"):
+        (pytester.path / name).write_text(BROKEN_DEFINITIONS[name])
+    workspace.write_text(
+        "load_from:\n"
+        + "".join(
+            f"  - python_file:\n      relative_path: {name}\n"
+            "      executable_path: ${DAGSTER_PYTHON}\n"
+            for name in BROKEN_DEFINITIONS
+        )
+    )
+    result = _run(pytester, workspace)
+    out = result.stdout.str()
+    # Dagster 1.13 raises "Failed to resolve asset job" from the subset error; 1.11 the
+    # subset error itself.
+    cause = (
+        r"(DagsterInvalidDefinitionError: Failed to resolve asset job orders_job\n"
+        r"caused by )?"
+        + re.escape(
+            "DagsterInvalidSubsetError: AssetKey(s) ['orderz'] were selected, but no "
+            "AssetsDefinition objects supply these keys"
+        )
+    )
+    job = "Dagster could not build job 'orders_job' of repository '__repository__': "
+    assert re.search(re.escape(job) + cause, out), out
+    # The schedule targeting it says so, not with a traceback of Dagster's frames.
+    schedule = (
+        "schedule 'orders_job_schedule': run request 0 targets job 'orders_job', which "
+        "Dagster could not build, so the daemon would not launch it: "
+    )
+    assert re.search(re.escape(schedule) + cause, out), out
+    assert "in resolve_unresolved_job_def" not in out
+    result.stdout.fnmatch_lines(["*did you mean*", '*"orders"*'])
+    result.stdout.fnmatch_lines(
+        ["*code location 'duplicates.py' failed to load*Duplicate asset key*orders*"]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "PASSED *definitions.py::__repository__::__ASSET_JOB",
+            "PASSED *healthy.py::__repository__::__ASSET_JOB",
+        ]
+    )
+    # orders_job, the schedule targeting it, duplicates.py's load.
+    result.assert_outcomes(passed=2, failed=3)
+    assert_no_worker_left(pytester.path, at_least=2)
