@@ -14,7 +14,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from dagster_versions import SUPPORTED, DagsterLine
+from dagster_versions import NEWEST, SUPPORTED, DagsterLine
 from processes import assert_no_worker_left, with_pid_recorder
 
 from pytest_workspace import load_workspace
@@ -375,3 +375,81 @@ def test_an_asset_job_selecting_a_missing_asset_says_which_and_breaks_nothing_el
     # orders_job, the schedule targeting it, duplicates.py's load.
     result.assert_outcomes(passed=2, failed=3)
     assert_no_worker_left(pytester.path, at_least=2)
+
+
+DG_WORKSPACE = """\
+directory_type = "workspace"
+
+[workspace]
+
+[[workspace.projects]]
+path = "projects/sales"
+
+[[workspace.projects]]
+path = "projects/marketing"
+"""
+
+DEFINITIONS_TEMPLATE = """\
+from pathlib import Path
+
+from dagster import definitions, load_from_defs_folder
+
+
+@definitions
+def defs():
+    return load_from_defs_folder(path_within_project=Path(__file__).parent)
+"""
+
+
+def _create_dagster_project(root: Path, name: str, venv: Path, assets: str) -> None:
+    """A project as ``create-dagster project`` lays it out, its ``.venv`` a link to
+    ``venv``."""
+    package = root / "projects" / name / "src" / name
+    (package / "defs").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "defs" / "__init__.py").write_text("")
+    (package / "definitions.py").write_text(DEFINITIONS_TEMPLATE)
+    (package / "defs" / "assets.py").write_text(textwrap.dedent(assets))
+    (root / "projects" / name / "pyproject.toml").write_text(
+        f'[project]\nname = "{name}"\nversion = "0.1.0"\ndependencies = ["dagster"]\n\n'
+        f'[tool.dg]\ndirectory_type = "project"\n\n[tool.dg.project]\nroot_module = "{name}"\n'
+        f'registry_modules = ["{name}.components.*"]\n'
+    )
+    (root / "projects" / name / ".venv").symlink_to(venv)
+
+
+def test_a_project_whose_venv_has_no_dagster_says_which_interpreter(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, python_env
+) -> None:  # type: ignore[no-untyped-def]
+    """Before: *raised ModuleNotFoundError: No module named 'dagster'; fix the error in
+    your code* for a project whose ``.venv`` lacks Dagster (not synced yet, or the
+    wrong environment): nothing in the code is wrong. Now the message names the
+    interpreter and how to fix it; the other project runs."""
+    dagster_venv = _python(python_env, NEWEST).parent.parent
+    bare_venv = python_env(NEWEST.python).parent.parent
+    _create_dagster_project(
+        pytester.path,
+        "sales",
+        dagster_venv,
+        "import dagster as dg\n\n@dg.asset\ndef orders(): ...\n",
+    )
+    _create_dagster_project(
+        pytester.path, "marketing", bare_venv, "import dagster as dg\n\n@dg.asset\ndef ads(): ...\n"
+    )
+    (pytester.path / "dg.toml").write_text(DG_WORKSPACE)
+    (pytester.path / "conftest.py").write_text(with_pid_recorder())
+    pytester.makeini("[pytest]\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rA")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["PASSED dg.toml::sales::__repository__::__ASSET_JOB"])
+    python = pytester.path / "projects" / "marketing" / ".venv" / "bin" / "python"
+    result.stdout.fnmatch_lines(
+        [
+            "*code location 'marketing' failed to load: importing python module "
+            "marketing.definitions raised ModuleNotFoundError: No module named 'dagster': "
+            f"the location's interpreter {python} does not have it installed; install it "
+            "in that environment (for a dg project, `uv sync` in the project)*",
+        ]
+    )
+    assert "fix the error in your code" not in result.stdout.str()
+    assert_no_worker_left(pytester.path)
