@@ -385,7 +385,7 @@ class DagsterBackend(_backend.Backend):
         self,
         repo: DagsterRepository,
         job: DagsterJob,
-        groups: List[List[Any]],
+        groups: List[Tuple[List[Any], Set[Any]]],
         run_config: Mapping[str, Any],
         resources: Mapping[str, Any],
     ) -> DagsterRunResult:
@@ -398,10 +398,10 @@ class DagsterBackend(_backend.Backend):
         repo_def = repo.dagster_repository
         results: List[DagsterRunResult] = []
         not_run: List[str] = []
-        for keys in groups:
+        for keys, checks in groups:
             subset = DagsterJob(
                 repo_def.get_maybe_subset_job_def(
-                    job.name, asset_selection=set(keys), asset_check_selection=None
+                    job.name, asset_selection=set(keys), asset_check_selection=checks
                 )
             )
             try:
@@ -629,14 +629,16 @@ class DagsterRepository:
         return self._job_names
 
     def _materializes_assets(self) -> bool:
-        """Whether the repository has assets that its ``__ASSET_JOB`` materializes (not
-        only external assets), without building any job."""
+        """Whether the repository has assets that its ``__ASSET_JOB`` materializes, or
+        asset checks it runs (checks of external assets, ``AssetSpec``s loaded by
+        another tool, are all such a location may have), without building any job."""
         if self._lists_asset_job is None:
             repo = self.dagster_repository
             try:
+                graph = repo.asset_graph
                 self._lists_asset_job = bool(
                     repo.has_implicit_global_asset_job_def()
-                    and repo.asset_graph.materializable_asset_keys
+                    and (graph.materializable_asset_keys or graph.asset_check_keys)
                 )
             except Exception:  # another Dagster: keep the implicit job hidden
                 self._lists_asset_job = False
@@ -1230,9 +1232,11 @@ class DagsterRunResult:
         return merged
 
 
-def _partitions_groups(repo: Any, job: DagsterJob) -> Optional[List[List[Any]]]:
+def _partitions_groups(repo: Any, job: DagsterJob) -> Optional[List[Tuple[List[Any], Set[Any]]]]:
     """The assets of ``__ASSET_JOB`` grouped by partitions definition, in the asset
-    graph's order, when they have more than one (None otherwise: the job runs as it is).
+    graph's order, when they have more than one (None otherwise: the job runs as it is),
+    each with its asset checks: those of its assets, and for the unpartitioned group (else
+    the first) also the checks of external assets, which no group materializes.
 
     Dagster's implicit job over assets of several partitions definitions has none of its
     own: run whole, without a partition, every partitioned asset fails in Dagster's
@@ -1256,11 +1260,19 @@ def _partitions_groups(repo: Any, job: DagsterJob) -> Optional[List[List[Any]]]:
             else:
                 definitions_seen.append(partitions_def)
                 groups.append([key])
+        checks = set(graph.asset_check_keys)
     except Exception:  # another Dagster's asset graph: run the job as it is
         return None
     if len(groups) < 2:
         return None
-    return groups
+    external = {check for check in checks if check.asset_key not in materializable}
+    # External assets' checks go with the unpartitioned assets (a run that always runs).
+    host = definitions_seen.index(None) if None in definitions_seen else 0
+    with_checks = []
+    for index, keys in enumerate(groups):
+        own = {check for check in checks if check.asset_key in set(keys)}
+        with_checks.append((keys, own | external if index == host else own))
+    return with_checks
 
 
 def _config_for_ops(run_config: Mapping[str, Any], op_names: List[str]) -> Dict[str, Any]:

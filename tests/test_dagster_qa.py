@@ -249,6 +249,14 @@ def regional_report(context: dg.AssetExecutionContext) -> str:
 @dg.asset(partitions_def=customers)
 def customer_report() -> None:
     pass
+
+
+warehouse_orders = dg.AssetSpec("warehouse_orders")  # loaded by another tool
+
+
+@dg.asset_check(asset="warehouse_orders")
+def warehouse_orders_loaded() -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(passed=True)
 """
 
 
@@ -273,6 +281,7 @@ def test_materialize_all_runs_each_partitions_definition_at_its_latest_partition
     assert re.search(r"^materialized daily_sales \[partition '\d{4}-\d\d-\d\d'\]$", out, re.M)
     assert "materialized regional_report [partition 'emea']" in out
     assert "check daily_sales:daily_sales_positive passed (ERROR)" in out
+    assert "check warehouse_orders:warehouse_orders_loaded passed (ERROR)" in out
     # The dynamic partitions definition has no key yet: its asset did not run, saying so.
     result.stdout.fnmatch_lines(
         ["WARNING *assets customer_report did not run: its DynamicPartitionsDefinition "
@@ -452,4 +461,53 @@ def test_a_project_whose_venv_has_no_dagster_says_which_interpreter(
         ]
     )
     assert "fix the error in your code" not in result.stdout.str()
+    assert_no_worker_left(pytester.path)
+
+
+EXTERNAL_CHECKS = """\
+import dagster as dg
+
+raw_events = dg.AssetSpec("raw_events", description="loaded by Fivetran")
+raw_users = dg.AssetSpec("raw_users", description="loaded by Fivetran")
+
+
+@dg.asset_check(asset="raw_events")
+def raw_events_fresh() -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(passed=False, description="3 days old")
+
+
+@dg.asset_check(asset="raw_users")
+def raw_users_have_emails() -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        passed=False, severity=dg.AssetCheckSeverity.WARN, description="2 without email"
+    )
+
+
+defs = dg.Definitions(
+    assets=[raw_events, raw_users], asset_checks=[raw_events_fresh, raw_users_have_emails]
+)
+"""
+
+
+@pytest.mark.parametrize("line", LINES)
+def test_checks_of_external_assets_run(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, python_env, line: DagsterLine
+) -> None:  # type: ignore[no-untyped-def]
+    """Before: a location of data quality checks on assets another tool loads
+    (``AssetSpec``s with ``@asset_check``s) had no item at all, *no tests ran*: its
+    ``__ASSET_JOB`` was listed only for materializable assets, yet it is the job that
+    runs those checks (the UI's "Execute checks"). Now it is an item; a failed ERROR
+    check fails it, a WARN check is reported."""
+    workspace = _project(pytester, monkeypatch, _python(python_env, line), EXTERNAL_CHECKS)
+    result = _run(pytester, workspace)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*AssetCheckFailed: asset check 'raw_events_fresh' of asset 'raw_events' failed "
+            "with severity ERROR: 3 days old",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        ["check raw_users:raw_users_have_emails FAILED (WARN): 2 without email"]
+    )
     assert_no_worker_left(pytester.path)
