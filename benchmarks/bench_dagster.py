@@ -15,6 +15,13 @@ interleaved:
 (b) items: ``pytest --workspace workspace.yaml`` on the host, every job collected as an
     item, built and executed (each location in its own process, started at once).
 
+(d) Dagster alone: the same work with nothing of pytest's or ours, one plain
+    interpreter per location, all started at once (as (b) starts them): each imports
+    its location module, makes one ephemeral instance and runs every job with
+    ``execute_in_process``, the garbage collector set as our workers set it.
+    (d)/(a) says how far running the jobs at all puts a runner from validate, which
+    runs none; (b)/(d) is what pytest and this plugin add to that work.
+
 ``--baseline-python PATH`` adds a side (c): the same pytest run by another checkout's
 pytest-workspace (PATH is a python whose environment has it installed, such as a
 venv of the commit before a change), timed in the same interleaved rounds, so that a
@@ -70,6 +77,33 @@ def declare(index):
 
 defs = Definitions(jobs=[declare(index) for index in range({jobs})])
 '''
+
+#: Side (d): one location's work in Dagster alone (argv: the module, the job count).
+BARE_RUNNER = """\
+import gc, importlib, sys
+from dagster import DagsterInstance
+
+sys.path.insert(0, ".")
+defs = importlib.import_module(sys.argv[1]).defs
+resolve = getattr(defs, "resolve_job_def", None) or defs.get_job_def
+# The collector as a location's worker sets it: what the imports made is frozen, and
+# the instance's imports run without it (pytest_workspace/_backend_dagster.py).
+gc.freeze()
+gc.disable()
+instance = DagsterInstance.ephemeral()
+gc.enable()
+gc.freeze()
+for index in range(int(sys.argv[2])):
+    assert resolve("job_%d" % index).execute_in_process(instance=instance).success
+"""
+
+#: Starts side (d)'s interpreters at once and waits for them (argv: python, jobs, modules).
+BARE_LAUNCHER = """\
+import subprocess, sys
+python, jobs, modules = sys.argv[1], sys.argv[2], sys.argv[3:]
+children = [subprocess.Popen([python, "bare_runner.py", name, jobs]) for name in modules]
+sys.exit(max(child.wait() for child in children))
+"""
 
 TARGETS = {1: "<= 1.0", 10: "<= 0.4"}
 #: ``prctl(PR_SET_CHILD_SUBREAPER)``: orphaned descendants are re-parented to us.
@@ -150,6 +184,7 @@ def generate(root: Path, locations: int, jobs: int, python: str) -> Path:
         )
     (folder / "workspace.yaml").write_text("load_from:\n" + "".join(entries))
     (folder / "pytest.ini").write_text("[pytest]\n")
+    (folder / "bare_runner.py").write_text(BARE_RUNNER)
     (folder / "dagster_home").mkdir()
     return folder
 
@@ -184,9 +219,12 @@ def measure(
 
         return run_pytest
 
+    modules = [f"location_{k}" for k in range(locations)]
+    bare = [sys.executable, "-c", BARE_LAUNCHER, python, str(jobs), *modules]
     measured = {
         "validate": whole_tree(validate),
         "items": whole_tree(pytest_side(_common.pytest_command(*pytest_args))),
+        "bare": whole_tree(lambda: _common.run_command(bare, folder, env)),
     }
     if baseline:
         command = _common.pytest_command(*pytest_args)
@@ -206,6 +244,8 @@ def measure(
                 ("(b) pytest --workspace: every job built + executed", sides.walls("items")),
                 ("(a) cpu of its processes (code servers included)", sides.cpus("validate")),
                 ("(b) cpu of its processes (location workers included)", sides.cpus("items")),
+                ("(d) Dagster alone: the same imports and runs", sides.walls("bare")),
+                ("(d) cpu of its processes", sides.cpus("bare")),
                 *(
                     [
                         ("(c) the same pytest run by --baseline-python", sides.walls("baseline")),
@@ -222,6 +262,9 @@ def measure(
             sides.walls("validate"),
             target=TARGETS.get(locations, ""),
         ),
+        _common.ratio_line("(d)/(a)", sides.walls("bare"), sides.walls("validate"))
+        + "   (the jobs' own cost: Dagster alone)",
+        _common.ratio_line("(b)/(d)", sides.walls("items"), sides.walls("bare")),
         *(
             [
                 _common.ratio_line("(c)/(a)", sides.walls("baseline"), sides.walls("validate")),

@@ -10,7 +10,13 @@ whose length is calibrated on this machine first), and measures in one run, inte
 (b) xdist: ``pytest --workspace workspace.yaml -n 2``;
 (c) serial, as it runs by default: ``pytest --workspace workspace.yaml -p no:xdist``,
     where the second location runs its jobs ahead on the other CPU (docs/plugin.md,
-    "Prefetch").
+    "Prefetch");
+(d) and (e), the machine's own ceiling, with nothing of pytest's or ours: the same loops
+    in bare interpreters, (d) all of them in one process, (e) each location's share in a
+    process of its own, both processes at once. (e)/(d) is the best wall ratio any
+    distribution over 2 processes can reach here: on 2 CPUs that are really free it
+    approaches 0.5; where the two CPUs slow each other down (virtual CPUs sharing a
+    core) it is higher, and P5's target moves with it.
 
 For each it takes the wall time and the CPU time of the whole process tree (pytest, the
 xdist workers, the locations' processes), and prints the ratios (b)/(a) of both: on 2
@@ -25,7 +31,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import List, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -87,6 +93,19 @@ def calibrate(seconds: float) -> int:
     return int(statistics.median(rates) * seconds)
 
 
+def bare_command(processes: int, loops_each: int, loops: int) -> List[str]:
+    """A launcher that runs ``processes`` bare interpreters at once, each spinning
+    ``loops_each`` times ``loops`` iterations, and waits for them all."""
+    child = SPIN + f"for _ in range({loops_each}):\n    spin({loops})\n"
+    start = f"subprocess.Popen([sys.executable, '-c', {child!r}])"
+    launcher = (
+        "import subprocess, sys\n"
+        f"children = [{start} for _ in range({processes})]\n"
+        "sys.exit(max(child.wait() for child in children))\n"
+    )
+    return [sys.executable, "-c", launcher]
+
+
 def main(argv: Sequence[str] = ()) -> int:
     parser = _common.parser(__doc__, repeat=3)
     parser.add_argument("--jobs", type=int, default=4, help="jobs per location (default 4)")
@@ -121,6 +140,12 @@ def main(argv: Sequence[str] = ()) -> int:
                 "serial": lambda: session("-p", "no:xdist", "--workspace-parallel", "1"),
                 "xdist": lambda: session("-n", "2"),
                 "ahead": lambda: session("-p", "no:xdist"),
+                "bare_one": lambda: _common.run_command(
+                    bare_command(1, 2 * args.jobs, loops), root, env
+                ),
+                "bare_two": lambda: _common.run_command(
+                    bare_command(2, args.jobs, loops), root, env
+                ),
             },
             args.repeat,
         )
@@ -138,6 +163,10 @@ def main(argv: Sequence[str] = ()) -> int:
                     ("(a) serial, one at a time: cpu of the tree", sides.cpus("serial")),
                     ("(b) -n 2: cpu of the process tree", sides.cpus("xdist")),
                     ("(c) serial, locations ahead: cpu of the tree", sides.cpus("ahead")),
+                    ("(d) bare loops, one process: wall", sides.walls("bare_one")),
+                    ("(e) bare loops, two processes at once: wall", sides.walls("bare_two")),
+                    ("(d) bare loops, one process: cpu", sides.cpus("bare_one")),
+                    ("(e) bare loops, two processes at once: cpu", sides.cpus("bare_two")),
                 ]
             ),
             "",
@@ -146,6 +175,8 @@ def main(argv: Sequence[str] = ()) -> int:
             ),
             _common.ratio_line("(b)/(a) cpu", sides.cpus("xdist"), sides.cpus("serial")),
             _common.ratio_line("(c)/(a) wall", sides.walls("ahead"), sides.walls("serial")),
+            _common.ratio_line("(e)/(d) wall", sides.walls("bare_two"), sides.walls("bare_one"))
+            + "   (the machine's ceiling for (b)/(a))",
         ]
         print("\n".join(lines))
     return 0
