@@ -1475,29 +1475,28 @@ class DagsterSensor:
             instance=instance,
             asset_selection=self.dagster_sensor.asset_selection,
         )
-        by_partition: Dict[Optional[str], List[str]] = {}
+        by_partition: Dict[Optional[str], List[Any]] = {}
         for key in sorted(repo_def.asset_graph.get_all_asset_keys()):
             for partition in sorted(result.get_requested_partitions(key), key=str):
-                by_partition.setdefault(partition, []).append(key.to_user_string())
+                by_partition.setdefault(partition, []).append(key)
         if not by_partition:
             return {
                 "run_requests": [],
                 "skip_reason": "no asset's automation condition requested a run on this "
-                "first tick (no cursor, an instance with no materialization)",
+                "first tick (no cursor)",
             }
-        requests = []
-        for partition, keys in by_partition.items():
-            requests.append(
-                {
-                    "run_key": None,
-                    "run_config": {},
-                    "tags": {"dagster/partition": partition} if partition is not None else {},
-                    "job_name": IMPLICIT_ASSET_JOB_NAME,
-                    "partition_key": partition,
-                    "asset_selection": keys,
-                }
+        # Checked as the daemon launches them: __ASSET_JOB subset to the requested assets,
+        # the partition one of theirs, the (empty) run config valid for them.
+        requests = [
+            dagster.RunRequest(
+                job_name=IMPLICIT_ASSET_JOB_NAME, asset_selection=keys, partition_key=partition
             )
-        return {"run_requests": requests, "skip_reason": None}
+            for partition, keys in by_partition.items()
+        ]
+        import types  # only Dagster locations get here; Dagster imported it already
+
+        ticked = types.SimpleNamespace(run_requests=requests, skip_message=None)
+        return _tick_data(self, repo, ticked, instance)
 
 
 #: Subclasses of Dagster's schedule context whose ``instance`` is the one handed over.
@@ -1666,15 +1665,16 @@ def _tick_data(owner: Any, repo: DagsterRepository, data: Any, instance: Any) ->
                     + (" subset to its assets" if assets is not None else "")
                     + f", so the daemon would not launch it. Dagster says: {exc}"
                 ) from None
-        plain.append(
-            {
-                "run_key": request.run_key,
-                "run_config": to_plain(request.run_config or {}),
-                "tags": to_plain(dict(request.tags or {})),
-                "job_name": job_name,
-                "partition_key": partition_key,
-            }
-        )
+        entry = {
+            "run_key": request.run_key,
+            "run_config": to_plain(request.run_config or {}),
+            "tags": to_plain(dict(request.tags or {})),
+            "job_name": job_name,
+            "partition_key": partition_key,
+        }
+        if assets is not None:
+            entry["asset_selection"] = [key.to_user_string() for key in assets]
+        plain.append(entry)
     return {"run_requests": plain, "skip_reason": None}
 
 

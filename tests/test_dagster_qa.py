@@ -137,6 +137,20 @@ def nightly_report() -> None:
 @dg.asset(deps=[nightly_report], automation_condition=dg.AutomationCondition.eager())
 def report_summary() -> None:
     pass
+
+
+class TunedConfig(dg.Config):
+    threshold: float
+
+
+@dg.asset(automation_condition=dg.AutomationCondition.missing())
+def tuned_report(config: TunedConfig) -> None:
+    pass
+
+
+tuned = dg.AutomationConditionSensorDefinition(
+    "tuned_automation", target=dg.AssetSelection.assets("tuned_report")
+)
 """
 
 
@@ -152,9 +166,18 @@ def test_declarative_automation_is_evaluated_as_its_first_tick(
     python = _python(python_env, line)
     workspace = _project(pytester, monkeypatch, python, AUTOMATION)
     result = _run(pytester, workspace)
-    result.assert_outcomes(passed=2)
+    # __ASSET_JOB is skipped: tuned_report needs config.
+    result.assert_outcomes(passed=1, failed=1, skipped=1)
     result.stdout.fnmatch_lines(["PASSED *::sensor:default_automation_condition_sensor"])
     assert "NotImplementedError" not in result.stdout.str()
+    # What a tick requests is checked as the daemon would launch it: a run of an asset
+    # needing config it does not get would fail.
+    result.stdout.fnmatch_lines(
+        [
+            "*sensor 'tuned_automation': run request 0 (assets tuned_report) has run config "
+            "that is not valid for job '__ASSET_JOB' subset to its assets*",
+        ]
+    )
     assert_no_worker_left(pytester.path)
     # What the tick requests: the missing asset, not yet the one waiting for it.
     with load_workspace(workspace, timeout=120) as ws:
