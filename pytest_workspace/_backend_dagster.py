@@ -1489,7 +1489,10 @@ class DagsterSensor:
         # the partition one of theirs, the (empty) run config valid for them.
         requests = [
             dagster.RunRequest(
-                job_name=IMPLICIT_ASSET_JOB_NAME, asset_selection=keys, partition_key=partition
+                job_name=IMPLICIT_ASSET_JOB_NAME,
+                asset_selection=keys,
+                partition_key=partition,
+                tags={"dagster/partition": partition} if partition is not None else None,
             )
             for partition, keys in by_partition.items()
         ]

@@ -186,6 +186,7 @@ def test_declarative_automation_is_evaluated_as_its_first_tick(
     [request] = evaluation.run_requests
     assert request["asset_selection"] == ["nightly_report"]
     assert request["job_name"] == "__ASSET_JOB"
+    assert request["partition_key"] is None and request["tags"] == {}
 
 
 ENV_VAR_RESOURCE = """\
