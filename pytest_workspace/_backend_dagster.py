@@ -48,6 +48,8 @@ _SHAPE_TYPE_PREFIXES = ("Shape.", "Permissive.")
 _FRAME_FILE = re.compile(r'\s*File "([^"]+)"')
 # Dagster wraps the user's exception in one of these; the user's is their cause.
 _WRAPPER_PREFIXES = ("DagsterExecution", "DagsterUserCodeExecutionError")
+#: Dagster's wrapper of an exception raised while a resource initializes.
+_RESOURCE_ERROR = "DagsterResourceFunctionError"
 #: The options of ``JobHandle.execute`` this backend takes (see ``execute_job``).
 EXECUTE_OPTIONS = ("resources", "partition_key")
 #: The type name of what ``@dg.definitions`` returns (``LazyDefinitions``, whose module
@@ -1344,15 +1346,29 @@ def error_data_from_info(info: Any, stage: str, **extra: Any) -> Dict[str, Any]:
     """
     while info.cause is not None and str(info.cls_name or "").startswith(_WRAPPER_PREFIXES):
         info = info.cause
+    resource = None
+    if info.cause is not None and str(info.cls_name or "") == _RESOURCE_ERROR:
+        # A resource that failed to start (a database it cannot reach): the user's
+        # exception is the error, said to come from that resource.
+        named = re.search(r"on ResourceDefinition (\S+)", str(info.message or ""))
+        resource = named.group(1) if named else "?"
+        traceback = _format_info(info, set())
+        info = info.cause
     cls_name = str(info.cls_name or "Exception")
     message = str(info.message or "").rstrip("\n")
     if message.startswith(cls_name + ": "):
         message = message[len(cls_name) + 2 :]
     elif message == cls_name:
         message = ""
-    return _protocol.error_dict(
-        cls_name, message, _format_info(info, set()), kind="user", stage=stage, **extra
-    )
+    if resource is None:
+        traceback = _format_info(info, set())
+    else:
+        message += (
+            f" (initializing resource {resource!r}; a test run can replace it with the "
+            "pytest_workspace_resources hook)"
+        )
+        traceback += f"\n{cls_name}: {message}\n"
+    return _protocol.error_dict(cls_name, message, traceback, kind="user", stage=stage, **extra)
 
 
 def _format_info(info: Any, seen: Set[int]) -> str:

@@ -535,3 +535,60 @@ def test_checks_of_external_assets_run(
         ["check raw_users:raw_users_have_emails FAILED (WARN): 2 without email"]
     )
     assert_no_worker_left(pytester.path)
+
+
+UNREACHABLE_RESOURCE = """\
+import dagster as dg
+
+
+class Warehouse(dg.ConfigurableResource):
+    host: str = "db.internal"
+
+    def setup_for_execution(self, context) -> None:
+        raise ConnectionRefusedError(f"cannot connect to {self.host}:5432")
+
+
+@dg.asset
+def orders(warehouse: Warehouse) -> None: ...
+
+
+defs = dg.Definitions(assets=[orders], resources={"warehouse": Warehouse()})
+"""
+
+FAKES = """\
+import dagster as dg
+
+
+class FakeWarehouse(dg.ConfigurableResource):
+    host: str = "fake"
+"""
+
+
+@pytest.mark.parametrize("line", LINES)
+def test_a_resource_that_fails_to_start_is_the_error_with_the_way_out(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, python_env, line: DagsterLine
+) -> None:  # type: ignore[no-untyped-def]
+    """Before: the item's one-line reason was Dagster's wrapper, *DagsterResourceFunctionError:
+    Error executing resource_fn on ResourceDefinition warehouse*. Now it is the user's
+    exception, said to come from initializing that resource, with the hook that
+    replaces it; replacing it makes the item pass."""
+    workspace = _project(pytester, monkeypatch, _python(python_env, line), UNREACHABLE_RESOURCE)
+    result = _run(pytester, workspace)
+    result.assert_outcomes(failed=1)
+    said = (
+        "ConnectionRefusedError: cannot connect to db.internal:5432 (initializing resource "
+        "'warehouse'; a test run can replace it with the pytest_workspace_resources hook)"
+    )
+    result.stdout.fnmatch_lines([said, "FAILED *::__ASSET_JOB*"])
+    with load_workspace(workspace, timeout=120) as ws:
+        error = ws.job("__ASSET_JOB").execute().error
+    assert error is not None and f"{error.type_name}: {error.message}" == said
+    (pytester.path / "fakes.py").write_text(FAKES)
+    (pytester.path / "conftest.py").write_text(
+        with_pid_recorder(
+            "def pytest_workspace_resources(job):\n"
+            '    return {"warehouse": "fakes:FakeWarehouse"}\n'
+        )
+    )
+    _run(pytester, workspace).assert_outcomes(passed=1)
+    assert_no_worker_left(pytester.path)
