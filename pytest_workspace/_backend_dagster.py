@@ -344,15 +344,12 @@ class DagsterBackend(_backend.Backend):
         the last key of a partitioned job's partitions definition)."""
         _backend.refuse_options(self, options, EXECUTE_OPTIONS)
         resources = resolve_resources(job.dagster_job, options.get("resources") or {})
-        groups = None
-        if options.get("partition_key") is None:
-            groups = _partitions_groups(repo, job)
+        groups = _partitions_groups(repo, job)
         try:
             if groups is not None:
-                result, partition_key = (
-                    self._execute_groups(repo, job, groups, run_config, resources),
-                    None,
-                )
+                requested = options.get("partition_key")
+                result = self._execute_groups(repo, job, groups, run_config, resources, requested)
+                partition_key = None if requested is None else str(requested)
             else:
                 partition_key = job.partition_to_run(options.get("partition_key"), self.instance)
                 result = job.execute_in_process(
@@ -390,28 +387,47 @@ class DagsterBackend(_backend.Backend):
         groups: List[Tuple[List[Any], Set[Any]]],
         run_config: Mapping[str, Any],
         resources: Mapping[str, Any],
+        requested: Optional[str] = None,
     ) -> DagsterRunResult:
         """``__ASSET_JOB`` over assets of several partitions definitions, as "Materialize
         all" launches it: one run per partitions definition (the unpartitioned assets
         being one), each the job subset to those assets and their checks, at the last key
         of its definition; in the order of the asset graph, so that a later run loads
         what an earlier one stored. A definition with no key yet (dynamic partitions)
-        does not run, and says so in the item's log; when none can run, the item skips."""
+        does not run, and says so in the item's log; when none can run, the item skips.
+
+        A ``requested`` key (``pytest_workspace_partition_keys``) runs the unpartitioned
+        assets and those whose definition has that key (a dynamic one: when the instance
+        has it); none having it is Dagster's unknown partition, refused."""
         repo_def = repo.dagster_repository
         results: List[DagsterRunResult] = []
         not_run: List[str] = []
+        runs: List[Tuple[DagsterJob, Optional[str]]] = []
         for keys, checks in groups:
             subset = DagsterJob(
                 repo_def.get_maybe_subset_job_def(
                     job.name, asset_selection=set(keys), asset_check_selection=checks
                 )
             )
-            try:
-                key = subset.partition_to_run(None, self.instance)
-            except PartitionsUnavailable as exc:
-                names = ", ".join(asset.to_user_string() for asset in keys)
-                not_run.append(f"assets {names} did not run: {str(exc).split(': ', 1)[-1]}")
+            names = ", ".join(asset.to_user_string() for asset in keys)
+            partitions_def = subset.dagster_job.partitions_def
+            if requested is not None and partitions_def is not None:
+                if not _has_key(partitions_def, str(requested), self.instance):
+                    not_run.append(f"assets {names} did not run: no partition {requested!r}")
+                    continue
+                runs.append((subset, str(requested)))
                 continue
+            try:
+                runs.append((subset, subset.partition_to_run(None, self.instance)))
+            except PartitionsUnavailable as exc:
+                not_run.append(f"assets {names} did not run: {str(exc).split(': ', 1)[-1]}")
+        if requested is not None and all(key is None for _, key in runs):
+            raise _backend.RequestError(
+                f"job {job.name!r} has no partition {requested!r}: none of its assets' "
+                "partitions definitions has it; pytest_workspace_partition_keys must return "
+                "keys of some asset's partitions definition"
+            )
+        for subset, key in runs:
             known = set(getattr(subset.dagster_job, "resource_defs", {}) or {})
             results.append(
                 subset.execute_in_process(
@@ -1275,6 +1291,18 @@ def _partitions_groups(repo: Any, job: DagsterJob) -> Optional[List[Tuple[List[A
         own = {check for check in checks if check.asset_key in set(keys)}
         with_checks.append((keys, own | external if index == host else own))
     return with_checks
+
+
+def _has_key(partitions_def: Any, key: str, instance: Any) -> bool:
+    """Whether ``key`` is a partition of ``partitions_def`` now (a dynamic one: on
+    ``instance``; a key that is not a key of its kind at all is simply not one)."""
+    if "Dynamic" in type(partitions_def).__name__:
+        name = getattr(partitions_def, "name", None)
+        return bool(name) and bool(instance.has_dynamic_partition(name, key))
+    try:
+        return has_partition(partitions_def, key, instance)
+    except Exception:  # a key Dagster cannot even parse for that definition
+        return False
 
 
 def _config_for_ops(run_config: Mapping[str, Any], op_names: List[str]) -> Dict[str, Any]:

@@ -312,6 +312,34 @@ def test_materialize_all_runs_each_partitions_definition_at_its_latest_partition
          "'customers' has no partitions yet*"]
     )  # fmt: skip
     assert "materialized customer_report" not in out
+    # Keys from the hook run the assets whose definition has them (and the unpartitioned
+    # ones); a key no definition has is refused.
+    (pytester.path / "conftest.py").write_text(
+        with_pid_recorder(
+            "def pytest_workspace_partition_keys(job):\n"
+            '    return ["emea", "2024-03-01", "mars"]\n'
+        )
+    )
+    result = _run(pytester, workspace)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*job '__ASSET_JOB' failed for partition 'mars' (1 of 3 partitions)*",
+            "*job '__ASSET_JOB' has no partition 'mars': none of its assets' partitions "
+            "definitions has it*",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "partition 'emea': passed",
+            "  materialized raw_orders",
+            "  materialized regional_report",
+            "partition '2024-03-01': passed",
+            "  materialized raw_orders",
+            "  materialized daily_sales",
+        ]
+    )
+    result.stdout.fnmatch_lines(["WARNING *assets daily_sales did not run: no partition 'emea'"])
     assert_no_worker_left(pytester.path)
 
 
