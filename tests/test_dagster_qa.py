@@ -316,8 +316,7 @@ def test_materialize_all_runs_each_partitions_definition_at_its_latest_partition
     # ones); a key no definition has is refused.
     (pytester.path / "conftest.py").write_text(
         with_pid_recorder(
-            "def pytest_workspace_partition_keys(job):\n"
-            '    return ["emea", "2024-03-01", "mars"]\n'
+            'def pytest_workspace_partition_keys(job):\n    return ["emea", "2024-03-01", "mars"]\n'
         )
     )
     result = _run(pytester, workspace)
