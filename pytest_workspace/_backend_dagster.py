@@ -48,11 +48,15 @@ _SHAPE_TYPE_PREFIXES = ("Shape.", "Permissive.")
 _FRAME_FILE = re.compile(r'\s*File "([^"]+)"')
 # Dagster wraps the user's exception in one of these; the user's is their cause.
 _WRAPPER_PREFIXES = ("DagsterExecution", "DagsterUserCodeExecutionError")
+#: Dagster's wrapper of an exception raised while a resource initializes.
+_RESOURCE_ERROR = "DagsterResourceFunctionError"
 #: The options of ``JobHandle.execute`` this backend takes (see ``execute_job``).
 EXECUTE_OPTIONS = ("resources", "partition_key")
 #: The type name of what ``@dg.definitions`` returns (``LazyDefinitions``, whose module
 #: moved between Dagster releases).
 _LAZY_DEFINITIONS = "LazyDefinitions"
+#: Dagster's class of declarative automation sensors (``default_automation_condition_sensor``).
+_AUTOMATION_SENSOR = "AutomationConditionSensorDefinition"
 
 
 def loaded_dagster() -> Any:
@@ -340,8 +344,20 @@ class DagsterBackend(_backend.Backend):
         the last key of a partitioned job's partitions definition)."""
         _backend.refuse_options(self, options, EXECUTE_OPTIONS)
         resources = resolve_resources(job.dagster_job, options.get("resources") or {})
+        groups = _partitions_groups(repo, job)
         try:
-            partition_key = job.partition_to_run(options.get("partition_key"), self.instance)
+            if groups is not None:
+                requested = options.get("partition_key")
+                result = self._execute_groups(repo, job, groups, run_config, resources, requested)
+                partition_key = None if requested is None else str(requested)
+            else:
+                partition_key = job.partition_to_run(options.get("partition_key"), self.instance)
+                result = job.execute_in_process(
+                    run_config=dict(run_config) or None,
+                    instance=self.instance,
+                    resources=resources,
+                    partition_key=partition_key,
+                )
         except PartitionsUnavailable as exc:
             # Not a failure: there is nothing to run yet. The host skips the job.
             return {
@@ -352,13 +368,6 @@ class DagsterBackend(_backend.Backend):
                 "error": None,
                 "skip_reason": str(exc),
             }
-        try:
-            result = job.execute_in_process(
-                run_config=dict(run_config) or None,
-                instance=self.instance,
-                resources=resources,
-                partition_key=partition_key,
-            )
         finally:
             # What the default IO manager stored goes with the run, as it went with the
             # instance of a run of its own: no item reads values another one stored.
@@ -370,6 +379,69 @@ class DagsterBackend(_backend.Backend):
             asset_checks=_protocol.to_plain(result.asset_checks),
         )
         return data
+
+    def _execute_groups(
+        self,
+        repo: DagsterRepository,
+        job: DagsterJob,
+        groups: List[Tuple[List[Any], Set[Any]]],
+        run_config: Mapping[str, Any],
+        resources: Mapping[str, Any],
+        requested: Optional[str] = None,
+    ) -> DagsterRunResult:
+        """``__ASSET_JOB`` over assets of several partitions definitions, as "Materialize
+        all" launches it: one run per partitions definition (the unpartitioned assets
+        being one), each the job subset to those assets and their checks, at the last key
+        of its definition; in the order of the asset graph, so that a later run loads
+        what an earlier one stored. A definition with no key yet (dynamic partitions)
+        does not run, and says so in the item's log; when none can run, the item skips.
+
+        A ``requested`` key (``pytest_workspace_partition_keys``) runs the unpartitioned
+        assets and those whose definition has that key (a dynamic one: when the instance
+        has it); none having it is Dagster's unknown partition, refused."""
+        repo_def = repo.dagster_repository
+        results: List[DagsterRunResult] = []
+        not_run: List[str] = []
+        runs: List[Tuple[DagsterJob, Optional[str]]] = []
+        for keys, checks in groups:
+            subset = DagsterJob(
+                repo_def.get_maybe_subset_job_def(
+                    job.name, asset_selection=set(keys), asset_check_selection=checks
+                )
+            )
+            names = ", ".join(asset.to_user_string() for asset in keys)
+            partitions_def = subset.dagster_job.partitions_def
+            if requested is not None and partitions_def is not None:
+                if not _has_key(partitions_def, str(requested), self.instance):
+                    not_run.append(f"assets {names} did not run: no partition {requested!r}")
+                    continue
+                runs.append((subset, str(requested)))
+                continue
+            try:
+                runs.append((subset, subset.partition_to_run(None, self.instance)))
+            except PartitionsUnavailable as exc:
+                not_run.append(f"assets {names} did not run: {str(exc).split(': ', 1)[-1]}")
+        if requested is not None and all(key is None for _, key in runs):
+            raise _backend.RequestError(
+                f"job {job.name!r} has no partition {requested!r}: none of its assets' "
+                "partitions definitions has it; pytest_workspace_partition_keys must return "
+                "keys of some asset's partitions definition"
+            )
+        for subset, key in runs:
+            known = set(getattr(subset.dagster_job, "resource_defs", {}) or {})
+            results.append(
+                subset.execute_in_process(
+                    run_config=_config_for_ops(run_config, subset.op_names) or None,
+                    instance=self.instance,
+                    resources={k: v for k, v in resources.items() if k in known},
+                    partition_key=key,
+                )
+            )
+        if not results:
+            raise PartitionsUnavailable(
+                f"job {job.name!r} has no partition to run: " + "; ".join(not_run)
+            )
+        return DagsterRunResult.combined(results, job.op_names, not_run)
 
     def evaluate_schedule(self, repo: Any, name: str) -> Dict[str, Any]:
         # Dagster validated the cron string when the schedule was defined (it accepts
@@ -575,14 +647,16 @@ class DagsterRepository:
         return self._job_names
 
     def _materializes_assets(self) -> bool:
-        """Whether the repository has assets that its ``__ASSET_JOB`` materializes (not
-        only external assets), without building any job."""
+        """Whether the repository has assets that its ``__ASSET_JOB`` materializes, or
+        asset checks it runs (checks of external assets, ``AssetSpec``s loaded by
+        another tool, are all such a location may have), without building any job."""
         if self._lists_asset_job is None:
             repo = self.dagster_repository
             try:
+                graph = repo.asset_graph
                 self._lists_asset_job = bool(
                     repo.has_implicit_global_asset_job_def()
-                    and repo.asset_graph.materializable_asset_keys
+                    and (graph.materializable_asset_keys or graph.asset_check_keys)
                 )
             except Exception:  # another Dagster: keep the implicit job hidden
                 self._lists_asset_job = False
@@ -652,7 +726,7 @@ class DagsterRepository:
             return mismatch_error
         invalid_error: Exception = d.InvalidDefinitionError(
             f"Dagster could not build job {key!r} of repository {self.name!r}: "
-            f"{type(exc).__name__}: {text}"
+            f"{type(exc).__name__}: {text}{_causes(exc)}"
         )
         return invalid_error
 
@@ -677,6 +751,22 @@ class DagsterRepository:
             closest=_protocol.closest_name(name, known),
         )
         return error
+
+
+def _causes(exc: BaseException) -> str:
+    """The messages of the exceptions ``exc`` was raised from, as Dagster prints them
+    (*The above exception was caused by the following exception*): Dagster's
+    *Failed to resolve asset job orders_job* says what is wrong only in its cause
+    (*AssetKey(s) ['orderz'] were selected, but no AssetsDefinition objects supply
+    these keys...*)."""
+    lines: List[str] = []
+    seen = {id(exc)}
+    cause = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+    while cause is not None and id(cause) not in seen and len(lines) < 5:
+        seen.add(id(cause))
+        lines.append(f"\ncaused by {type(cause).__name__}: {str(cause).strip()}")
+        cause = cause.__cause__ or (None if cause.__suppress_context__ else cause.__context__)
+    return "".join(lines)
 
 
 def _check_error_class() -> Any:
@@ -938,12 +1028,52 @@ def _run_config_error(job_def: Any, run_config: Any, exc: Any) -> Exception:
         missing = []
     if only_missing and not missing:
         only_missing = False
+    unset = [_unset_variable(error) for error in errors]
+    message = str(exc)
+    if any(unset):
+        # Say what to do first; Dagster's words follow, without its own frames.
+        said = [line for line in unset if line]
+        message = "\n".join(
+            [f"Error in config for job {job_def.name}: " + said[0]]
+            + said[1:]
+            + ["Dagster says:"]
+            + [_without_stack_trace(problem) for problem in problems]
+        )
     error: Exception = definitions.RunConfigError(
-        str(exc), job_name=job_def.name, missing=missing, problems=problems
+        message, job_name=job_def.name, missing=missing, problems=problems
     )
     # Read by the worker: Dagster tells exactly which errors are missing fields.
     error.only_missing = only_missing  # type: ignore[attr-defined]
     return error
+
+
+_UNSET_VARIABLE = re.compile(r'environment variable "([^"]+)" which is not set')
+
+
+def _unset_variable(error: Any) -> str:
+    """What to do about a config value ``EnvVar("X")`` (``{"env": "X"}``) whose variable is
+    not set, or "" for another error: the resource (or config path) that reads it."""
+    found = _UNSET_VARIABLE.search(str(getattr(error, "message", "")))
+    if found is None:
+        return ""
+    levels = [str(level) for level in getattr(getattr(error, "stack", None), "levels", ())]
+    if len(levels) >= 2 and levels[0] == "resources":
+        field = ".".join(levels[3:]) if levels[2:3] == ["config"] else ".".join(levels[2:])
+        reader = f"resource {levels[1]!r}" + (f" (its config field {field!r})" if field else "")
+        instead = "or replace the resource with the pytest_workspace_resources hook"
+    else:
+        reader = f"the config at {'.'.join(levels) or 'the root'}"
+        instead = "or give that config with the pytest_workspace_run_config hook"
+    return (
+        f"{reader} reads the environment variable {found.group(1)} (EnvVar), which is not "
+        "set in the location's process. Set it in the environment pytest starts in (a "
+        "conftest.py may set os.environ before the locations start; pytest-workspace "
+        f"does not read a .env file), {instead}."
+    )
+
+
+def _without_stack_trace(problem: str) -> str:
+    return problem.split("\n\nStack Trace:", 1)[0].strip()
 
 
 def _reason(error: Any) -> str:
@@ -1093,6 +1223,100 @@ class DagsterRunResult:
         if failed_checks:
             self.success = False
 
+    @classmethod
+    def combined(
+        cls, results: List[DagsterRunResult], op_names: List[str], notes: List[str]
+    ) -> DagsterRunResult:
+        """One result for the runs of one item (``__ASSET_JOB``'s runs, one per partitions
+        definition): a success if each was; steps in the job's op order; ``notes`` are
+        logged as warnings (what did not run)."""
+        first = results[0]
+        merged = cls.__new__(cls)
+        merged.success = all(result.success for result in results)
+        merged.run_id = first.run_id
+        merged.error = next((r.error for r in results if r.error is not None), None)
+        merged.logs = [entry for result in results for entry in result.logs]
+        import time
+
+        merged.logs.extend(
+            definitions.LogEntry(time.time(), "WARNING", None, note, None) for note in notes
+        )
+        merged.materializations = [m for result in results for m in result.materializations]
+        merged.asset_checks = [c for result in results for c in result.asset_checks]
+        steps = {name: step for result in results for name, step in result.step_results.items()}
+        order = [name for name in op_names if name in steps]
+        order += sorted(set(steps) - set(order))
+        merged.step_results = {name: steps[name] for name in order}
+        return merged
+
+
+def _partitions_groups(repo: Any, job: DagsterJob) -> Optional[List[Tuple[List[Any], Set[Any]]]]:
+    """The assets of ``__ASSET_JOB`` grouped by partitions definition, in the asset
+    graph's order, when they have more than one (None otherwise: the job runs as it is),
+    each with its asset checks: those of its assets, and for the unpartitioned group (else
+    the first) also the checks of external assets, which no group materializes.
+
+    Dagster's implicit job over assets of several partitions definitions has none of its
+    own: run whole, without a partition, every partitioned asset fails in Dagster's
+    *Cannot access partition_key for a non-partitioned run*. The UI's "Materialize all"
+    launches a run per partitions definition instead (a backfill).
+    """
+    if job.name != IMPLICIT_ASSET_JOB_NAME or job.dagster_job.partitions_def is not None:
+        return None
+    graph: Any = getattr(getattr(repo, "dagster_repository", None), "asset_graph", None)
+    try:
+        materializable = set(graph.materializable_asset_keys)
+        ordered = [key for key in graph.toposorted_asset_keys if key in materializable]
+        definitions_seen: List[Any] = []
+        groups: List[List[Any]] = []
+        for key in ordered:
+            partitions_def = graph.get(key).partitions_def
+            for index, seen in enumerate(definitions_seen):
+                if seen == partitions_def:
+                    groups[index].append(key)
+                    break
+            else:
+                definitions_seen.append(partitions_def)
+                groups.append([key])
+        checks = set(graph.asset_check_keys)
+    except Exception:  # another Dagster's asset graph: run the job as it is
+        return None
+    if len(groups) < 2:
+        return None
+    external = {check for check in checks if check.asset_key not in materializable}
+    # External assets' checks go with the unpartitioned assets (a run that always runs).
+    host = definitions_seen.index(None) if None in definitions_seen else 0
+    with_checks = []
+    for index, keys in enumerate(groups):
+        own = {check for check in checks if check.asset_key in set(keys)}
+        with_checks.append((keys, own | external if index == host else own))
+    return with_checks
+
+
+def _has_key(partitions_def: Any, key: str, instance: Any) -> bool:
+    """Whether ``key`` is a partition of ``partitions_def`` now (a dynamic one: on
+    ``instance``; a key that is not a key of its kind at all is simply not one)."""
+    if "Dynamic" in type(partitions_def).__name__:
+        name = getattr(partitions_def, "name", None)
+        return bool(name) and bool(instance.has_dynamic_partition(name, key))
+    try:
+        return has_partition(partitions_def, key, instance)
+    except Exception:  # a key Dagster cannot even parse for that definition
+        return False
+
+
+def _config_for_ops(run_config: Mapping[str, Any], op_names: List[str]) -> Dict[str, Any]:
+    """``run_config`` with its ``ops`` entries limited to the ops of a job subset (Dagster
+    refuses config for an op the subset does not have)."""
+    config = dict(run_config)
+    ops = config.get("ops")
+    if isinstance(ops, Mapping):
+        roots = {name.split(".")[0] for name in op_names}
+        config["ops"] = {name: value for name, value in ops.items() if name in roots}
+        if not config["ops"]:
+            del config["ops"]
+    return config
+
 
 def _check_data(evaluation: Any, step_key: Optional[str]) -> Dict[str, Any]:
     """An asset check's result as plain data."""
@@ -1150,15 +1374,29 @@ def error_data_from_info(info: Any, stage: str, **extra: Any) -> Dict[str, Any]:
     """
     while info.cause is not None and str(info.cls_name or "").startswith(_WRAPPER_PREFIXES):
         info = info.cause
+    resource = None
+    if info.cause is not None and str(info.cls_name or "") == _RESOURCE_ERROR:
+        # A resource that failed to start (a database it cannot reach): the user's
+        # exception is the error, said to come from that resource.
+        named = re.search(r"on ResourceDefinition (\S+)", str(info.message or ""))
+        resource = named.group(1) if named else "?"
+        traceback = _format_info(info, set())
+        info = info.cause
     cls_name = str(info.cls_name or "Exception")
     message = str(info.message or "").rstrip("\n")
     if message.startswith(cls_name + ": "):
         message = message[len(cls_name) + 2 :]
     elif message == cls_name:
         message = ""
-    return _protocol.error_dict(
-        cls_name, message, _format_info(info, set()), kind="user", stage=stage, **extra
-    )
+    if resource is None:
+        traceback = _format_info(info, set())
+    else:
+        message += (
+            f" (initializing resource {resource!r}; a test run can replace it with the "
+            "pytest_workspace_resources hook)"
+        )
+        traceback += f"\n{cls_name}: {message}\n"
+    return _protocol.error_dict(cls_name, message, traceback, kind="user", stage=stage, **extra)
 
 
 def _format_info(info: Any, seen: Set[int]) -> str:
@@ -1227,7 +1465,8 @@ class DagsterSchedule:
             repository_def=repo.dagster_repository,
             resources=_tick_resources(self.dagster_schedule, repo) or None,
         )
-        with context:
+        _hand_over_instance(context, instance)
+        with context, _dynamic_partitions_from(instance):
             data = _evaluate_tick(self, self.dagster_schedule, context)
         return _tick_data(self, repo, data, instance)
 
@@ -1246,6 +1485,8 @@ class DagsterSensor:
         """One tick as the daemon's first one: the repository, the worker's instance,
         the sensor's name and resources, no cursor and no previous run."""
         dagster = loaded_dagster()
+        if type(self.dagster_sensor).__name__ == _AUTOMATION_SENSOR:
+            return self._evaluate_automation(repo, instance)
         context = dagster.build_sensor_context(
             instance=instance,
             cursor=None,
@@ -1254,9 +1495,122 @@ class DagsterSensor:
             sensor_name=self.name,
             resources=_tick_resources(self.dagster_sensor, repo) or None,
         )
-        with context:
+        _read_dynamic_partitions_from(context, instance)
+        with context, _dynamic_partitions_from(instance):
             data = _evaluate_tick(self, self.dagster_sensor, context)
         return _tick_data(self, repo, data, instance)
+
+    def _evaluate_automation(self, repo: DagsterRepository, instance: Any) -> Dict[str, Any]:
+        """The first tick of a declarative automation sensor (``AutomationCondition`` on
+        assets: Dagster's ``default_automation_condition_sensor`` or an
+        ``AutomationConditionSensorDefinition``), which the daemon evaluates in its own
+        way, never as a sensor function (``evaluate_tick`` raises ``NotImplementedError``).
+
+        Evaluated with Dagster's ``evaluate_automation_conditions`` over the sensor's
+        asset selection, on the worker's instance, with no cursor: the asset partitions
+        it requests are its run requests, one per partition key (the assets of
+        ``__ASSET_JOB`` it would launch), and a tick that requests nothing is a skip.
+        """
+        dagster = loaded_dagster()
+        repo_def = repo.dagster_repository
+        assets = list(repo_def.asset_graph.assets_defs)
+        result = dagster.evaluate_automation_conditions(
+            defs=dagster.Definitions(assets=assets),
+            instance=instance,
+            asset_selection=self.dagster_sensor.asset_selection,
+        )
+        by_partition: Dict[Optional[str], List[Any]] = {}
+        for key in sorted(repo_def.asset_graph.get_all_asset_keys()):
+            for partition in sorted(result.get_requested_partitions(key), key=str):
+                by_partition.setdefault(partition, []).append(key)
+        if not by_partition:
+            return {
+                "run_requests": [],
+                "skip_reason": "no asset's automation condition requested a run on this "
+                "first tick (no cursor)",
+            }
+        # Checked as the daemon launches them: __ASSET_JOB subset to the requested assets,
+        # the partition one of theirs, the (empty) run config valid for them.
+        requests = [
+            dagster.RunRequest(
+                job_name=IMPLICIT_ASSET_JOB_NAME,
+                asset_selection=keys,
+                partition_key=partition,
+                tags={"dagster/partition": partition} if partition is not None else None,
+            )
+            for partition, keys in by_partition.items()
+        ]
+        import types  # only Dagster locations get here; Dagster imported it already
+
+        ticked = types.SimpleNamespace(run_requests=requests, skip_message=None)
+        return _tick_data(self, repo, ticked, instance)
+
+
+#: Subclasses of Dagster's schedule context whose ``instance`` is the one handed over.
+_INSTANCE_CONTEXTS: Dict[type, type] = {}
+
+
+def _instance_of_context(context: Any) -> Any:
+    return context._instance
+
+
+def _hand_over_instance(context: Any, instance: Any) -> None:
+    """Make ``context.instance`` of a schedule's context the worker's instance.
+
+    ``build_schedule_context`` keeps an instance only through its ref, and an ephemeral
+    instance has none, so a schedule reading ``context.instance`` (its runs, its dynamic
+    partitions) stopped in Dagster's *Attempted to initialize dagster instance, but no
+    instance reference was provided*; the daemon's context always has one. The context
+    has ``__slots__``: its class becomes a subclass (no slot of its own) whose
+    ``instance`` property returns the instance put in its ``_instance`` slot.
+    """
+    cls = type(context)
+    try:
+        sub = _INSTANCE_CONTEXTS.get(cls)
+        if sub is None:
+            namespace = {"__slots__": (), "instance": property(_instance_of_context)}
+            sub = _INSTANCE_CONTEXTS[cls] = type(cls.__name__, (cls,), namespace)
+        context._instance = instance
+        context.__class__ = sub
+    except Exception:  # another Dagster's context: it keeps its own rules
+        pass
+
+
+def _dynamic_partitions_from(instance: Any) -> Any:
+    """A context in which Dagster reads dynamic partitions from ``instance``.
+
+    The daemon's tick contexts carry an ``instance_ref``, from which Dagster makes the
+    store it resolves a run request's dynamic partition key against; an ephemeral
+    instance has no ref, so without this a ``RunRequest(partition_key=...)`` for a job on
+    ``DynamicPartitionsDefinition`` stops in Dagster's *The instance is not available to
+    load partitions*.
+    """
+    import contextlib  # only Dagster locations evaluate ticks; Dagster imported it already
+
+    context = _partition_loading_context()
+    if context is None:
+        return contextlib.nullcontext()
+    return context(dynamic_partitions_store=instance)
+
+
+def _read_dynamic_partitions_from(context: Any, instance: Any) -> None:
+    """Give a sensor context the dynamic partitions loader the daemon's has.
+
+    Dagster resolves a sensor's partitioned run requests against that loader *plus* the
+    tick's own ``dynamic_partitions_requests`` (a ``SensorResult`` adding ``"acme"`` may
+    request a run of ``"acme"``); the context makes it only from an ``instance_ref``.
+    The requests are not applied to the worker's instance: another item's verdict must
+    not depend on whether this sensor ran first.
+    """
+    loader_class = getattr(
+        sys.modules.get("dagster._core.instance.types"), "CachingDynamicPartitionsLoader", None
+    )
+    if loader_class is not None and "caching_dynamic_partitions_loader" in vars(type(context)):
+        try:
+            # A functools.cached_property: the instance's own value takes precedence.
+            context.__dict__["caching_dynamic_partitions_loader"] = loader_class(instance)
+        except Exception:  # another Dagster: it resolves as it does
+            pass
 
 
 class InvalidRunRequestError(definitions.InvalidTargetError):
@@ -1358,15 +1712,16 @@ def _tick_data(owner: Any, repo: DagsterRepository, data: Any, instance: Any) ->
                     + (" subset to its assets" if assets is not None else "")
                     + f", so the daemon would not launch it. Dagster says: {exc}"
                 ) from None
-        plain.append(
-            {
-                "run_key": request.run_key,
-                "run_config": to_plain(request.run_config or {}),
-                "tags": to_plain(dict(request.tags or {})),
-                "job_name": job_name,
-                "partition_key": partition_key,
-            }
-        )
+        entry = {
+            "run_key": request.run_key,
+            "run_config": to_plain(request.run_config or {}),
+            "tags": to_plain(dict(request.tags or {})),
+            "job_name": job_name,
+            "partition_key": partition_key,
+        }
+        if assets is not None:
+            entry["asset_selection"] = [key.to_user_string() for key in assets]
+        plain.append(entry)
     return {"run_requests": plain, "skip_reason": None}
 
 
@@ -1378,7 +1733,14 @@ def _launched_job(
     repository_def = repo.dagster_repository
     assets = getattr(request, "asset_selection", None)
     if assets is None:
-        return repository_def.get_job(job_name)
+        try:
+            return repository_def.get_job(job_name)
+        except loaded_dagster().DagsterError as exc:  # the job's own build error
+            raise InvalidRunRequestError(
+                f"{owner.kind} {owner.name!r}: {what} targets job {job_name!r}, which "
+                f"Dagster could not build, so the daemon would not launch it: "
+                f"{type(exc).__name__}: {exc}{_causes(exc)}"
+            ) from None
     checks = getattr(request, "asset_check_keys", None)
     try:
         return repository_def.get_maybe_subset_job_def(

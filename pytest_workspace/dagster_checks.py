@@ -175,6 +175,9 @@ def _run_lines(result: RunResult) -> List[str]:
         line = f"materialized {asset.asset_key}"
         if asset.op_name and asset.op_name != asset.asset_key.replace("/", "__"):
             line += f" (op {asset.op_name})"
+        if asset.partition is not None and result.partition_key is None:
+            # __ASSET_JOB over several partitions definitions: a run per definition.
+            line += f" [partition {asset.partition!r}]"
         lines.append(line)
     for check in result.asset_checks:
         outcome = "passed" if check.passed else "FAILED"

@@ -17,6 +17,7 @@ import inspect
 import json
 import os
 import pkgutil
+import re
 import select
 import shutil
 import signal
@@ -1316,6 +1317,10 @@ def _exit_gateway(gateway: Any) -> None:
         pass
 
 
+#: Dagster (or a dagster-* integration) missing from the location's interpreter.
+_MISSING_DAGSTER = re.compile(r"No module named 'dagster[\w.]*'$")
+
+
 def load_error_message(spec: LocationSpec, error: Mapping[str, Any]) -> str:
     """The message of a LocationLoadError for an error the worker reported while loading."""
     kind = error.get("kind")
@@ -1332,6 +1337,14 @@ def load_error_message(spec: LocationSpec, error: Mapping[str, Any]) -> str:
         )
     if kind == "definition":
         return f"{short_type}: {message}"
+    if short_type == "ModuleNotFoundError" and _MISSING_DAGSTER.match(message):
+        python = spec.executable_path or sys.executable
+        return (
+            f"importing {target} raised {short_type}: {message}: the location's interpreter "
+            f"{python} does not have it installed; install it in that environment (for a "
+            "dg project, `uv sync` in the project), or point executable_path (or the "
+            "project's .venv) at an interpreter that has it"
+        )
     return (
         f"importing {target} raised {short_type}: {message}; fix the error in your code "
         f"(the traceback below is from the location's own process)"
