@@ -82,6 +82,7 @@ def pytest_configure(config: pytest.Config) -> None:
     # Called when this module is registered, at start-up or during collection (the
     # -f/-m targets were checked by plugin.pytest_configure).
     run = config.stash[_run_key] = WorkspaceRun(config, settings(config))
+    config.pluginmanager.register(StepwiseAlike(), "workspace-stepwise")
     if _collects(config):
         # The named locations start now, while pytest configures its plugins and starts
         # the session; pytest_collection reports them (start_named).
@@ -143,6 +144,20 @@ def _shows_header(config: pytest.Config) -> bool:
 
 def _is_xdist_controller(config: pytest.Config) -> bool:
     return config.pluginmanager.has_plugin("dsession")
+
+
+@pytest.hookimpl(trylast=True)  # after -k, -m, --deselect; before pytest's --lf
+def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item]) -> None:
+    config.stash[_run_key].select_last_failed(items)
+
+
+class StepwiseAlike:
+    """Registered with this module: a second ``pytest_collection_modifyitems``, before
+    pytest's ``--sw`` deselects (see :meth:`WorkspaceRun.resume_alike`)."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(self, config: pytest.Config) -> None:
+        config.stash[_run_key].resume_alike()
 
 
 @pytest.hookimpl(trylast=True)
@@ -208,6 +223,8 @@ class WorkspaceRun:
         self._reported_targets: Set[str] = set()
         #: Node ids of the workspace files whose items were made.
         self.collected: Set[str] = set()
+        #: Node ids of the locations collected, owned by this process or not (xdist).
+        self.location_nodeids: Set[str] = set()
         #: Locations whose import-time warnings were raised again (on their first item).
         self.warned_locations: Set[int] = set()
         # An xdist worker's output is nobody's to read (plugin.worker_summary has its lines).
@@ -296,6 +313,88 @@ class WorkspaceRun:
                     ),
                     stacklevel=2,
                 )
+
+    def select_last_failed(self, items: List[pytest.Item]) -> None:
+        """``--lf`` on an xdist worker that owns locations: the same choice on every worker.
+
+        pytest's ``--lf`` keeps only the last failures when the collection has any, and
+        else runs everything. Each worker sees only the items of the locations it owns,
+        so workers would choose differently and their ordinary tests differ (xdist's
+        "Different tests were collected"). The choice is made here on what every worker
+        knows alike: a last failure among the ordinary tests, or a job, schedule or
+        sensor of a location of this run, whoever owns it, that is still there to run
+        as far as any worker can tell (docs/plugin.md says which). Otherwise every item
+        runs, as pytest's --lf runs everything when it finds no last failure.
+        """
+        cache = getattr(self.config, "cache", None)  # none under -p no:cacheprovider
+        if not (
+            isinstance(self.cache, _WorkerTargets)
+            and self.config.getoption("lf", False)
+            and cache is not None
+        ):
+            return
+        last_failed = set(cache.get("cache/lastfailed", {}))
+        under_location = {
+            nodeid
+            for nodeid in last_failed
+            if any(nodeid.startswith(f"{scope}::") for scope in self.location_nodeids)
+        }
+        ordinary = {item.nodeid for item in items} - under_location
+        if last_failed & ordinary or any(map(self._counts_as_selected, under_location)):
+            kept = [item for item in items if item.nodeid in last_failed]
+            if len(kept) < len(items):
+                dropped = [item for item in items if item.nodeid not in last_failed]
+                items[:] = kept
+                self.config.hook.pytest_deselected(items=dropped)
+            return
+        # Nothing to rerun on any worker: pytest's --lf must not find the owner's
+        # failures either (a worker's --lf saves nothing; the controller's does).
+        plugin = self.config.pluginmanager.get_plugin("lfplugin")
+        failures = getattr(plugin, "lastfailed", None)
+        if isinstance(failures, dict):
+            for key in [key for key in failures if str(key) in under_location]:
+                del failures[key]
+
+    def resume_alike(self) -> None:
+        """``--sw`` on an xdist worker that owns locations: the same choice on every worker.
+
+        pytest's ``--sw`` deselects the items before the last failure, where it finds
+        it, and skips nothing when its item count differs from the last run's. Each
+        worker sees the items of its own locations only: their counts differ, and only
+        the owner finds a workspace item. So the count is not compared, and a workspace
+        item that failed last makes every worker skip nothing (everything runs again,
+        up to the first failure); an ordinary test that failed last is found by every
+        worker, before the same ordinary tests.
+        """
+        if not (isinstance(self.cache, _WorkerTargets) and self.config.getoption("stepwise", 0)):
+            return
+        plugin: Any = self.config.pluginmanager.get_plugin("stepwiseplugin")
+        if plugin is None:
+            return
+        info = getattr(plugin, "cached_info", plugin)  # pytest 9; older: the plugin
+        if hasattr(info, "last_test_count"):
+            info.last_test_count = None
+        name = "last_failed" if hasattr(info, "last_failed") else "lastfailed"
+        last = getattr(info, name, None)
+        if last is not None and any(
+            str(last).startswith(f"{scope}::") for scope in self.location_nodeids
+        ):
+            setattr(info, name, None)
+
+    def _counts_as_selected(self, nodeid: str) -> bool:
+        """Whether a last failure below a location counts as one of this run's items,
+        for ``--lf`` under xdist, on what every worker knows: not when ``--deselect``
+        names it, nor when ``-k`` or ``-m`` might have deselected it (only its owner
+        can match them), nor a ``load_location`` (most often, the location was fixed
+        since: its items are jobs now). Otherwise the job is taken as still there."""
+        option = self.config.getoption
+        deselected = tuple(option("deselect", None) or ())
+        return not (
+            (deselected and nodeid.startswith(deselected))
+            or option("keyword", "")
+            or option("markexpr", "")
+            or nodeid.rsplit("::", 1)[-1] == LOAD_LOCATION_ITEM
+        )
 
     def target(self, key: str) -> Location:
         if key not in self.cache.targets:
@@ -475,20 +574,34 @@ def collect_workspace_file(file_path: Path, parent: pytest.Collector) -> Optiona
     # pytest collects a folder again for each file argument in it, and keeps only the
     # node that matches the argument: a fresh collector each time, and duplicates are
     # dropped where their items would be made (WorkspaceFile.collect).
-    nodeid = None
+    parent, extra = _file_parent(file_path, parent)
+    return WorkspaceFile.from_parent(parent, path=file_path, **extra)
+
+
+def collect_target_file(file_path: Path, parent: pytest.Collector, key: str) -> pytest.Collector:
+    """The collector of a ``--workspace-file`` target that is also a positional argument
+    (``pytest -f etl.py etl.py::etl_repo::daily_job``, a node id copied from ``-v``):
+    pytest resolves the argument in it, instead of importing the file as a test module."""
+    parent, extra = _file_parent(file_path, parent)
+    return TargetFile.from_parent(parent, path=file_path, key=key, **extra)
+
+
+def _file_parent(
+    file_path: Path, parent: pytest.Collector
+) -> Tuple[pytest.Collector, Dict[str, Any]]:
+    """The parent of a file's collector and the node id it needs (if not pytest's)."""
+    extra: Dict[str, Any] = {}
     if not file_path.is_relative_to(parent.config.rootpath):
         # pytest gives files outside the rootdir an empty node id: use ../-style.
-        nodeid = _display_path(file_path, parent.config)
+        extra["nodeid"] = _display_path(file_path, parent.config)
     while isinstance(parent, pytest.Package):
         # A package's setup imports its __init__.py on the host, which may import what
         # only the location's interpreter has (dagster): hang the file off the folder
         # above it, under the same node id.
-        nodeid = nodeid or _display_path(file_path, parent.config)
+        extra.setdefault("nodeid", _display_path(file_path, parent.config))
         assert isinstance(parent.parent, pytest.Collector)
         parent = parent.parent
-    if nodeid is not None:
-        return WorkspaceFile.from_parent(parent, path=file_path, nodeid=nodeid)
-    return WorkspaceFile.from_parent(parent, path=file_path)
+    return parent, extra
 
 
 @pytest.hookimpl(wrapper=True)
@@ -508,6 +621,8 @@ def _target_collectors(session: pytest.Session) -> List[pytest.Collector]:
     run: WorkspaceRun = session.config.stash[_run_key]
     collectors: List[pytest.Collector] = []
     for key in run.settings.python_files:
+        if session.isinitpath(Path(key)):
+            continue  # a positional argument too: collected there (collect_target_file)
         shown = _display_path(Path(key), session.config)
         collectors.append(
             TargetLocation.from_parent(session, name=shown, nodeid=shown, path=Path(key), key=key)
@@ -560,8 +675,12 @@ class LocationNode(pytest.Collector):
         self.location = location
 
     def collect(self) -> Iterator[Union[pytest.Item, pytest.Collector]]:
-        if self.config.stash[_run_key].owns(self.location):
+        run: WorkspaceRun = self.config.stash[_run_key]
+        run.location_nodeids.add(self.nodeid)
+        if run.owns(self.location):
             yield from _location_children(self, self.location)
+        else:
+            yield from _owned_elsewhere(self, _named_below(self, (self.name,)))
 
 
 class TargetLocation(pytest.Collector):
@@ -572,10 +691,68 @@ class TargetLocation(pytest.Collector):
         self.key = key
 
     def collect(self) -> Iterator[Union[pytest.Item, pytest.Collector]]:
-        run: WorkspaceRun = self.config.stash[_run_key]
-        location = run.target(self.key)
-        if run.owns(location):
-            yield from _location_children(self, location)
+        return _target_children(self, self.key)
+
+
+class TargetFile(pytest.File):
+    """A ``--workspace-file`` target named as a positional argument, as pytest collects
+    a file: its node id is the file's, its children are the location's repositories."""
+
+    def __init__(self, *, key: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.key = key
+
+    def collect(self) -> Iterator[Union[pytest.Item, pytest.Collector]]:
+        return _target_children(self, self.key)
+
+
+def _target_children(
+    node: pytest.Collector, key: str
+) -> Iterator[Union[pytest.Item, pytest.Collector]]:
+    run: WorkspaceRun = node.config.stash[_run_key]
+    location = run.target(key)
+    run.location_nodeids.add(node.nodeid)
+    if run.owns(location):
+        yield from _location_children(node, location)
+    elif isinstance(node, pytest.File):
+        yield from _owned_elsewhere(node, _named_below(node, ()))
+
+
+class OwnedElsewhere(pytest.Collector):
+    """Part of a node id given as an argument, under a location that another xdist
+    worker owns: it matches the name, so that this worker does not stop at "not found"
+    (a usage error, which ends the worker), and it collects nothing. The owner collects
+    the item."""
+
+    def __init__(self, *, below: Sequence[Tuple[str, ...]], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.below = below
+
+    def collect(self) -> Iterator[pytest.Collector]:
+        return _owned_elsewhere(self, self.below)
+
+
+def _named_below(node: pytest.Collector, names: Tuple[str, ...]) -> List[Tuple[str, ...]]:
+    """The names that the positional arguments ask for below ``node``: the parts after
+    ``names`` (the node's own, after its file) of each argument naming its file."""
+    invocation = node.config.invocation_params.dir
+    below = []
+    for arg in node.config.args:
+        path, *parts = arg.split("::")
+        if parts[: len(names)] == list(names) and len(parts) > len(names):
+            if resolve_path(invocation / path) == resolve_path(node.path):
+                below.append(tuple(parts[len(names) :]))
+    return below
+
+
+def _owned_elsewhere(
+    parent: pytest.Collector, below: Sequence[Tuple[str, ...]]
+) -> Iterator[pytest.Collector]:
+    rests: Dict[str, List[Tuple[str, ...]]] = {}
+    for names in below:
+        rests.setdefault(names[0].split("[")[0], []).append(names[1:])
+    for name, rest in rests.items():
+        yield OwnedElsewhere.from_parent(parent, name=name, below=[r for r in rest if r])
 
 
 def _location_children(

@@ -15,7 +15,18 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+    TypeVar,
+    Union,
+)
 
 import pytest
 
@@ -33,6 +44,7 @@ SESSION_PLUGIN = "workspace-session"
 YAML_SUFFIXES = (".yaml", ".yml")
 
 _settings_key = pytest.StashKey["Settings"]()
+_Handle = TypeVar("_Handle")
 
 
 # -- options ---------------------------------------------------------------------------
@@ -137,11 +149,13 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     parser.addini(
         "workspace_timeout",
         "time limit in seconds of one call into a code location (0: none)",
+        type=_NUMBER_OR_TEXT[float],
         default=str(DEFAULT_TIMEOUT),
     )
     parser.addini(
         "workspace_load_timeout",
         "time limit in seconds of starting a code location and importing its code (0: none)",
+        type=_NUMBER_OR_TEXT[float],
         default=str(DEFAULT_LOAD_TIMEOUT),
     )
     parser.addini(
@@ -171,8 +185,22 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     parser.addini(
         "workspace_parallel",
         "how many code locations may run jobs at once without xdist (auto: one per CPU)",
+        type=_NUMBER_OR_TEXT[int],
         default="auto",
     )
+
+
+#: The ini type of a key that takes a number, or a string (``"auto"``, ``"30"``): from
+#: pytest 9.2 on, a union, so that ``[tool.pytest]`` in pyproject.toml (native TOML,
+#: which pytest checks strictly) takes ``workspace_timeout = 30`` as well as ``"30"``;
+#: an ini file's text is tried as the number first. Older pytest has no unions: a
+#: string (pytest 9.0 and 9.1 then refuse a TOML number there; quote it). The value is
+#: checked by :func:`_timeout` and :func:`_parallel` either way.
+_NUMBER_OR_TEXT: Dict[type, Any] = (
+    {float: Union[float, str], int: Union[int, str]}
+    if pytest.version_tuple >= (9, 2)
+    else {float: None, int: None}
+)
 
 
 def _not_rewritten(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -295,21 +323,21 @@ def _timeout(config: pytest.Config, name: str = "workspace_timeout") -> Optional
         try:
             value = float(text)
         except ValueError:
-            raise pytest.UsageError(
-                f"ini option {name} must be a number of seconds, got {text!r}"
-            ) from None
+            raise _ini_error(config, name, "a number of seconds", text) from None
     return float(value) if value > 0 else None
+
+
+def _ini_error(config: pytest.Config, name: str, expected: str, value: object) -> pytest.UsageError:
+    """A bad ini value: the file (as pytest names it in its own errors), the key, what
+    it takes."""
+    where = f"{config.inipath}: " if config.inipath is not None else ""
+    return pytest.UsageError(f"{where}ini option {name} must be {expected}, got {value!r}")
 
 
 def _parallel(config: pytest.Config) -> Optional[int]:
     """--workspace-parallel / ``workspace_parallel``: a count of locations, or None (auto)."""
     option = config.getoption("workspace_parallel")
-    where, text = (
-        ("--workspace-parallel", option)
-        if option is not None
-        else ("ini option workspace_parallel", config.getini("workspace_parallel"))
-    )
-    text = str(text).strip()
+    text = str(option if option is not None else config.getini("workspace_parallel")).strip()
     if text.lower() == "auto":
         return None
     try:
@@ -317,9 +345,10 @@ def _parallel(config: pytest.Config) -> Optional[int]:
     except ValueError:
         value = 0
     if value < 1:
-        raise pytest.UsageError(
-            f"{where} must be a number of code locations (1 or more) or 'auto', got {text!r}"
-        )
+        expected = "a number of code locations (1 or more) or 'auto'"
+        if option is None:
+            raise _ini_error(config, "workspace_parallel", expected, text)
+        raise pytest.UsageError(f"--workspace-parallel must be {expected}, got {text!r}")
     return value
 
 
@@ -362,6 +391,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.args = []
     if run.names_a_workspace:
         _check_targets(run)
+        _check_ini_files(config, run)
         # An xdist controller runs no item and starts no location (its workers do):
         # it does without the heavy part, which would only delay starting them.
         if not _is_xdist_controller(config):
@@ -397,6 +427,26 @@ def _check_targets(run: Settings) -> None:
         raise pytest.UsageError(str(exc)) from None
 
 
+def _check_ini_files(config: pytest.Config, run: Settings) -> None:
+    """A file the ini option ``workspace`` names that does not exist is a usage error.
+
+    Named on the command line, pytest says "file or directory not found" itself (it is
+    an argument); from the ini file it was inside the folder collected anyway, and so
+    silently not collected.
+    """
+    shows_only = ("help", "version", "markers", "cacheshow")
+    if run.named_on_command_line or any(getattr(config.option, o, 0) for o in shows_only):
+        return
+    for path in run.named_files:
+        if not (path.exists() or path.is_symlink()):
+            folder = config.inipath.parent if config.inipath else config.invocation_params.dir
+            where = f"{config.inipath}: " if config.inipath is not None else ""
+            raise pytest.UsageError(
+                f"{where}ini option workspace names {os.path.relpath(path, folder)}, which "
+                f"does not exist (its paths are relative to {folder})"
+            )
+
+
 def _is_xdist_controller(config: pytest.Config) -> bool:
     """Whether this process will be an xdist controller (xdist registers its session
     after this plugin's pytest_configure, on the same condition)."""
@@ -413,6 +463,20 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Optional[p
         file_path, parent
     )
     return collector
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makemodule(module_path: Path, parent: pytest.Collector) -> Any:
+    """A ``--workspace-file`` target given as a positional argument, or in a node id
+    (``pytest -f etl.py etl.py::etl_repo::daily_job``), is the location, not a test
+    module: it is never imported on the host."""
+    run = settings(parent.config)
+    if not run.python_files or not parent.session.isinitpath(module_path):
+        return None
+    key = str(module_path.resolve())
+    if key not in run.python_files:
+        return None
+    return session_plugin(parent.config).collect_target_file(module_path, parent, key)
 
 
 # -- xdist ----------------------------------------------------------------------------
@@ -576,6 +640,19 @@ def _session_workspace(config: pytest.Config) -> Workspace:
     return workspace
 
 
+def _looked_up(lookup: Callable[[str], _Handle], name: str) -> _Handle:
+    """``lookup(name)``; an unknown or ambiguous name fails the test with the message.
+
+    The failure is raised outside the ``except`` block: within it, pytest would show
+    the message twice, the lookup error and "During handling of the above exception".
+    """
+    try:
+        return lookup(name)
+    except NameLookupError as exc:
+        message = str(exc)
+    pytest.fail(message, pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def workspace(pytestconfig: pytest.Config) -> Workspace:
     """The loaded workspace of this run: every location, each in its own process.
@@ -593,10 +670,7 @@ def workspace_job(workspace: Workspace) -> Callable[[str], JobHandle]:
     """
 
     def get(name: str) -> JobHandle:
-        try:
-            return workspace.job(name)
-        except NameLookupError as exc:
-            pytest.fail(str(exc), pytrace=False)
+        return _looked_up(workspace.job, name)
 
     return get
 
@@ -609,9 +683,6 @@ def workspace_repository(workspace: Workspace) -> Callable[[str], RepositoryHand
     """
 
     def get(name: str) -> RepositoryHandle:
-        try:
-            return workspace.repository(name)
-        except NameLookupError as exc:
-            pytest.fail(str(exc), pytrace=False)
+        return _looked_up(workspace.repository, name)
 
     return get

@@ -131,7 +131,7 @@ def test_a_crash_of_a_location_running_ahead_fails_only_its_item(
     ("args", "ini", "message"),
     [
         (["--workspace-parallel", "none"], "", "--workspace-parallel must be * got 'none'"),
-        ([], "workspace_parallel = 0", "ini option workspace_parallel must be * got '0'"),
+        ([], "workspace_parallel = 0", "*tox.ini: ini option workspace_parallel must be * got '0'"),
     ],
 )
 def test_a_count_that_is_not_one_or_more_is_refused(
