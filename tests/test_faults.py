@@ -507,6 +507,10 @@ def test_a_worker_that_cannot_act_dies_with_its_killed_host(
         else:
             wchan = Path(f"/proc/{worker}/wchan")
             wait_until(lambda: "pause" in wchan.read_text(), "the worker enters pause()")
+        # The control item comes first, but the faulty location runs its job ahead
+        # (docs/plugin.md, "Prefetch"): its worker may hold up before the control's
+        # verdict is reported. The host is killed once that verdict is out.
+        wait_for_file(pytester.path / "outcomes.jsonl")
         process.kill()
         process.wait()
         assert wait_gone([worker, child, *guardians], timeout=30) == []
