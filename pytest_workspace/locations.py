@@ -718,7 +718,7 @@ class LocationWorker:
                 self._stop_process(graceful=False, reason="its code failed to load")
                 raise LocationLoadError(
                     self.spec.name,
-                    load_error_message(self.spec, error),
+                    load_error_message(self.spec, error, executable),
                     # The worker's own load errors explain themselves; their traceback
                     # would only show our frames.
                     remote_traceback=""
@@ -1321,8 +1321,9 @@ def _exit_gateway(gateway: Any) -> None:
 _MISSING_DAGSTER = re.compile(r"No module named 'dagster[\w.]*'$")
 
 
-def load_error_message(spec: LocationSpec, error: Mapping[str, Any]) -> str:
-    """The message of a LocationLoadError for an error the worker reported while loading."""
+def load_error_message(spec: LocationSpec, error: Mapping[str, Any], executable: str) -> str:
+    """The message of a LocationLoadError for an error the worker reported while loading
+    in the interpreter ``executable``."""
     kind = error.get("kind")
     type_name = str(error.get("type", "Exception"))
     message = str(error.get("message", ""))
@@ -1338,10 +1339,9 @@ def load_error_message(spec: LocationSpec, error: Mapping[str, Any]) -> str:
     if kind == "definition":
         return f"{short_type}: {message}"
     if short_type == "ModuleNotFoundError" and _MISSING_DAGSTER.match(message):
-        python = spec.executable_path or sys.executable
         return (
             f"importing {target} raised {short_type}: {message}: the location's interpreter "
-            f"{python} does not have it installed; install it in that environment (for a "
+            f"{executable} does not have it installed; install it in that environment (for a "
             "dg project, `uv sync` in the project), or point executable_path (or the "
             "project's .venv) at an interpreter that has it"
         )
