@@ -393,6 +393,8 @@ class TestProjectDefaults:
             key_path="workspace.projects[0]",
             line=7,
             python_path=(str(root / "sales" / "src"),),
+            # The workspace's .env, then the project's (the later wins), as `dg dev`.
+            env_files=(str(FIXTURE / ".env"), str(root / "sales" / ".env")),
         )
         assert (campaigns.name, campaigns.target, campaigns.python_path) == (
             "campaigns",
