@@ -428,6 +428,13 @@ class TestProjectDefaults:
         write(folder / ".env", "OTHER=1\nDG_PROJECT_PYTHON_EXECUTABLE=envs/p/bin/python\n")
         location = only(load_workspace_source(folder))
         assert location.executable_path == str(folder / "envs" / "p" / "bin" / "python")
+        # Read with python-dotenv, as dg reads it: export, quotes, comments, ${VAR}.
+        write(
+            folder / ".env",
+            'ENVS=envs\nexport DG_PROJECT_PYTHON_EXECUTABLE="${ENVS}/q/bin/python"  # q\n',
+        )
+        location = only(load_workspace_source(folder))
+        assert location.executable_path == str(folder / "envs" / "q" / "bin" / "python")
 
     @pytest.mark.parametrize(
         ("tables", "expected"),
