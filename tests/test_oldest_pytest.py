@@ -16,6 +16,8 @@ from conftest import PythonEnvFactory
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 OLDEST_PYTEST = "8.0.2"
+#: The oldest python-dotenv we claim (``python-dotenv>=1.0``): its parser reads .env files.
+OLDEST_DOTENV = "1.0.0"
 
 
 def run_oldest_pytest(python: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -42,9 +44,12 @@ def test_the_oldest_claimed_pytest_runs_a_workspace_and_its_fixtures(
             f"pytest=={OLDEST_PYTEST}",
             f"pyyaml=={importlib.metadata.version('pyyaml')}",
             f"execnet=={importlib.metadata.version('execnet')}",
+            f"python-dotenv=={OLDEST_DOTENV}",
         ],
     )
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    # Read with the oldest python-dotenv: a value, and a statement it cannot parse.
+    (tmp_path / ".env").write_text('export CEREAL="${HOME}/cereal"\nnot a statement\n')
     (tmp_path / "repos.py").write_text((REPO_ROOT / "fixtures/cereal/repos.py").read_text())
     (tmp_path / "workspace.yaml").write_text("load_from:\n  - python_file: repos.py\n")
     (tmp_path / "test_units.py").write_text(
@@ -59,6 +64,7 @@ def test_the_oldest_claimed_pytest_runs_a_workspace_and_its_fixtures(
         "workspace.yaml::repos.py::hello_cereal_repository::complex_job PASSED*",
         "workspace.yaml::repos.py::hello_cereal_repository::hello_cereal_job PASSED*",
         "test_units.py::test_job_builds PASSED*",
+        f"  {tmp_path / '.env'}:2: UserWarning: python-dotenv cannot parse the statement*",
     ):
         assert any(got.startswith(line.rstrip("*")) for got in output.splitlines()), (
             f"{line!r} not in:\n{output}"
