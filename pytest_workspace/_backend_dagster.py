@@ -1066,9 +1066,10 @@ def _unset_variable(error: Any) -> str:
         instead = "or give that config with the pytest_workspace_run_config hook"
     return (
         f"{reader} reads the environment variable {found.group(1)} (EnvVar), which is not "
-        "set in the location's process. Set it in the environment pytest starts in (a "
-        "conftest.py may set os.environ before the locations start; pytest-workspace "
-        f"does not read a .env file), {instead}."
+        "set in the location's process. Set it in a .env file the location reads, as "
+        "Dagster reads it (its project's, or the one next to its workspace file), or in "
+        "the environment pytest starts in (a conftest.py may set os.environ before the "
+        f"locations start), {instead}."
     )
 
 

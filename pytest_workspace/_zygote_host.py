@@ -308,9 +308,14 @@ class Zygote:
         return self.state in ("starting", "ready")
 
     def fork(
-        self, stderr: IO[bytes], timeout: float, cancelled: Callable[[], bool] = bool
+        self,
+        stderr: IO[bytes],
+        timeout: float,
+        cancelled: Callable[[], bool] = bool,
+        environ: Optional[Dict[str, str]] = None,
     ) -> Optional[ForkedPopen]:
-        """A worker forked from the zygote, or None when it cannot give one (the host
+        """A worker forked from the zygote, with the environment ``environ`` (None: the
+        host's, as a started worker gets it), or None when it cannot give one (the host
         then starts the worker itself). Waits for the zygote's imports, up to ``timeout``
         or until ``cancelled()``."""
         started = time.monotonic()
@@ -322,7 +327,9 @@ class Zygote:
             self._last_id += 1
             request_id = self._last_id
         try:
-            request = json.dumps({"id": request_id, "cwd": os.getcwd(), **self._environ_since()})
+            request = json.dumps(
+                {"id": request_id, "cwd": os.getcwd(), **self._environ_since(environ)}
+            )
         except OSError:  # the current directory is gone: Popen would fail the same way
             return None
         stdin_read, stdin_write = os.pipe()
@@ -357,11 +364,13 @@ class Zygote:
             self, pid, pidfd, os.fdopen(stdin_write, "wb"), os.fdopen(stdout_read, "rb")
         )
 
-    def _environ_since(self) -> Dict[str, object]:
-        """How the host's environment changed since the zygote started. The zygote's own
-        is the one an interpreter started then got (from a wrapper script, say, that
-        sets variables before it runs Python): a worker gets it with these changes."""
-        now = dict(os.environ)
+    def _environ_since(self, environ: Optional[Dict[str, str]] = None) -> Dict[str, object]:
+        """How ``environ`` (default: the host's environment now; a location's is the
+        host's with its .env variables) differs from the host's when the zygote started.
+        The zygote's own is the one an interpreter started then got (from a wrapper
+        script, say, that sets variables before it runs Python): a worker gets it with
+        these changes."""
+        now = dict(os.environ if environ is None else environ)
         before = self._environ
         return {
             "setenv": {key: value for key, value in now.items() if before.get(key) != value},

@@ -74,6 +74,9 @@ LOCATION_KINDS = ("python_file", "python_module", "python_package", "autoload_de
 
 COMMAND_LINE_SOURCE = "<command line>"
 
+#: The name of the file of environment variables Dagster's tools read.
+DOTENV = ".env"
+
 PathLike = Union[str, "os.PathLike[str]"]
 
 
@@ -108,6 +111,12 @@ class LocationSpec:
     """Absolute folders put on ``sys.path`` right after the working directory: the
     ``src/`` folder of a Dagster project with a src layout, so that an uninstalled
     project imports as ``dg`` makes it import."""
+    env_files: Tuple[str, ...] = ()
+    """Absolute paths of the ``.env`` files whose variables the location's process gets,
+    in the order Dagster applies them: a later file's value wins, and each wins over the
+    host's environment (docs/dagster.md). The one next to a workspace file (or, for the
+    command line, in the current folder), as ``dagster dev`` reads it; a project's, after
+    its dg workspace's, as ``dg dev`` reads them. One that does not exist is skipped."""
 
 
 @dataclass(frozen=True)
@@ -485,6 +494,9 @@ class _Builder:
             source=self.source,
             key_path=key_path,
             line=line,
+            # `dagster dev` reads the .env of the folder it is run in: the workspace
+            # file's (where it finds the file by default), or, for -f / -m, the current one.
+            env_files=(os.path.join(self.base_dir, DOTENV),),
         )
 
     def check_python_file(self, value: _Value, path: str) -> None:

@@ -32,6 +32,7 @@ projects of the workspace still load.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import sys
@@ -39,6 +40,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from . import protocol
 from .config import (
+    DOTENV,
     LocationSpec,
     SourceError,
     WorkspaceSpec,
@@ -149,6 +151,7 @@ def project_location(
         key_path=key_path if key_path is not None else own_key,
         line=line if line is not None else document.line_of(own_key),
         python_path=python_path,
+        env_files=(os.path.join(folder, DOTENV),),
     )
 
 
@@ -156,14 +159,16 @@ def project_python(folder: str) -> Optional[str]:
     """The interpreter of the project in ``folder``, as ``dg`` chooses it: the
     ``DG_PROJECT_PYTHON_EXECUTABLE`` of its ``.env``, else its ``.venv``'s python when it
     has a ``.venv``, else None (the host's)."""
-    env_file = os.path.join(folder, ".env")
+    env_file = os.path.join(folder, DOTENV)
     if os.path.isfile(env_file):
-        with open(env_file, encoding="utf-8", errors="replace") as stream:
-            for raw in stream:
-                key, _, value = raw.strip().partition("=")
-                if key.strip() == "DG_PROJECT_PYTHON_EXECUTABLE" and value.strip():
-                    value = value.strip().strip("'\"")
-                    return os.path.normpath(os.path.join(folder, os.path.expanduser(value)))
+        from ._dotenv import read_env_file
+
+        try:
+            value = read_env_file(env_file, os.environ)[0].get("DG_PROJECT_PYTHON_EXECUTABLE")
+        except WorkspaceFileError:
+            value = None  # the location's start says what is wrong with the file
+        if value:
+            return os.path.normpath(os.path.join(folder, os.path.expanduser(value)))
     venv = os.path.join(folder, ".venv")
     if not os.path.isdir(venv):
         return None
@@ -232,6 +237,11 @@ def _load_workspace(
                 source=document.path,
                 key_path=entry_at,
                 line=line,
+            )
+            # `dg dev` runs `dagster dev` in the workspace's folder (its .env for every
+            # project), then each project's code server adds the project's own .env.
+            location = dataclasses.replace(
+                location, env_files=(os.path.join(base, DOTENV), *location.env_files)
             )
         except WorkspaceFileError as error:
             errors.append(SourceError(key_path=entry_at, name=relative, error=error, line=line))

@@ -30,7 +30,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import IO, Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
+from typing import IO, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import execnet
 from execnet import gateway_base, gateway_bootstrap, gateway_io
@@ -38,6 +38,7 @@ from execnet.gateway_base import Message, Popen2IO
 
 from . import (
     _coverage,
+    _dotenv,
     _reaper,
     _worker,
     _zygote_host,
@@ -59,6 +60,7 @@ from .errors import (
     WorkerError,
     WorkerRestartedWarning,
     WorkerTimeoutError,
+    WorkspaceFileError,
 )
 
 #: How long a worker asked to exit may take before it is killed.
@@ -392,13 +394,17 @@ def _junk_only(data: bytes) -> bytes:
     return data
 
 
-def _start_worker(args: List[str], stderr: IO[bytes]) -> subprocess.Popen[bytes]:
-    """Start a worker's interpreter, stdin and stdout piped to us, as a group's leader."""
+def _start_worker(
+    args: List[str], stderr: IO[bytes], env: Optional[Mapping[str, str]]
+) -> subprocess.Popen[bytes]:
+    """Start a worker's interpreter, stdin and stdout piped to us, as a group's leader,
+    with the environment ``env`` (None: the host's)."""
     return subprocess.Popen(
         args,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=stderr,
+        env=env,
         start_new_session=_OWN_PROCESS_GROUP,
     )
 
@@ -611,6 +617,8 @@ class LocationWorker:
         #: What the worker said about measuring coverage (None: the host measures nothing).
         self.coverage: Optional[protocol.CoverageState] = None
         self.description: Optional[protocol.Description] = None
+        #: The warnings of the location's .env files at the last start (skipped lines).
+        self.env_warnings: Tuple[protocol.WarningData, ...] = ()
         self._last_id = 0
         #: A reply is being waited for (see poll).
         self._receiving = False
@@ -641,11 +649,12 @@ class LocationWorker:
                 raise LocationLoadError(self.spec.name, "the workspace was closed")
             self._stop_process(graceful=False)
             executable = resolve_executable(self.spec)
+            environment = self._environment()
             self.starts += 1
             self.description = None
             self._last_call = None
             deadline = None if self.load_timeout is None else time.monotonic() + self.load_timeout
-            process = self._launch(executable, self._start_limit(deadline))
+            process = self._launch(executable, self._start_limit(deadline), environment)
             self._process = process
             self._stop_reason = None
             if self.closed:  # closed by another thread while we were starting
@@ -727,14 +736,30 @@ class LocationWorker:
                 )
             return description
 
+    def _environment(self) -> Optional[Dict[str, str]]:
+        """The environment of the location's next process: the host's as it is now, with
+        the variables of the location's .env files (None: no file sets any). Read at
+        every start, as Dagster reads them when a code server starts."""
+        try:
+            environment, warnings = _dotenv.location_environment(
+                self.spec.name, self.spec.env_files, os.environ
+            )
+        except WorkspaceFileError as error:
+            raise LocationLoadError(self.spec.name, str(error)) from None
+        self.env_warnings = tuple(warnings)
+        return environment
+
     def _start_limit(self, deadline: Optional[float]) -> float:
         """The time left for the interpreter to start: start_timeout, within the load's."""
         if deadline is None:
             return self.start_timeout
         return max(0.0, min(self.start_timeout, deadline - time.monotonic()))
 
-    def _launch(self, executable: str, limit: float) -> _Process:
-        """Start the interpreter and execnet's bootstrap in it, bounded by ``limit``."""
+    def _launch(
+        self, executable: str, limit: float, environment: Optional[Dict[str, str]]
+    ) -> _Process:
+        """Start the interpreter and execnet's bootstrap in it, bounded by ``limit``, with
+        ``environment`` (None: the host's)."""
         spec = execnet.XSpec(f"popen//id={self._gateway_id()}")
         # Set after parsing: an interpreter path may hold "//" or "=".
         spec.python = executable
@@ -746,12 +771,14 @@ class LocationWorker:
             zygote = self.zygotes.get(executable)  # forked only where Dagster is wanted
         forked = None
         if zygote is not None:
-            forked = zygote.fork(stderr, limit, cancelled=lambda: self.closed)
+            forked = zygote.fork(stderr, limit, cancelled=lambda: self.closed, environ=environment)
             if forked is None and self.closed:
                 stderr.close()
                 raise LocationLoadError(self.spec.name, "the workspace was closed")
         try:
-            io = _WorkerIO(forked or _start_worker(args, stderr), self._group.execmodel)
+            io = _WorkerIO(
+                forked or _start_worker(args, stderr, environment), self._group.execmodel
+            )
         except OSError as exc:
             stderr.close()
             raise LocationLoadError(

@@ -386,9 +386,11 @@ class Location:
 
     @property
     def load_warnings(self) -> Tuple[RemoteWarning, ...]:
-        """The warnings importing the location's code raised."""
+        """The warnings importing the location's code raised, after those of its .env
+        files (a statement python-dotenv cannot parse, skipped)."""
         description = self.worker.description
-        return _warnings(description) if description is not None else ()
+        loaded = _warnings(description) if description is not None else ()
+        return _warnings({"warnings": self.worker.env_warnings}) + loaded
 
     def _load(self) -> None:
         started = time.perf_counter()

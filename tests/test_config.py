@@ -66,6 +66,8 @@ class TestShortForms:
                     source=str(path),
                     key_path="load_from[0]",
                     line=2,
+                    # The .env `dagster dev` reads when run where it finds the file.
+                    env_files=(str(tmp_path / ".env"),),
                 ),
             ),
         )
@@ -120,6 +122,8 @@ class TestLongForms:
             source=str(tmp_path / "workspace.yaml"),
             key_path="load_from[0]",
             line=2,
+            # The workspace file's folder, not the working directory's.
+            env_files=(str(tmp_path / ".env"),),
         )
 
     def test_python_module_and_package(self, tmp_path: Path) -> None:
@@ -810,6 +814,7 @@ class TestCommandLineForms:
             source="<command line>",
             key_path="",
             line=None,
+            env_files=(str(tmp_path / ".env"),),  # base_dir's, as `dagster dev -f` run there
         )
 
     def test_python_file_defaults_to_the_cwd(

@@ -228,7 +228,9 @@ def test_an_unset_env_var_of_a_resource_names_the_resource_and_what_to_do(
         [
             "*Error in config for job __ASSET_JOB: resource 'warehouse' (its config field "
             "'api_key') reads the environment variable WAREHOUSE_API_KEY (EnvVar), which is "
-            "not set in the location's process*pytest_workspace_resources hook.",
+            "not set in the location's process. Set it in a .env file the location reads, "
+            "as Dagster reads it (its project's, or the one next to its workspace file), or "
+            "in the environment pytest starts in*pytest_workspace_resources hook.",
             "Dagster says:",
             '*You have attempted to fetch the environment variable "WAREHOUSE_API_KEY"*',
         ]
@@ -239,6 +241,10 @@ def test_an_unset_env_var_of_a_resource_names_the_resource_and_what_to_do(
     (pytester.path / "conftest.py").write_text(
         with_pid_recorder('import os\nos.environ["WAREHOUSE_API_KEY"] = "test-key"\n')
     )
+    _run(pytester, workspace).assert_outcomes(passed=1)
+    # The other: a .env next to workspace.yaml, as `dagster dev` run there reads it.
+    (pytester.path / "conftest.py").write_text(with_pid_recorder())
+    (pytester.path / ".env").write_text("WAREHOUSE_API_KEY=dev-key\n")
     _run(pytester, workspace).assert_outcomes(passed=1)
 
 

@@ -393,6 +393,8 @@ class TestProjectDefaults:
             key_path="workspace.projects[0]",
             line=7,
             python_path=(str(root / "sales" / "src"),),
+            # The workspace's .env, then the project's (the later wins), as `dg dev`.
+            env_files=(str(FIXTURE / ".env"), str(root / "sales" / ".env")),
         )
         assert (campaigns.name, campaigns.target, campaigns.python_path) == (
             "campaigns",
@@ -426,6 +428,13 @@ class TestProjectDefaults:
         write(folder / ".env", "OTHER=1\nDG_PROJECT_PYTHON_EXECUTABLE=envs/p/bin/python\n")
         location = only(load_workspace_source(folder))
         assert location.executable_path == str(folder / "envs" / "p" / "bin" / "python")
+        # Read with python-dotenv, as dg reads it: export, quotes, comments, ${VAR}.
+        write(
+            folder / ".env",
+            'ENVS=envs\nexport DG_PROJECT_PYTHON_EXECUTABLE="${ENVS}/q/bin/python"  # q\n',
+        )
+        location = only(load_workspace_source(folder))
+        assert location.executable_path == str(folder / "envs" / "q" / "bin" / "python")
 
     @pytest.mark.parametrize(
         ("tables", "expected"),

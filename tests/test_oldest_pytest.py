@@ -20,8 +20,10 @@ from conftest import PythonEnvFactory
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 OLDEST_PYTEST = "8.0.2"
+#: The oldest python-dotenv we claim (``python-dotenv>=1.0``): its parser reads .env files.
+OLDEST_DOTENV = "1.0.0"
 #: What the host needs besides pytest, at the versions the suite runs with.
-HOST_PACKAGES = ("pyyaml", "execnet", "pytest-xdist")
+HOST_PACKAGES = ("pyyaml", "execnet", "python-dotenv", "pytest-xdist")
 
 
 def run_oldest_pytest(python: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -50,9 +52,12 @@ def test_the_oldest_claimed_pytest_runs_a_workspace_and_its_fixtures(
             f"pytest=={OLDEST_PYTEST}",
             f"pyyaml=={importlib.metadata.version('pyyaml')}",
             f"execnet=={importlib.metadata.version('execnet')}",
+            f"python-dotenv=={OLDEST_DOTENV}",
         ],
     )
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    # Read with the oldest python-dotenv: a value, and a statement it cannot parse.
+    (tmp_path / ".env").write_text('export CEREAL="${HOME}/cereal"\nnot a statement\n')
     (tmp_path / "repos.py").write_text((REPO_ROOT / "fixtures/cereal/repos.py").read_text())
     (tmp_path / "workspace.yaml").write_text("load_from:\n  - python_file: repos.py\n")
     (tmp_path / "test_units.py").write_text(
@@ -67,6 +72,7 @@ def test_the_oldest_claimed_pytest_runs_a_workspace_and_its_fixtures(
         "workspace.yaml::repos.py::hello_cereal_repository::complex_job PASSED*",
         "workspace.yaml::repos.py::hello_cereal_repository::hello_cereal_job PASSED*",
         "test_units.py::test_job_builds PASSED*",
+        f"  {tmp_path / '.env'}:2: UserWarning: python-dotenv cannot parse the statement*",
     ):
         assert any(got.startswith(line.rstrip("*")) for got in output.splitlines()), (
             f"{line!r} not in:\n{output}"
@@ -74,13 +80,15 @@ def test_the_oldest_claimed_pytest_runs_a_workspace_and_its_fixtures(
 
 
 #: The host Pythons ``requires-python`` admits at each end, with what pip installs
-#: there: on 3.9 the last releases for it (pytest 9 and PyYAML 6.0.4 need 3.10; tomllib
-#: is in the standard library from 3.11 on), on 3.13 what the suite runs with.
+#: there: on 3.9 the last releases for it (pytest 9, PyYAML 6.0.4 and python-dotenv
+#: 1.2.4 need 3.10; tomllib is in the standard library from 3.11 on), on 3.13 what the
+#: suite runs with.
 HOST_PYTHONS = {
     "3.9": [
         "pytest==8.4.2",
         "pyyaml==6.0.3",
         "execnet==2.1.2",
+        "python-dotenv==1.2.1",
         "pytest-xdist==3.8.0",
         "tomli==2.2.1",
     ],
@@ -93,17 +101,19 @@ def test_the_host_runs_on_the_oldest_and_newest_claimed_python(
     python_env: PythonEnvFactory, tmp_path: Path, version: str
 ) -> None:
     """A whole session on that host Python: a location in the host's interpreter and
-    one in another (3.12), a failing job reported, the fixtures, then the same under
-    xdist, whose workers own one location each."""
+    one in another (3.12) that reads a variable of its .env, a failing job reported,
+    the fixtures, then the same under xdist, whose workers own one location each."""
     packages = HOST_PYTHONS[version]
     pytest_version = packages[0].partition("==")[2]
     python = python_env(version, name=f"host-pytest-{pytest_version}", packages=packages)
     other = python_env("3.12")
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / ".env").write_text("SILO=empty\n")
     (tmp_path / "repos.py").write_text((REPO_ROOT / "fixtures/cereal/repos.py").read_text())
     (tmp_path / "broken.py").write_text(
+        "import os\n"
         "from pytest_workspace.definitions import job, op, repository\n\n"
-        "@op\ndef explode():\n    raise ValueError('the silo is empty')\n\n"
+        "@op\ndef explode():\n    raise ValueError('the silo is ' + os.environ['SILO'])\n\n"
         "@job\ndef silo_job():\n    explode()\n\n"
         "@repository\ndef silo_repository():\n    return [silo_job]\n"
     )

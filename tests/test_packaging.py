@@ -18,10 +18,16 @@ def requirement_name(requirement: str) -> str:
     return match.group(0).lower().replace("_", "-")
 
 
-def test_runtime_dependencies_are_only_pytest_pyyaml_and_execnet() -> None:
+def test_runtime_dependencies_are_only_pytest_pyyaml_execnet_and_python_dotenv() -> None:
     runtime = [r for r in requires("pytest-workspace") or [] if "extra ==" not in r]
     everywhere = [r for r in runtime if ";" not in r]
-    assert sorted(map(requirement_name, everywhere)) == ["execnet", "pytest", "pyyaml"]
+    # python-dotenv: the parser Dagster reads .env files with (docs/dagster.md).
+    assert sorted(map(requirement_name, everywhere)) == [
+        "execnet",
+        "pytest",
+        "python-dotenv",
+        "pyyaml",
+    ]
     # The TOML reader of dg.toml / pyproject.toml sources, where the standard library
     # has none (tomllib is Python 3.11+).
     assert [r for r in runtime if ";" in r] == ['tomli>=1.1; python_version < "3.11"']
