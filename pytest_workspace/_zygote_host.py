@@ -24,7 +24,7 @@ import sys
 import tempfile
 import threading
 import time
-from typing import IO, Callable, Dict, Iterable, List, Optional, Protocol, Sequence, Tuple
+from typing import IO, Callable, Dict, Iterable, List, Mapping, Optional, Protocol, Sequence, Tuple
 
 from .config import LocationSpec
 
@@ -71,6 +71,19 @@ def supported() -> bool:
         and hasattr(socket, "SOCK_SEQPACKET")
         and os.path.isdir("/proc/self/task")
     )
+
+
+#: The variables an interpreter reads when it starts, and not later: ``PYTHONPATH``,
+#: ``PYTHONHASHSEED``, ``PYTHONWARNINGS``... A forked worker never started.
+STARTUP_PREFIX = "PYTHON"
+
+
+def startup_changes(environ: Mapping[str, str], before: Mapping[str, str]) -> List[str]:
+    """The variables of :data:`STARTUP_PREFIX` that differ between ``before`` (a
+    zygote's environment when it started) and ``environ`` (a worker's): a worker forked
+    with ``environ`` would not run as one started with it."""
+    names = {name for name in (*environ, *before) if name.startswith(STARTUP_PREFIX)}
+    return sorted(name for name in names if environ.get(name) != before.get(name))
 
 
 def imports_dagster(spec: LocationSpec) -> bool:
@@ -363,6 +376,12 @@ class Zygote:
         return ForkedPopen(
             self, pid, pidfd, os.fdopen(stdin_write, "wb"), os.fdopen(stdout_read, "rb")
         )
+
+    def forks_alike(self, environ: Optional[Mapping[str, str]] = None) -> bool:
+        """Whether a worker forked with ``environ`` (None: the host's now) is what a
+        started one would be: no variable the interpreter reads at start differs from
+        the zygote's (a location's .env setting ``PYTHONPATH``, say)."""
+        return not startup_changes(os.environ if environ is None else environ, self._environ)
 
     def _environ_since(self, environ: Optional[Dict[str, str]] = None) -> Dict[str, object]:
         """How ``environ`` (default: the host's environment now; a location's is the

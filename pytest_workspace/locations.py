@@ -494,9 +494,17 @@ def prepare_forks(workers: Sequence[LocationWorker]) -> None:
         for worker in workers:
             if worker.zygotes is registry:
                 try:
-                    candidates.append((resolve_executable(worker.spec), worker.spec))
-                except LocationLoadError:
+                    executable = resolve_executable(worker.spec)
+                    environment, _ = _dotenv.location_environment(
+                        worker.spec.name, worker.spec.env_files, os.environ
+                    )
+                except (LocationLoadError, WorkspaceFileError):
                     continue  # said when it starts
+                if environment is not None and _zygote_host.startup_changes(
+                    environment, os.environ
+                ):
+                    continue  # its .env sets PYTHONPATH (say): started, never forked
+                candidates.append((executable, worker.spec))
                 fresh = fresh or worker.fresh_worker
         registry.prepare(candidates, minimum=1 if fresh else 2)
 
@@ -769,6 +777,8 @@ class LocationWorker:
         zygote = None
         if self.zygotes is not None and _zygote_host.imports_dagster(self.spec):
             zygote = self.zygotes.get(executable)  # forked only where Dagster is wanted
+            if zygote is not None and not zygote.forks_alike(environment):
+                zygote = None  # a variable the interpreter reads at start differs
         forked = None
         if zygote is not None:
             forked = zygote.fork(stderr, limit, cancelled=lambda: self.closed, environ=environment)

@@ -174,6 +174,44 @@ def test_projects_of_a_dg_workspace_each_see_their_own_env_file(
     assert_no_worker_left(pytester.path, at_least=2)
 
 
+def test_a_project_whose_env_file_sets_pythonpath_is_started_not_forked(
+    pytester: pytest.Pytester, dagster_python: Path
+) -> None:
+    """``PYTHONPATH`` (any ``PYTHON*`` variable) is read when an interpreter starts; a
+    worker forked from the zygote never started, so a project whose .env sets it gets
+    an interpreter of its own, and imports what that path holds; the others of the
+    interpreter are still forked."""
+    projects = ("projects/sales", "projects/billing", "projects/ops")
+    listed = "".join(f'\n[[workspace.projects]]\npath = "{path}"\n' for path in projects)
+    write(pytester.path / "dg.toml", 'directory_type = "workspace"\n\n[workspace]\n' + listed)
+    write(pytester.path / ".env", "WAREHOUSE_REGION=eu-west-1\nWAREHOUSE_API_KEY=shared-key\n")
+    write(pytester.path / "shared" / "regions.py", "HOME_REGION = 'from-the-path'\n")
+    python = f"DG_PROJECT_PYTHON_EXECUTABLE={dagster_python}\n"
+    sales, billing, ops = (pytester.path / path for path in projects)
+    dagster_project(sales, None, python + f"PYTHONPATH={pytester.path / 'shared'}\n")
+    code = sales / "src" / "sales" / "definitions.py"
+    code.write_text(
+        "import regions\n"
+        + code.read_text().replace(
+            "host_only={os.environ.get('HOST_ONLY')!r}", "home={regions.HOME_REGION!r}"
+        )
+    )
+    dagster_project(billing, None, python)
+    dagster_project(ops, None, python)
+    result = pytester.runpytest_subprocess("--workspace", "dg.toml", "-v", "-rP")
+    result.assert_outcomes(passed=3)
+    text = result.stdout.str()
+    assert (
+        "sales sees api_key='shared-key' region='eu-west-1' home='from-the-path' forked=False"
+        in (text)
+    )
+    for name in ("billing", "ops"):
+        assert (
+            f"{name} sees api_key='shared-key' region='eu-west-1' host_only=None forked=True"
+            in (text)
+        )
+
+
 # --- workspace.yaml ---------------------------------------------------------------------------
 
 
