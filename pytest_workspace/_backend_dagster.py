@@ -376,6 +376,7 @@ class DagsterBackend(_backend.Backend):
         data.update(
             partition_key=partition_key,
             assets=_protocol.to_plain(result.materializations),
+            observations=_protocol.to_plain(result.observations),
             asset_checks=_protocol.to_plain(result.asset_checks),
         )
         return data
@@ -647,16 +648,17 @@ class DagsterRepository:
         return self._job_names
 
     def _materializes_assets(self) -> bool:
-        """Whether the repository has assets that its ``__ASSET_JOB`` materializes, or
-        asset checks it runs (checks of external assets, ``AssetSpec``s loaded by
-        another tool, are all such a location may have), without building any job."""
+        """Whether the repository has assets that its ``__ASSET_JOB`` materializes or
+        observes (observable source assets), or asset checks it runs (checks of external
+        assets, ``AssetSpec``s loaded by another tool, are all such a location may
+        have), without building any job."""
         if self._lists_asset_job is None:
             repo = self.dagster_repository
             try:
                 graph = repo.asset_graph
                 self._lists_asset_job = bool(
                     repo.has_implicit_global_asset_job_def()
-                    and (graph.materializable_asset_keys or graph.asset_check_keys)
+                    and (_executable_keys(graph) or graph.asset_check_keys)
                 )
             except Exception:  # another Dagster: keep the implicit job hidden
                 self._lists_asset_job = False
@@ -1170,6 +1172,7 @@ class DagsterRunResult:
         failures: Dict[str, Any] = {}
         outputs_of: Dict[str, List[str]] = {}
         self.materializations: List[Dict[str, Any]] = []
+        self.observations: List[Dict[str, Any]] = []
         self.asset_checks: List[Dict[str, Any]] = []
         failed_checks: Dict[str, Dict[str, Any]] = {}
         for event in result.all_events:
@@ -1187,6 +1190,8 @@ class DagsterRunResult:
                         "partition": materialization.partition,
                     }
                 )
+            elif name == "ASSET_OBSERVATION":
+                self.observations.append(_observation_data(event))
             elif name == "ASSET_CHECK_EVALUATION":
                 check = _check_data(event.event_specific_data, event.step_key)
                 self.asset_checks.append(check)
@@ -1197,6 +1202,7 @@ class DagsterRunResult:
                 if data is not None and getattr(data, "error", None) is not None:
                     self.error = error_data_from_info(data.error, stage="execute")
         steps = list(op_names) + [key for key in ends if key not in op_names]
+        observing = _observing_steps(result) if failures else {}
         # Steps as our definitions' results, with error data (a dict) as the error:
         # Dagster hands us no exception object.
         self.step_results: Dict[str, definitions.StepResult] = {}
@@ -1209,6 +1215,8 @@ class DagsterRunResult:
             error = None
             if step in failures and failures[step] is not None:
                 error = error_data_from_info(failures[step], stage="execute", op=step)
+                if step in observing:
+                    _say_observing(error, observing[step])
             elif step in failed_checks:
                 status = "failure"
                 error = _failed_check_error(failed_checks[step])
@@ -1242,6 +1250,7 @@ class DagsterRunResult:
             definitions.LogEntry(time.time(), "WARNING", None, note, None) for note in notes
         )
         merged.materializations = [m for result in results for m in result.materializations]
+        merged.observations = [o for result in results for o in result.observations]
         merged.asset_checks = [c for result in results for c in result.asset_checks]
         steps = {name: step for result in results for name, step in result.step_results.items()}
         order = [name for name in op_names if name in steps]
@@ -1251,7 +1260,8 @@ class DagsterRunResult:
 
 
 def _partitions_groups(repo: Any, job: DagsterJob) -> Optional[List[Tuple[List[Any], Set[Any]]]]:
-    """The assets of ``__ASSET_JOB`` grouped by partitions definition, in the asset
+    """The assets of ``__ASSET_JOB`` (those it materializes, and the observable source
+    assets it observes) grouped by partitions definition, in the asset
     graph's order, when they have more than one (None otherwise: the job runs as it is),
     each with its asset checks: those of its assets, and for the unpartitioned group (else
     the first) also the checks of external assets, which no group materializes.
@@ -1265,8 +1275,8 @@ def _partitions_groups(repo: Any, job: DagsterJob) -> Optional[List[Tuple[List[A
         return None
     graph: Any = getattr(getattr(repo, "dagster_repository", None), "asset_graph", None)
     try:
-        materializable = set(graph.materializable_asset_keys)
-        ordered = [key for key in graph.toposorted_asset_keys if key in materializable]
+        executable = _executable_keys(graph)
+        ordered = [key for key in graph.toposorted_asset_keys if key in executable]
         definitions_seen: List[Any] = []
         groups: List[List[Any]] = []
         for key in ordered:
@@ -1283,7 +1293,7 @@ def _partitions_groups(repo: Any, job: DagsterJob) -> Optional[List[Tuple[List[A
         return None
     if len(groups) < 2:
         return None
-    external = {check for check in checks if check.asset_key not in materializable}
+    external = {check for check in checks if check.asset_key not in executable}
     # External assets' checks go with the unpartitioned assets (a run that always runs).
     host = definitions_seen.index(None) if None in definitions_seen else 0
     with_checks = []
@@ -1291,6 +1301,15 @@ def _partitions_groups(repo: Any, job: DagsterJob) -> Optional[List[Tuple[List[A
         own = {check for check in checks if check.asset_key in set(keys)}
         with_checks.append((keys, own | external if index == host else own))
     return with_checks
+
+
+def _executable_keys(graph: Any) -> Set[Any]:
+    """The asset keys a run of ``__ASSET_JOB`` executes: those it materializes and the
+    observable source assets it observes (the UI's "Materialize all" and "Observe
+    sources" are each a subset of that job)."""
+    return set(graph.materializable_asset_keys) | set(
+        getattr(graph, "observable_asset_keys", None) or ()
+    )
 
 
 def _has_key(partitions_def: Any, key: str, instance: Any) -> bool:
@@ -1316,6 +1335,46 @@ def _config_for_ops(run_config: Mapping[str, Any], op_names: List[str]) -> Dict[
         if not config["ops"]:
             del config["ops"]
     return config
+
+
+def _observation_data(event: Any) -> Dict[str, Any]:
+    """An observation of a source asset as plain data: its key, op, partition and the
+    data version its observation function returned."""
+    observation = event.event_specific_data.asset_observation
+    version = getattr(observation, "data_version", None)
+    if version is None:
+        version = dict(getattr(observation, "tags", None) or {}).get("dagster/data_version")
+    return {
+        "asset_key": observation.asset_key.to_user_string(),
+        "op": event.step_key,
+        "partition": observation.partition,
+        "data_version": None if version is None else str(version),
+    }
+
+
+def _observing_steps(result: Any) -> Dict[str, List[str]]:
+    """The steps of a run that observe source assets, with the assets each observes
+    (an ``@observable_source_asset`` is one op; ``@multi_observable_source_asset``'s op
+    observes several)."""
+    try:
+        assets_defs = result.job_def.asset_layer.asset_graph.assets_defs
+        return {
+            assets_def.node_def.name: sorted(key.to_user_string() for key in assets_def.keys)
+            for assets_def in assets_defs
+            if assets_def.is_observable and assets_def.is_executable
+        }
+    except Exception:  # another Dagster's asset layer: the op alone is named
+        return {}
+
+
+def _say_observing(error: Dict[str, Any], assets: List[str]) -> None:
+    """Name the source assets a failed step was observing, in its error's message."""
+    names = ", ".join(repr(name) for name in assets)
+    said = f" (observing source asset{'s' if len(assets) > 1 else ''} {names})"
+    error["message"] = str(error.get("message") or "") + said
+    traceback = str(error.get("traceback") or "")
+    if traceback.endswith("\n"):
+        error["traceback"] = traceback[:-1] + said + "\n"
 
 
 def _check_data(evaluation: Any, step_key: Optional[str]) -> Dict[str, Any]:

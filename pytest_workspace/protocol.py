@@ -24,7 +24,7 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple, TypedDict, Union
 
 #: Bumped whenever a message changes shape. The worker refuses a host of another
 #: version, and the host a worker that answers with another.
-PROTOCOL_VERSION = 6
+PROTOCOL_VERSION = 7
 
 
 # -- shapes -----------------------------------------------------------------------------
@@ -177,6 +177,15 @@ class AssetData(TypedDict):
     partition: Optional[str]
 
 
+class ObservationData(TypedDict):
+    """An observation of a source asset in a run (Dagster)."""
+
+    asset_key: str
+    op: Optional[str]
+    partition: Optional[str]
+    data_version: Optional[str]  # what the observation function returned
+
+
 class AssetCheckData(TypedDict):
     """An asset check's result in a run (Dagster)."""
 
@@ -209,6 +218,7 @@ class RunData(_RunData, total=False):
 
     partition_key: Optional[str]
     assets: List[AssetData]
+    observations: List[ObservationData]
     asset_checks: List[AssetCheckData]
     skip_reason: Optional[str]  # nothing ran: no partition to run yet
 
