@@ -1165,6 +1165,10 @@ class DagsterRunResult:
                     event_name,
                 )
             )
+            if event_name == "STEP_UP_FOR_RETRY":
+                # Dagster says so at DEBUG: a step that passes only on a retry is worth
+                # a warning in the item's log.
+                self.logs.append(_retry_warning(entry))
             if event_name == "STEP_START" and entry.step_key:
                 starts[entry.step_key] = entry.timestamp
             elif event_name in ("STEP_SUCCESS", "STEP_FAILURE", "STEP_SKIPPED"):
@@ -1178,7 +1182,7 @@ class DagsterRunResult:
         for event in result.all_events:
             name = event.event_type.name
             if event.is_step_failure:
-                failures[event.step_key] = event.step_failure_data.error
+                failures[event.step_key] = event.step_failure_data
             elif name == "STEP_OUTPUT":
                 outputs_of.setdefault(event.step_key, []).append(event.step_output_data.output_name)
             elif name == "ASSET_MATERIALIZATION":
@@ -1213,8 +1217,10 @@ class DagsterRunResult:
             )
             duration = max(0.0, ended - starts[step]) if step in starts else 0.0
             error = None
-            if step in failures and failures[step] is not None:
-                error = error_data_from_info(failures[step], stage="execute", op=step)
+            failure = failures.get(step)
+            if failure is not None and failure.error is not None:
+                error = error_data_from_info(failure.error, stage="execute", op=step)
+                _add_failure_metadata(error, getattr(failure, "user_failure_data", None))
                 if step in observing:
                     _say_observing(error, observing[step])
             elif step in failed_checks:
@@ -1433,6 +1439,14 @@ def error_data_from_info(info: Any, stage: str, **extra: Any) -> Dict[str, Any]:
     """
     while info.cause is not None and str(info.cls_name or "").startswith(_WRAPPER_PREFIXES):
         info = info.cause
+    retries = None
+    exhausted = _RETRIES_EXHAUSTED.match(str(info.message or ""))
+    if info.cause is not None and exhausted:
+        # A RetryPolicy's last attempt failed: the user's exception is the error.
+        retries = int(exhausted.group(1))
+        info = info.cause
+        while info.cause is not None and str(info.cls_name or "").startswith(_WRAPPER_PREFIXES):
+            info = info.cause
     resource = None
     if info.cause is not None and str(info.cls_name or "") == _RESOURCE_ERROR:
         # A resource that failed to start (a database it cannot reach): the user's
@@ -1443,12 +1457,19 @@ def error_data_from_info(info: Any, stage: str, **extra: Any) -> Dict[str, Any]:
         info = info.cause
     cls_name = str(info.cls_name or "Exception")
     message = str(info.message or "").rstrip("\n")
-    if message.startswith(cls_name + ": "):
-        message = message[len(cls_name) + 2 :]
-    elif message == cls_name:
-        message = ""
+    # Python names a class of a module other than builtins by its module too
+    # (definitions.ValidationError, dagster._core.definitions.events.Failure).
+    qualified = re.match(r"(?:[\w.]+\.)?" + re.escape(cls_name) + r"(?:: |$)", message)
+    if qualified:
+        message = message[qualified.end() :]
     if resource is None:
         traceback = _format_info(info, set())
+        if retries is not None:
+            attempts = f"{retries + 1} attempts" if retries else "1 attempt"
+            said = f" (the last of {attempts}: its RetryPolicy allows {retries} retr"
+            said += "y)" if retries == 1 else "ies)"
+            message += said
+            traceback = traceback[:-1] + said + "\n" if traceback.endswith("\n") else traceback
     else:
         message += (
             f" (initializing resource {resource!r}; a test run can replace it with the "
@@ -1456,6 +1477,45 @@ def error_data_from_info(info: Any, stage: str, **extra: Any) -> Dict[str, Any]:
         )
         traceback += f"\n{cls_name}: {message}\n"
     return _protocol.error_dict(cls_name, message, traceback, kind="user", stage=stage, **extra)
+
+
+def _retry_warning(entry: Any) -> definitions.LogEntry:
+    """A warning for a step that failed and is retried (Dagster's ``STEP_UP_FOR_RETRY``,
+    from a ``RetryPolicy`` or a ``RetryRequested``), naming the exception it failed with."""
+    info = getattr(entry.dagster_event.event_specific_data, "error", None)
+    while info is not None and info.cause is not None:
+        info = info.cause  # RetryRequestedFromPolicy, raised from the user's exception
+    why = ""
+    if info is not None:
+        data = error_data_from_info(info, stage="execute")
+        why = f" with {data['type']}: {data['message']}"
+    return definitions.LogEntry(
+        entry.timestamp,
+        "WARNING",
+        entry.step_key,
+        f"op {entry.step_key!r} failed{why}, and is retried",
+        None,
+    )
+
+
+#: Dagster's error when a step's RetryPolicy has no retry left; its cause is the user's.
+_RETRIES_EXHAUSTED = re.compile(r"Exceeded max_retries of (\d+)")
+
+
+def _add_failure_metadata(error: Dict[str, Any], failure: Any) -> None:
+    """The metadata of a ``dg.Failure`` (``Failure(description, metadata={...})``), which
+    Dagster keeps beside the error (the step's ``user_failure_data``): in the error's
+    ``metadata`` and, one entry a line, after its traceback, where the report shows it."""
+    metadata = dict(getattr(failure, "metadata", None) or {})
+    if not metadata:
+        return
+    plain = {
+        str(key): _protocol.to_plain(getattr(value, "value", value))
+        for key, value in metadata.items()
+    }
+    error["metadata"] = plain
+    lines = "".join(f"  {key}: {value}\n" for key, value in plain.items())
+    error["traceback"] = str(error.get("traceback") or "").rstrip("\n") + "\nmetadata:\n" + lines
 
 
 def _format_info(info: Any, seen: Set[int]) -> str:

@@ -136,3 +136,98 @@ def test_materialize_all_over_several_partitions_definitions_observes_sources_to
         ]
     )
     assert_no_worker_left(pytester.path)
+
+
+FAILURES = """\
+import dagster as dg
+
+
+class ValidationError(Exception):
+    pass
+
+
+@dg.asset
+def validated_orders() -> None:
+    raise dg.Failure(
+        description="3 rows failed validation",
+        metadata={"bad_rows": dg.MetadataValue.int(3), "first_bad_id": "id=7"},
+    )
+
+
+@dg.asset
+def checked_customers() -> None:
+    raise ValidationError("customer 12 has no email")
+
+
+@dg.asset(retry_policy=dg.RetryPolicy(max_retries=2))
+def flaky_export(context: dg.AssetExecutionContext) -> None:
+    if context.retry_number == 0:
+        raise ConnectionError("export timed out")
+
+
+@dg.asset(retry_policy=dg.RetryPolicy(max_retries=1))
+def dead_export() -> None:
+    raise ConnectionError("export service is down")
+
+
+@dg.asset(deps=[flaky_export])
+def export_summary() -> None:
+    pass
+"""
+
+
+@pytest.mark.parametrize("line", LINES)
+def test_failures_say_the_users_exception_its_metadata_and_the_retries(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, python_env, line: DagsterLine
+) -> None:  # type: ignore[no-untyped-def]
+    """Before: an exception class of the user's module was reported twice over
+    (*ValidationError: definitions.ValidationError: customer 12 has no email*), a
+    ``dg.Failure`` as *Failure: dagster._core.definitions.events.Failure: 3 rows failed
+    validation* without its metadata, an asset whose ``RetryPolicy`` ran out as
+    *RetryRequestedFromPolicy: Exceeded max_retries of 1* (the user's exception only in
+    the traceback), and an asset that passed on a retry looked like one that never
+    failed. Now each reason is the user's exception, the metadata follows the
+    traceback, and each retry is a warning in the item's log."""
+    workspace = _project(pytester, monkeypatch, _python(python_env, line), FAILURES)
+    monkeypatch.setenv("COLUMNS", "300")  # the summary's reasons, whole
+    for asset in ("validated_orders", "checked_customers", "dead_export"):
+        job = f"only_{asset}"
+        (pytester.path / "definitions.py").write_text(
+            (pytester.path / "definitions.py").read_text()
+            + f"\n{job} = dg.define_asset_job({job!r}, selection=[{asset!r}])\n"
+        )
+    result = _run(pytester, workspace, "--tb=short", "-k", "only_")
+    result.assert_outcomes(failed=3)
+    for reason in (
+        "validated_orders': Failure: 3 rows failed validation",
+        "checked_customers': ValidationError: customer 12 has no email",
+        "dead_export': ConnectionError: export service is down (the last of 2 attempts: its "
+        "RetryPolicy allows 1 retry)",
+    ):
+        result.stdout.fnmatch_lines([f"FAILED *::only_* - job 'only_*' failed in op '{reason}"])
+    result.stdout.fnmatch_lines(
+        [
+            "*Failure: 3 rows failed validation",
+            "metadata:",
+            "  bad_rows: 3",
+            "  first_bad_id: id=7",
+        ]
+    )
+    assert "RetryRequestedFromPolicy: Exceeded" not in result.stdout.str()
+    result = _run(pytester, workspace, "-k", "__ASSET_JOB")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "WARNING *[[]flaky_export]: op 'flaky_export' failed with ConnectionError: export "
+            "timed out, and is retried",
+        ]
+    )
+    result.stdout.fnmatch_lines(["  success  flaky_export *", "  success  export_summary *"])
+    assert_no_worker_left(pytester.path)
+    with load_workspace(workspace, timeout=120) as ws:
+        run = ws.job("only_validated_orders").execute()
+    [step] = run.step_results.values()
+    assert step.error is not None and step.error.data["metadata"] == {
+        "bad_rows": 3,
+        "first_bad_id": "id=7",
+    }
