@@ -1796,9 +1796,14 @@ def _tick_data(owner: Any, repo: DagsterRepository, data: Any, instance: Any) ->
                 f"in repository {repo.name!r}; its jobs: {', '.join(repo.job_names) or 'none'}"
             )
         assets = getattr(request, "asset_selection", None)
+        checks = getattr(request, "asset_check_keys", None)
         if assets is not None:
             selected = ", ".join(key.to_user_string() for key in assets) or "none"
-            what += f" (assets {selected})"
+            what += f" (assets {selected}"
+            if checks:
+                # A freshness checks sensor's requests select checks, and no asset.
+                what += "; checks " + ", ".join(_check_key_name(key) for key in checks)
+            what += ")"
         job_def = _launched_job(owner, repo, job_name, request, what) if job_name else None
         partition_key = getattr(request, "partition_key", None)
         if job_def is not None and partition_key is not None:
@@ -1840,8 +1845,15 @@ def _tick_data(owner: Any, repo: DagsterRepository, data: Any, instance: Any) ->
         }
         if assets is not None:
             entry["asset_selection"] = [key.to_user_string() for key in assets]
+        if checks is not None:
+            entry["asset_check_keys"] = [_check_key_name(key) for key in checks]
         plain.append(entry)
     return {"run_requests": plain, "skip_reason": None}
+
+
+def _check_key_name(key: Any) -> str:
+    """An asset check's key as the report names checks: ``asset:check``."""
+    return f"{key.asset_key.to_user_string()}:{key.name}"
 
 
 def _launched_job(

@@ -242,6 +242,8 @@ class _RunRequestData(TypedDict):
 class RunRequestData(_RunRequestData, total=False):
     job_name: Optional[str]  # Dagster: the job the request targets
     partition_key: Optional[str]
+    asset_selection: List[str]  # Dagster, a request selecting assets: their keys
+    asset_check_keys: List[str]  # Dagster, a request selecting checks: "asset:check"
 
 
 class EvaluationData(TypedDict, total=False):

@@ -231,3 +231,54 @@ def test_failures_say_the_users_exception_its_metadata_and_the_retries(
         "bad_rows": 3,
         "first_bad_id": "id=7",
     }
+
+
+FRESHNESS = """\
+import datetime
+
+import dagster as dg
+
+
+@dg.asset
+def hourly_orders() -> None:
+    pass
+
+
+vendor_prices = dg.AssetSpec("vendor_prices", description="loaded by the vendor")
+
+freshness_checks = dg.build_last_update_freshness_checks(
+    assets=[hourly_orders, "vendor_prices"], lower_bound_delta=datetime.timedelta(hours=1)
+)
+freshness_sensor = dg.build_sensor_for_freshness_checks(freshness_checks=freshness_checks)
+"""
+
+
+@pytest.mark.parametrize("line", LINES)
+def test_a_freshness_checks_sensor_says_which_checks_it_requests(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, python_env, line: DagsterLine
+) -> None:  # type: ignore[no-untyped-def]
+    """Before: the requests of ``build_sensor_for_freshness_checks`` were reported as
+    ``asset_selection: []`` and nothing else, as if they ran nothing: they select
+    checks, whose keys were dropped. Now they are ``asset_check_keys``. The checks run
+    with ``__ASSET_JOB``, after the asset they watch; a check of an asset nothing has
+    materialized fails with its severity (WARN by default: reported only)."""
+    workspace = _project(pytester, monkeypatch, _python(python_env, line), FRESHNESS)
+    result = _run(pytester, workspace)
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "materialized hourly_orders",
+            "check hourly_orders:freshness_check passed (WARN): Asset is currently fresh*",
+            "check vendor_prices:freshness_check FAILED (WARN): Asset has never been "
+            "observed/materialized.",
+        ]
+    )
+    assert_no_worker_left(pytester.path)
+    with load_workspace(workspace, timeout=120) as ws:
+        evaluation = ws.sensor("freshness_checks_sensor").evaluate()
+    [request] = evaluation.run_requests
+    assert request["job_name"] == "__ASSET_JOB" and request["asset_selection"] == []
+    assert sorted(request["asset_check_keys"]) == [
+        "hourly_orders:freshness_check",
+        "vendor_prices:freshness_check",
+    ]
