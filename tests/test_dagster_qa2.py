@@ -282,3 +282,48 @@ def test_a_freshness_checks_sensor_says_which_checks_it_requests(
         "hourly_orders:freshness_check",
         "vendor_prices:freshness_check",
     ]
+
+
+FILESYSTEM_IO_MANAGER = """\
+import dagster as dg
+
+
+@dg.asset
+def raw_orders() -> list:
+    return [3, 1, 2]
+
+
+@dg.asset
+def sorted_orders(raw_orders: list) -> list:
+    return sorted(raw_orders)
+
+
+defs = dg.Definitions(
+    assets=[raw_orders, sorted_orders], resources={"io_manager": dg.FilesystemIOManager()}
+)
+"""
+
+
+@pytest.mark.parametrize("line", LINES)
+def test_a_filesystem_io_manager_without_base_dir_writes_nothing_into_the_project(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, python_env, line: DagsterLine
+) -> None:  # type: ignore[no-untyped-def]
+    """Not a bug, a question a user asks (docs/dagster.md, "Upstream assets"): where do
+    the files of ``dg.FilesystemIOManager()`` go? Into the worker's instance's
+    temporary folder, as Dagster makes it the storage directory; the downstream asset
+    loads what the upstream one wrote, and the project folder is left as it was."""
+    workspace = _project(pytester, monkeypatch, _python(python_env, line), FILESYSTEM_IO_MANAGER)
+    result = _run(pytester, workspace, "-o", "log_level=DEBUG")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "DEBUG *[[]raw_orders]: Writing file at: /*/storage/raw_orders *",
+            "DEBUG *[[]sorted_orders]: Loading file from: /*/storage/raw_orders *",
+        ]
+    )
+    written = [path for path in pytester.path.rglob("*") if "orders" in path.name]
+    assert written == [], f"the IO manager wrote into the project: {written}"
+    assert str(pytester.path) not in "".join(
+        line for line in result.stdout.lines if "Writing file at" in line
+    )
+    assert_no_worker_left(pytester.path)
