@@ -1386,9 +1386,7 @@ def _say_observing(error: Dict[str, Any], assets: List[str]) -> None:
 def _check_data(evaluation: Any, step_key: Optional[str]) -> Dict[str, Any]:
     """An asset check's result as plain data."""
     severity = getattr(evaluation, "severity", None)
-    metadata = {}
-    for key, value in dict(getattr(evaluation, "metadata", None) or {}).items():
-        metadata[str(key)] = getattr(value, "value", value)
+    metadata = _plain_metadata(getattr(evaluation, "metadata", None))
     return {
         "asset_key": evaluation.asset_key.to_user_string(),
         "check_name": evaluation.check_name,
@@ -1407,7 +1405,7 @@ def _failed_check_error(check: Dict[str, Any]) -> Dict[str, Any]:
     )
     if check["description"]:
         message += f": {check['description']}"
-    return {
+    error = {
         "type": "AssetCheckFailed",
         "message": message,
         "traceback": "",
@@ -1417,6 +1415,7 @@ def _failed_check_error(check: Dict[str, Any]) -> Dict[str, Any]:
         "asset_key": check["asset_key"],
         "check_name": check["check_name"],
     }
+    return _with_metadata(error, dict(check["metadata"]))
 
 
 def _output(result: Any, step: str, names: List[str]) -> Any:
@@ -1504,18 +1503,29 @@ _RETRIES_EXHAUSTED = re.compile(r"Exceeded max_retries of (\d+)")
 
 def _add_failure_metadata(error: Dict[str, Any], failure: Any) -> None:
     """The metadata of a ``dg.Failure`` (``Failure(description, metadata={...})``), which
-    Dagster keeps beside the error (the step's ``user_failure_data``): in the error's
-    ``metadata`` and, one entry a line, after its traceback, where the report shows it."""
-    metadata = dict(getattr(failure, "metadata", None) or {})
-    if not metadata:
-        return
-    plain = {
+    Dagster keeps beside the error (the step's ``user_failure_data``), added to the
+    error (see :func:`_with_metadata`)."""
+    _with_metadata(error, _plain_metadata(getattr(failure, "metadata", None)))
+
+
+def _plain_metadata(metadata: Any) -> Dict[str, Any]:
+    """Dagster metadata (``MetadataValue``s or raw values) as plain data, by key."""
+    return {
         str(key): _protocol.to_plain(getattr(value, "value", value))
-        for key, value in metadata.items()
+        for key, value in dict(metadata or {}).items()
     }
-    error["metadata"] = plain
-    lines = "".join(f"  {key}: {value}\n" for key, value in plain.items())
-    error["traceback"] = str(error.get("traceback") or "").rstrip("\n") + "\nmetadata:\n" + lines
+
+
+def _with_metadata(error: Dict[str, Any], metadata: Dict[str, Any]) -> Dict[str, Any]:
+    """``error`` with ``metadata`` (plain) in its ``metadata`` and, one entry a line,
+    after its traceback (or its one line), where the report shows it."""
+    if metadata:
+        error["metadata"] = metadata
+        shown = str(error.get("traceback") or "").rstrip("\n")
+        shown = shown or f"{error['type']}: {error['message']}"
+        lines = "".join(f"  {key}: {value}\n" for key, value in metadata.items())
+        error["traceback"] = shown + "\nmetadata:\n" + lines
+    return error
 
 
 def _format_info(info: Any, seen: Set[int]) -> str:

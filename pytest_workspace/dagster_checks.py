@@ -198,11 +198,12 @@ def _asset_line(
     done: str, asset: AssetMaterialization | AssetObservation, result: RunResult
 ) -> str:
     """``materialized orders``, with the op when it is not the asset's own, and the
-    partition when the run had none of its own (``__ASSET_JOB`` over several partitions
-    definitions: a run per definition)."""
+    partition when it is not the run's own (``__ASSET_JOB`` over several partitions
+    definitions: a run per definition; an observation of each partition, as a
+    ``DataVersionsByPartition`` returns)."""
     line = f"{done} {asset.asset_key}"
     if asset.op_name and asset.op_name != asset.asset_key.replace("/", "__"):
         line += f" (op {asset.op_name})"
-    if asset.partition is not None and result.partition_key is None:
+    if asset.partition is not None and asset.partition != result.partition_key:
         line += f" [partition {asset.partition!r}]"
     return line

@@ -110,7 +110,15 @@ def daily_orders() -> None:
     pass
 
 
-@dg.asset(deps=[raw_orders_file], partitions_def=dg.StaticPartitionsDefinition(["eu", "us"]))
+regions = dg.StaticPartitionsDefinition(["eu", "us"])
+
+
+@dg.observable_source_asset(partitions_def=regions)
+def regional_files():
+    return dg.DataVersionsByPartition({"eu": "e1", "us": "u1"})
+
+
+@dg.asset(deps=[raw_orders_file, regional_files], partitions_def=regions)
 def regional_orders() -> None:
     pass
 """
@@ -122,7 +130,9 @@ def test_materialize_all_over_several_partitions_definitions_observes_sources_to
 ) -> None:  # type: ignore[no-untyped-def]
     """Before: ``__ASSET_JOB`` over assets of several partitions definitions ran one
     run per definition of the *materializable* assets only, so the source assets they
-    depend on were never observed. Now the unpartitioned run observes them, first."""
+    depend on were never observed. Now the unpartitioned run observes them, first, and
+    a partitioned source asset is observed in its definition's run (each partition
+    its ``DataVersionsByPartition`` names, each said)."""
     workspace = _project(
         pytester, monkeypatch, _python(python_env, line), SOURCES_BESIDE_PARTITIONS
     )
@@ -132,6 +142,13 @@ def test_materialize_all_over_several_partitions_definitions_observes_sources_to
         [
             "observed raw_orders_file: data version v7",
             "materialized daily_orders [[]partition '*'[]]",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "observed raw_orders_file: data version v7",
+            "observed regional_files [[]partition 'eu'[]]: data version e1",
+            "observed regional_files [[]partition 'us'[]]: data version u1",
             "materialized regional_orders [[]partition 'us'[]]",
         ]
     )
@@ -173,6 +190,18 @@ def dead_export() -> None:
 @dg.asset(deps=[flaky_export])
 def export_summary() -> None:
     pass
+
+
+@dg.asset
+def stock() -> None:
+    pass
+
+
+@dg.asset_check(asset=stock)
+def stock_not_negative() -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        passed=False, description="negative stock", metadata={"bad_rows": 2, "sample": "pears"}
+    )
 """
 
 
@@ -186,18 +215,19 @@ def test_failures_say_the_users_exception_its_metadata_and_the_retries(
     validation* without its metadata, an asset whose ``RetryPolicy`` ran out as
     *RetryRequestedFromPolicy: Exceeded max_retries of 1* (the user's exception only in
     the traceback), and an asset that passed on a retry looked like one that never
-    failed. Now each reason is the user's exception, the metadata follows the
-    traceback, and each retry is a warning in the item's log."""
+    failed; a failed asset check's metadata was not shown either. Now each reason is
+    the user's exception, the metadata follows the traceback (or the check's line),
+    and each retry is a warning in the item's log."""
     workspace = _project(pytester, monkeypatch, _python(python_env, line), FAILURES)
     monkeypatch.setenv("COLUMNS", "300")  # the summary's reasons, whole
-    for asset in ("validated_orders", "checked_customers", "dead_export"):
+    for asset in ("validated_orders", "checked_customers", "dead_export", "stock"):
         job = f"only_{asset}"
         (pytester.path / "definitions.py").write_text(
             (pytester.path / "definitions.py").read_text()
             + f"\n{job} = dg.define_asset_job({job!r}, selection=[{asset!r}])\n"
         )
     result = _run(pytester, workspace, "--tb=short", "-k", "only_")
-    result.assert_outcomes(failed=3)
+    result.assert_outcomes(failed=4)
     for reason in (
         "validated_orders': Failure: 3 rows failed validation",
         "checked_customers': ValidationError: customer 12 has no email",
@@ -211,6 +241,16 @@ def test_failures_say_the_users_exception_its_metadata_and_the_retries(
             "metadata:",
             "  bad_rows: 3",
             "  first_bad_id: id=7",
+        ]
+    )
+    # A failed check's metadata too.
+    result.stdout.fnmatch_lines(
+        [
+            "AssetCheckFailed: asset check 'stock_not_negative' of asset 'stock' failed with "
+            "severity ERROR: negative stock",
+            "metadata:",
+            "  bad_rows: 2",
+            "  sample: pears",
         ]
     )
     assert "RetryRequestedFromPolicy: Exceeded" not in result.stdout.str()
