@@ -1218,7 +1218,12 @@ class DagsterRunResult:
             duration = max(0.0, ended - starts[step]) if step in starts else 0.0
             error = None
             failure = failures.get(step)
-            if failure is not None and failure.error is not None:
+            if _blocking_check_failed(failure) and step in failed_checks:
+                # Dagster's *1 blocking asset check failed with ERROR severity:* names
+                # the check only: the check's own result says what failed.
+                status = "failure"
+                error = _failed_check_error(failed_checks[step], blocking=True)
+            elif failure is not None and failure.error is not None:
                 error = error_data_from_info(failure.error, stage="execute", op=step)
                 _add_failure_metadata(error, getattr(failure, "user_failure_data", None))
                 if step in observing:
@@ -1398,13 +1403,21 @@ def _check_data(evaluation: Any, step_key: Optional[str]) -> Dict[str, Any]:
     }
 
 
-def _failed_check_error(check: Dict[str, Any]) -> Dict[str, Any]:
+def _blocking_check_failed(failure: Any) -> bool:
+    """Whether a step failed because a blocking asset check of its asset failed."""
+    error = getattr(failure, "error", None)
+    return str(getattr(error, "cls_name", "")) == "DagsterAssetCheckFailedError"
+
+
+def _failed_check_error(check: Dict[str, Any], blocking: bool = False) -> Dict[str, Any]:
     message = (
         f"asset check {check['check_name']!r} of asset {check['asset_key']!r} failed "
         "with severity ERROR"
     )
     if check["description"]:
         message += f": {check['description']}"
+    if blocking:
+        message += " (a blocking check: the assets downstream of it did not run)"
     error = {
         "type": "AssetCheckFailed",
         "message": message,
@@ -1773,6 +1786,15 @@ def _evaluate_tick(owner: Any, definition: Any, context: Any) -> Any:
     dagster = loaded_dagster()
     try:
         return definition.evaluate_tick(context)
+    except dagster.DagsterUserCodeExecutionError as exc:
+        # Dagster wraps what a schedule's function raised (*ScheduleExecutionError: Error
+        # occurred during the evaluation of schedule x*): the user's exception is the
+        # error, with its own traceback and causes.
+        cause = exc.__cause__
+        if not isinstance(cause, Exception):
+            raise
+        cause.__suppress_context__ = True
+        raise cause  # noqa: B904  # the wrapper is not part of the user's error
     except dagster.DagsterUnknownPartitionError as exc:
         raise InvalidRunRequestError(
             f"{owner.kind} {owner.name!r} requested a run of a partition its target "

@@ -496,3 +496,56 @@ def test_graph_backed_assets_report_their_ops(
     assert "materialized pooled_orders" in out
     assert "materialized regional_orders" not in out
     assert_no_worker_left(pytester.path)
+
+
+BLOCKING_AND_TICKS = """\
+import dagster as dg
+
+
+@dg.asset(check_specs=[dg.AssetCheckSpec("has_rows", asset="orders", blocking=True)])
+def orders():
+    yield dg.Output([])
+    yield dg.AssetCheckResult(check_name="has_rows", passed=False, description="no rows today")
+
+
+@dg.asset(deps=[orders])
+def orders_report() -> None:
+    pass
+
+
+@dg.schedule(cron_schedule="@daily", target=[orders_report])
+def nightly_report(context: dg.ScheduleEvaluationContext):
+    raise LookupError("no calendar for today")
+"""
+
+
+@pytest.mark.parametrize("line", LINES)
+def test_a_blocking_check_and_a_failing_schedule_say_what_the_user_wrote(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, python_env, line: DagsterLine
+) -> None:  # type: ignore[no-untyped-def]
+    """Before: a failed blocking check's item said *DagsterAssetCheckFailedError: 1
+    blocking asset check failed with ERROR severity:* (its one line ending in a colon,
+    the check's description nowhere in the error), and a schedule whose function raised
+    said *ScheduleExecutionError: Error occurred during the evaluation of schedule
+    nightly_report*, the user's exception only further down. Now each says the check's
+    result, or the user's exception."""
+    monkeypatch.setenv("COLUMNS", "300")
+    workspace = _project(pytester, monkeypatch, _python(python_env, line), BLOCKING_AND_TICKS)
+    result = _run(pytester, workspace)
+    result.assert_outcomes(passed=1, failed=2)  # the schedule's __anonymous_asset_job passes
+    result.stdout.fnmatch_lines(
+        [
+            "FAILED *::__ASSET_JOB - job '__ASSET_JOB' failed in op 'orders': AssetCheckFailed: "
+            "asset check 'has_rows' of asset 'orders' failed with severity ERROR: no rows "
+            "today (a blocking check: the assets downstream of it did not run)",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "FAILED *::schedule:nightly_report - schedule 'nightly_report' failed its "
+            "evaluation: LookupError: no calendar for today",
+        ]
+    )
+    result.stdout.fnmatch_lines(["  failure  orders *", "  skipped  orders_report *"])
+    assert "ScheduleExecutionError" not in result.stdout.str()
+    assert_no_worker_left(pytester.path)
