@@ -275,7 +275,9 @@ class DagsterBackend(_backend.Backend):
                 f"{where}: Cannot have more than one Definitions object defined at module "
                 "scope. Found Definitions objects: "
                 + ", ".join(f"{module_name}.{name}" for name, _ in defs)
-                + "; merge them (Definitions.merge), or set `attribute` to one"
+                + "; as Dagster's loader, pytest-workspace loads one: set `attribute` to "
+                f"the one to load (attribute: {defs[-1][0]}), or keep only one at module "
+                "scope (build the parts Definitions.merge combines inside a function)"
             )
         if defs:
             return [repository_for(defs[0][1])], []

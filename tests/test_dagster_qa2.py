@@ -11,9 +11,9 @@ the test's docstring.
 from __future__ import annotations
 
 import pytest
-from dagster_versions import DagsterLine
+from dagster_versions import NEWEST, DagsterLine
 from processes import assert_no_worker_left
-from test_dagster_qa import LINES, _project, _python, _run
+from test_dagster_qa import LINES, WORKSPACE_YAML, _project, _python, _run
 
 from pytest_workspace import AssetObservation, load_workspace
 
@@ -548,4 +548,54 @@ def test_a_blocking_check_and_a_failing_schedule_say_what_the_user_wrote(
     )
     result.stdout.fnmatch_lines(["  failure  orders *", "  skipped  orders_report *"])
     assert "ScheduleExecutionError" not in result.stdout.str()
+    assert_no_worker_left(pytester.path)
+
+
+MERGED_AT_MODULE_SCOPE = """\
+import dagster as dg
+
+
+@dg.asset
+def orders() -> None:
+    pass
+
+
+@dg.asset
+def churn_model() -> None:
+    pass
+
+
+analytics = dg.Definitions(assets=[orders])
+ml = dg.Definitions(assets=[churn_model])
+defs = dg.Definitions.merge(analytics, ml)
+"""
+
+
+def test_definitions_merged_at_module_scope_say_how_to_load_the_merge(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, python_env
+) -> None:  # type: ignore[no-untyped-def]
+    """Before: a module that merges its parts with ``Definitions.merge`` at module scope
+    (all three then are module-level ``Definitions``, which Dagster's loader refuses too)
+    was told to *merge them (Definitions.merge)*, which it had done. Now the message
+    names ``attribute`` with the merged one, and that way out works."""
+    workspace = _project(pytester, monkeypatch, _python(python_env, NEWEST), MERGED_AT_MODULE_SCOPE)
+    result = _run(pytester, workspace)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*Found Definitions objects: definitions.analytics, definitions.ml, "
+            "definitions.defs; as Dagster's loader, pytest-workspace loads one: set "
+            "`attribute` to the one to load (attribute: defs), or keep only one at module "
+            "scope*",
+        ]
+    )
+    assert "merge them" not in result.stdout.str()
+    workspace.write_text(
+        WORKSPACE_YAML.replace(
+            "      relative_path:", "      attribute: defs\n      relative_path:"
+        )
+    )
+    result = _run(pytester, workspace)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["materialized churn_model", "materialized orders"])
     assert_no_worker_left(pytester.path)
