@@ -1538,9 +1538,17 @@ def _with_metadata(error: Dict[str, Any], metadata: Dict[str, Any]) -> Dict[str,
         error["metadata"] = metadata
         shown = str(error.get("traceback") or "").rstrip("\n")
         shown = shown or f"{error['type']}: {error['message']}"
-        lines = "".join(f"  {key}: {value}\n" for key, value in metadata.items())
+        lines = "".join(f"  {key}: {_shown(value)}\n" for key, value in metadata.items())
         error["traceback"] = shown + "\nmetadata:\n" + lines
     return error
+
+
+def _shown(value: Any) -> str:
+    """A metadata value as the report shows it: a value that is not plain data (a
+    table, say) by its repr."""
+    if isinstance(value, dict) and _protocol.REPR_MARKER in value:
+        return str(value[_protocol.REPR_MARKER])
+    return str(value)
 
 
 def _format_info(info: Any, seen: Set[int]) -> str:

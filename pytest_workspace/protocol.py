@@ -287,12 +287,15 @@ def is_plain(value: Any, _depth: int = 0) -> bool:
         return False
     if isinstance(value, _SCALARS):
         return True
-    if isinstance(value, (list, tuple)):
-        return all(is_plain(item, _depth + 1) for item in value)
-    if isinstance(value, dict):
-        return all(
-            isinstance(key, str) and is_plain(item, _depth + 1) for key, item in value.items()
-        )
+    try:
+        if isinstance(value, (list, tuple)):
+            return all(is_plain(item, _depth + 1) for item in value)
+        if isinstance(value, dict):
+            return all(
+                isinstance(key, str) and is_plain(item, _depth + 1) for key, item in value.items()
+            )
+    except Exception:  # a tuple subclass that refuses iteration (Dagster's records)
+        return False
     return False
 
 

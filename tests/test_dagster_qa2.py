@@ -200,7 +200,13 @@ def stock() -> None:
 @dg.asset_check(asset=stock)
 def stock_not_negative() -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
-        passed=False, description="negative stock", metadata={"bad_rows": 2, "sample": "pears"}
+        passed=False,
+        description="negative stock",
+        metadata={
+            "bad_rows": 2,
+            "sample": "pears",
+            "rows": dg.MetadataValue.table(records=[dg.TableRecord({"fruit": "pears"})]),
+        },
     )
 """
 
@@ -215,7 +221,9 @@ def test_failures_say_the_users_exception_its_metadata_and_the_retries(
     validation* without its metadata, an asset whose ``RetryPolicy`` ran out as
     *RetryRequestedFromPolicy: Exceeded max_retries of 1* (the user's exception only in
     the traceback), and an asset that passed on a retry looked like one that never
-    failed; a failed asset check's metadata was not shown either. Now each reason is
+    failed; a failed asset check's metadata was not shown either, and a check (passed
+    or not) with table metadata (``MetadataValue.table``) failed the run's item in our
+    own code (*Iteration is not allowed on `@record` TableRecord*). Now each reason is
     the user's exception, the metadata follows the traceback (or the check's line),
     and each retry is a warning in the item's log."""
     workspace = _project(pytester, monkeypatch, _python(python_env, line), FAILURES)
@@ -251,6 +259,7 @@ def test_failures_say_the_users_exception_its_metadata_and_the_retries(
             "metadata:",
             "  bad_rows: 2",
             "  sample: pears",
+            "  rows: TableMetadataValue(records=[[]TableRecord(data={'fruit': 'pears'})]*",
         ]
     )
     assert "RetryRequestedFromPolicy: Exceeded" not in result.stdout.str()
