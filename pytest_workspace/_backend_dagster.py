@@ -1455,6 +1455,7 @@ def error_data_from_info(info: Any, stage: str, **extra: Any) -> Dict[str, Any]:
         info = info.cause
     retries = None
     exhausted = _RETRIES_EXHAUSTED.match(str(info.message or ""))
+    from_policy = str(info.cls_name or "") == "RetryRequestedFromPolicy"
     if info.cause is not None and exhausted:
         # A RetryPolicy's last attempt failed: the user's exception is the error.
         retries = int(exhausted.group(1))
@@ -1480,8 +1481,10 @@ def error_data_from_info(info: Any, stage: str, **extra: Any) -> Dict[str, Any]:
         traceback = _format_info(info, set())
         if retries is not None:
             attempts = f"{retries + 1} attempts" if retries else "1 attempt"
-            said = f" (the last of {attempts}: its RetryPolicy allows {retries} retr"
-            said += "y)" if retries == 1 else "ies)"
+            allowed = f"{retries} retr" + ("y" if retries == 1 else "ies")
+            said = f" (the last of {attempts}: " + (
+                f"its RetryPolicy allows {allowed})" if from_policy else f"{allowed} allowed)"
+            )
             message += said
             traceback = traceback[:-1] + said + "\n" if traceback.endswith("\n") else traceback
     else:
@@ -1497,8 +1500,12 @@ def _retry_warning(entry: Any) -> definitions.LogEntry:
     """A warning for a step that failed and is retried (Dagster's ``STEP_UP_FOR_RETRY``,
     from a ``RetryPolicy`` or a ``RetryRequested``), naming the exception it failed with."""
     info = getattr(entry.dagster_event.event_specific_data, "error", None)
-    while info is not None and info.cause is not None:
-        info = info.cause  # RetryRequestedFromPolicy, raised from the user's exception
+    while (
+        info is not None
+        and info.cause is not None
+        and str(info.cls_name or "").startswith(("RetryRequested", *_WRAPPER_PREFIXES))
+    ):
+        info = info.cause  # RetryRequested(FromPolicy), raised from the user's exception
     why = ""
     if info is not None:
         data = error_data_from_info(info, stage="execute")
