@@ -193,6 +193,14 @@ def export_summary() -> None:
 
 
 @dg.asset
+def polled_feed() -> None:
+    try:
+        raise TimeoutError("feed not ready")
+    except TimeoutError as exc:
+        raise dg.RetryRequested(max_retries=1) from exc
+
+
+@dg.asset
 def stock() -> None:
     pass
 
@@ -228,19 +236,20 @@ def test_failures_say_the_users_exception_its_metadata_and_the_retries(
     and each retry is a warning in the item's log."""
     workspace = _project(pytester, monkeypatch, _python(python_env, line), FAILURES)
     monkeypatch.setenv("COLUMNS", "300")  # the summary's reasons, whole
-    for asset in ("validated_orders", "checked_customers", "dead_export", "stock"):
+    for asset in ("validated_orders", "checked_customers", "dead_export", "stock", "polled_feed"):
         job = f"only_{asset}"
         (pytester.path / "definitions.py").write_text(
             (pytester.path / "definitions.py").read_text()
             + f"\n{job} = dg.define_asset_job({job!r}, selection=[{asset!r}])\n"
         )
     result = _run(pytester, workspace, "--tb=short", "-k", "only_")
-    result.assert_outcomes(failed=4)
+    result.assert_outcomes(failed=5)
     for reason in (
         "validated_orders': Failure: 3 rows failed validation",
         "checked_customers': ValidationError: customer 12 has no email",
         "dead_export': ConnectionError: export service is down (the last of 2 attempts: its "
         "RetryPolicy allows 1 retry)",
+        "polled_feed': TimeoutError: feed not ready (the last of 2 attempts: 1 retry allowed)",
     ):
         result.stdout.fnmatch_lines([f"FAILED *::only_* - job 'only_*' failed in op '{reason}"])
     result.stdout.fnmatch_lines(
