@@ -79,9 +79,9 @@ def test_observable_source_assets_are_observed_and_a_failure_names_the_asset(
         [
             "observed users (op crm_tables): data version u9",
             "observed events (op crm_tables): data version e4",
-            "observed raw_orders_file: data version v1",
         ]
     )
+    result.stdout.fnmatch_lines(["observed raw_orders_file: data version v1"])
     # The job selecting the source asset observes it, and only it.
     result.stdout.fnmatch_lines(
         ["*_ job observe_orders _*", "*Captured dagster call*", "observed raw_orders_file: *"]
@@ -323,13 +323,13 @@ def test_a_freshness_checks_sensor_says_which_checks_it_requests(
     workspace = _project(pytester, monkeypatch, _python(python_env, line), FRESHNESS)
     result = _run(pytester, workspace)
     result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["materialized hourly_orders"])
+    # The two checks are one op's, in an order of Dagster's choosing.
     result.stdout.fnmatch_lines(
-        [
-            "materialized hourly_orders",
-            "check hourly_orders:freshness_check passed (WARN): Asset is currently fresh*",
-            "check vendor_prices:freshness_check FAILED (WARN): Asset has never been "
-            "observed/materialized.",
-        ]
+        ["check hourly_orders:freshness_check passed (WARN): Asset is currently fresh*"]
+    )
+    result.stdout.fnmatch_lines(
+        ["check vendor_prices:freshness_check FAILED (WARN): Asset has never been observed*"]
     )
     assert_no_worker_left(pytester.path)
     with load_workspace(workspace, timeout=120) as ws:
