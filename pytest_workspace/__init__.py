@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from .workspace import (
         AssetCheckResult,
         AssetMaterialization,
+        AssetObservation,
         Evaluation,
         JobBuild,
         JobHandle,
@@ -70,6 +71,7 @@ _HOMES = ("errors", "config", "workspace", "checks")
 __all__ = [
     "AssetCheckResult",
     "AssetMaterialization",
+    "AssetObservation",
     "Check",
     "CheckStep",
     "Evaluation",

@@ -275,7 +275,9 @@ class DagsterBackend(_backend.Backend):
                 f"{where}: Cannot have more than one Definitions object defined at module "
                 "scope. Found Definitions objects: "
                 + ", ".join(f"{module_name}.{name}" for name, _ in defs)
-                + "; merge them (Definitions.merge), or set `attribute` to one"
+                + "; as Dagster's loader, pytest-workspace loads one: set `attribute` to "
+                f"the one to load (attribute: {defs[-1][0]}), or keep only one at module "
+                "scope (build the parts Definitions.merge combines inside a function)"
             )
         if defs:
             return [repository_for(defs[0][1])], []
@@ -376,6 +378,7 @@ class DagsterBackend(_backend.Backend):
         data.update(
             partition_key=partition_key,
             assets=_protocol.to_plain(result.materializations),
+            observations=_protocol.to_plain(result.observations),
             asset_checks=_protocol.to_plain(result.asset_checks),
         )
         return data
@@ -647,16 +650,17 @@ class DagsterRepository:
         return self._job_names
 
     def _materializes_assets(self) -> bool:
-        """Whether the repository has assets that its ``__ASSET_JOB`` materializes, or
-        asset checks it runs (checks of external assets, ``AssetSpec``s loaded by
-        another tool, are all such a location may have), without building any job."""
+        """Whether the repository has assets that its ``__ASSET_JOB`` materializes or
+        observes (observable source assets), or asset checks it runs (checks of external
+        assets, ``AssetSpec``s loaded by another tool, are all such a location may
+        have), without building any job."""
         if self._lists_asset_job is None:
             repo = self.dagster_repository
             try:
                 graph = repo.asset_graph
                 self._lists_asset_job = bool(
                     repo.has_implicit_global_asset_job_def()
-                    and (graph.materializable_asset_keys or graph.asset_check_keys)
+                    and (_executable_keys(graph) or graph.asset_check_keys)
                 )
             except Exception:  # another Dagster: keep the implicit job hidden
                 self._lists_asset_job = False
@@ -1164,6 +1168,10 @@ class DagsterRunResult:
                     event_name,
                 )
             )
+            if event_name == "STEP_UP_FOR_RETRY":
+                # Dagster says so at DEBUG: a step that passes only on a retry is worth
+                # a warning in the item's log.
+                self.logs.append(_retry_warning(entry))
             if event_name == "STEP_START" and entry.step_key:
                 starts[entry.step_key] = entry.timestamp
             elif event_name in ("STEP_SUCCESS", "STEP_FAILURE", "STEP_SKIPPED"):
@@ -1171,12 +1179,13 @@ class DagsterRunResult:
         failures: Dict[str, Any] = {}
         outputs_of: Dict[str, List[str]] = {}
         self.materializations: List[Dict[str, Any]] = []
+        self.observations: List[Dict[str, Any]] = []
         self.asset_checks: List[Dict[str, Any]] = []
         failed_checks: Dict[str, Dict[str, Any]] = {}
         for event in result.all_events:
             name = event.event_type.name
             if event.is_step_failure:
-                failures[event.step_key] = event.step_failure_data.error
+                failures[event.step_key] = event.step_failure_data
             elif name == "STEP_OUTPUT":
                 outputs_of.setdefault(event.step_key, []).append(event.step_output_data.output_name)
             elif name == "ASSET_MATERIALIZATION":
@@ -1188,6 +1197,8 @@ class DagsterRunResult:
                         "partition": materialization.partition,
                     }
                 )
+            elif name == "ASSET_OBSERVATION":
+                self.observations.append(_observation_data(event))
             elif name == "ASSET_CHECK_EVALUATION":
                 check = _check_data(event.event_specific_data, event.step_key)
                 self.asset_checks.append(check)
@@ -1198,6 +1209,7 @@ class DagsterRunResult:
                 if data is not None and getattr(data, "error", None) is not None:
                     self.error = error_data_from_info(data.error, stage="execute")
         steps = list(op_names) + [key for key in ends if key not in op_names]
+        observing = _observing_steps(result) if failures else {}
         # Steps as our definitions' results, with error data (a dict) as the error:
         # Dagster hands us no exception object.
         self.step_results: Dict[str, definitions.StepResult] = {}
@@ -1208,8 +1220,17 @@ class DagsterRunResult:
             )
             duration = max(0.0, ended - starts[step]) if step in starts else 0.0
             error = None
-            if step in failures and failures[step] is not None:
-                error = error_data_from_info(failures[step], stage="execute", op=step)
+            failure = failures.get(step)
+            if _blocking_check_failed(failure) and step in failed_checks:
+                # Dagster's *1 blocking asset check failed with ERROR severity:* names
+                # the check only: the check's own result says what failed.
+                status = "failure"
+                error = _failed_check_error(failed_checks[step], blocking=True)
+            elif failure is not None and failure.error is not None:
+                error = error_data_from_info(failure.error, stage="execute", op=step)
+                _add_failure_metadata(error, getattr(failure, "user_failure_data", None))
+                if step in observing:
+                    _say_observing(error, observing[step])
             elif step in failed_checks:
                 status = "failure"
                 error = _failed_check_error(failed_checks[step])
@@ -1243,6 +1264,7 @@ class DagsterRunResult:
             definitions.LogEntry(time.time(), "WARNING", None, note, None) for note in notes
         )
         merged.materializations = [m for result in results for m in result.materializations]
+        merged.observations = [o for result in results for o in result.observations]
         merged.asset_checks = [c for result in results for c in result.asset_checks]
         steps = {name: step for result in results for name, step in result.step_results.items()}
         order = [name for name in op_names if name in steps]
@@ -1252,7 +1274,8 @@ class DagsterRunResult:
 
 
 def _partitions_groups(repo: Any, job: DagsterJob) -> Optional[List[Tuple[List[Any], Set[Any]]]]:
-    """The assets of ``__ASSET_JOB`` grouped by partitions definition, in the asset
+    """The assets of ``__ASSET_JOB`` (those it materializes, and the observable source
+    assets it observes) grouped by partitions definition, in the asset
     graph's order, when they have more than one (None otherwise: the job runs as it is),
     each with its asset checks: those of its assets, and for the unpartitioned group (else
     the first) also the checks of external assets, which no group materializes.
@@ -1266,8 +1289,8 @@ def _partitions_groups(repo: Any, job: DagsterJob) -> Optional[List[Tuple[List[A
         return None
     graph: Any = getattr(getattr(repo, "dagster_repository", None), "asset_graph", None)
     try:
-        materializable = set(graph.materializable_asset_keys)
-        ordered = [key for key in graph.toposorted_asset_keys if key in materializable]
+        executable = _executable_keys(graph)
+        ordered = [key for key in graph.toposorted_asset_keys if key in executable]
         definitions_seen: List[Any] = []
         groups: List[List[Any]] = []
         for key in ordered:
@@ -1284,7 +1307,7 @@ def _partitions_groups(repo: Any, job: DagsterJob) -> Optional[List[Tuple[List[A
         return None
     if len(groups) < 2:
         return None
-    external = {check for check in checks if check.asset_key not in materializable}
+    external = {check for check in checks if check.asset_key not in executable}
     # External assets' checks go with the unpartitioned assets (a run that always runs).
     host = definitions_seen.index(None) if None in definitions_seen else 0
     with_checks = []
@@ -1292,6 +1315,15 @@ def _partitions_groups(repo: Any, job: DagsterJob) -> Optional[List[Tuple[List[A
         own = {check for check in checks if check.asset_key in set(keys)}
         with_checks.append((keys, own | external if index == host else own))
     return with_checks
+
+
+def _executable_keys(graph: Any) -> Set[Any]:
+    """The asset keys a run of ``__ASSET_JOB`` executes: those it materializes and the
+    observable source assets it observes (the UI's "Materialize all" and "Observe
+    sources" are each a subset of that job)."""
+    return set(graph.materializable_asset_keys) | set(
+        getattr(graph, "observable_asset_keys", None) or ()
+    )
 
 
 def _has_key(partitions_def: Any, key: str, instance: Any) -> bool:
@@ -1319,12 +1351,50 @@ def _config_for_ops(run_config: Mapping[str, Any], op_names: List[str]) -> Dict[
     return config
 
 
+def _observation_data(event: Any) -> Dict[str, Any]:
+    """An observation of a source asset as plain data: its key, op, partition and the
+    data version its observation function returned."""
+    observation = event.event_specific_data.asset_observation
+    version = getattr(observation, "data_version", None)
+    if version is None:
+        version = dict(getattr(observation, "tags", None) or {}).get("dagster/data_version")
+    return {
+        "asset_key": observation.asset_key.to_user_string(),
+        "op": event.step_key,
+        "partition": observation.partition,
+        "data_version": None if version is None else str(version),
+    }
+
+
+def _observing_steps(result: Any) -> Dict[str, List[str]]:
+    """The steps of a run that observe source assets, with the assets each observes
+    (an ``@observable_source_asset`` is one op; ``@multi_observable_source_asset``'s op
+    observes several)."""
+    try:
+        assets_defs = result.job_def.asset_layer.asset_graph.assets_defs
+        return {
+            assets_def.node_def.name: sorted(key.to_user_string() for key in assets_def.keys)
+            for assets_def in assets_defs
+            if assets_def.is_observable and assets_def.is_executable
+        }
+    except Exception:  # another Dagster's asset layer: the op alone is named
+        return {}
+
+
+def _say_observing(error: Dict[str, Any], assets: List[str]) -> None:
+    """Name the source assets a failed step was observing, in its error's message."""
+    names = ", ".join(repr(name) for name in assets)
+    said = f" (observing source asset{'s' if len(assets) > 1 else ''} {names})"
+    error["message"] = str(error.get("message") or "") + said
+    traceback = str(error.get("traceback") or "")
+    if traceback.endswith("\n"):
+        error["traceback"] = traceback[:-1] + said + "\n"
+
+
 def _check_data(evaluation: Any, step_key: Optional[str]) -> Dict[str, Any]:
     """An asset check's result as plain data."""
     severity = getattr(evaluation, "severity", None)
-    metadata = {}
-    for key, value in dict(getattr(evaluation, "metadata", None) or {}).items():
-        metadata[str(key)] = getattr(value, "value", value)
+    metadata = _plain_metadata(getattr(evaluation, "metadata", None))
     return {
         "asset_key": evaluation.asset_key.to_user_string(),
         "check_name": evaluation.check_name,
@@ -1336,14 +1406,22 @@ def _check_data(evaluation: Any, step_key: Optional[str]) -> Dict[str, Any]:
     }
 
 
-def _failed_check_error(check: Dict[str, Any]) -> Dict[str, Any]:
+def _blocking_check_failed(failure: Any) -> bool:
+    """Whether a step failed because a blocking asset check of its asset failed."""
+    error = getattr(failure, "error", None)
+    return str(getattr(error, "cls_name", "")) == "DagsterAssetCheckFailedError"
+
+
+def _failed_check_error(check: Dict[str, Any], blocking: bool = False) -> Dict[str, Any]:
     message = (
         f"asset check {check['check_name']!r} of asset {check['asset_key']!r} failed "
         "with severity ERROR"
     )
     if check["description"]:
         message += f": {check['description']}"
-    return {
+    if blocking:
+        message += " (a blocking check: the assets downstream of it did not run)"
+    error = {
         "type": "AssetCheckFailed",
         "message": message,
         "traceback": "",
@@ -1353,6 +1431,7 @@ def _failed_check_error(check: Dict[str, Any]) -> Dict[str, Any]:
         "asset_key": check["asset_key"],
         "check_name": check["check_name"],
     }
+    return _with_metadata(error, dict(check["metadata"]))
 
 
 def _output(result: Any, step: str, names: List[str]) -> Any:
@@ -1375,6 +1454,15 @@ def error_data_from_info(info: Any, stage: str, **extra: Any) -> Dict[str, Any]:
     """
     while info.cause is not None and str(info.cls_name or "").startswith(_WRAPPER_PREFIXES):
         info = info.cause
+    retries = None
+    exhausted = _RETRIES_EXHAUSTED.match(str(info.message or ""))
+    from_policy = str(info.cls_name or "") == "RetryRequestedFromPolicy"
+    if info.cause is not None and exhausted:
+        # A RetryPolicy's last attempt failed: the user's exception is the error.
+        retries = int(exhausted.group(1))
+        info = info.cause
+        while info.cause is not None and str(info.cls_name or "").startswith(_WRAPPER_PREFIXES):
+            info = info.cause
     resource = None
     if info.cause is not None and str(info.cls_name or "") == _RESOURCE_ERROR:
         # A resource that failed to start (a database it cannot reach): the user's
@@ -1385,12 +1473,21 @@ def error_data_from_info(info: Any, stage: str, **extra: Any) -> Dict[str, Any]:
         info = info.cause
     cls_name = str(info.cls_name or "Exception")
     message = str(info.message or "").rstrip("\n")
-    if message.startswith(cls_name + ": "):
-        message = message[len(cls_name) + 2 :]
-    elif message == cls_name:
-        message = ""
+    # Python names a class of a module other than builtins by its module too
+    # (definitions.ValidationError, dagster._core.definitions.events.Failure).
+    qualified = re.match(r"(?:[\w.]+\.)?" + re.escape(cls_name) + r"(?:: |$)", message)
+    if qualified:
+        message = message[qualified.end() :]
     if resource is None:
         traceback = _format_info(info, set())
+        if retries is not None:
+            attempts = f"{retries + 1} attempts" if retries else "1 attempt"
+            allowed = f"{retries} retr" + ("y" if retries == 1 else "ies")
+            said = f" (the last of {attempts}: " + (
+                f"its RetryPolicy allows {allowed})" if from_policy else f"{allowed} allowed)"
+            )
+            message += said
+            traceback = traceback[:-1] + said + "\n" if traceback.endswith("\n") else traceback
     else:
         message += (
             f" (initializing resource {resource!r}; a test run can replace it with the "
@@ -1398,6 +1495,68 @@ def error_data_from_info(info: Any, stage: str, **extra: Any) -> Dict[str, Any]:
         )
         traceback += f"\n{cls_name}: {message}\n"
     return _protocol.error_dict(cls_name, message, traceback, kind="user", stage=stage, **extra)
+
+
+def _retry_warning(entry: Any) -> definitions.LogEntry:
+    """A warning for a step that failed and is retried (Dagster's ``STEP_UP_FOR_RETRY``,
+    from a ``RetryPolicy`` or a ``RetryRequested``), naming the exception it failed with."""
+    info = getattr(entry.dagster_event.event_specific_data, "error", None)
+    while (
+        info is not None
+        and info.cause is not None
+        and str(info.cls_name or "").startswith(("RetryRequested", *_WRAPPER_PREFIXES))
+    ):
+        info = info.cause  # RetryRequested(FromPolicy), raised from the user's exception
+    why = ""
+    if info is not None:
+        data = error_data_from_info(info, stage="execute")
+        why = f" with {data['type']}: {data['message']}"
+    return definitions.LogEntry(
+        entry.timestamp,
+        "WARNING",
+        entry.step_key,
+        f"op {entry.step_key!r} failed{why}, and is retried",
+        None,
+    )
+
+
+#: Dagster's error when a step's RetryPolicy has no retry left; its cause is the user's.
+_RETRIES_EXHAUSTED = re.compile(r"Exceeded max_retries of (\d+)")
+
+
+def _add_failure_metadata(error: Dict[str, Any], failure: Any) -> None:
+    """The metadata of a ``dg.Failure`` (``Failure(description, metadata={...})``), which
+    Dagster keeps beside the error (the step's ``user_failure_data``), added to the
+    error (see :func:`_with_metadata`)."""
+    _with_metadata(error, _plain_metadata(getattr(failure, "metadata", None)))
+
+
+def _plain_metadata(metadata: Any) -> Dict[str, Any]:
+    """Dagster metadata (``MetadataValue``s or raw values) as plain data, by key."""
+    return {
+        str(key): _protocol.to_plain(getattr(value, "value", value))
+        for key, value in dict(metadata or {}).items()
+    }
+
+
+def _with_metadata(error: Dict[str, Any], metadata: Dict[str, Any]) -> Dict[str, Any]:
+    """``error`` with ``metadata`` (plain) in its ``metadata`` and, one entry a line,
+    after its traceback (or its one line), where the report shows it."""
+    if metadata:
+        error["metadata"] = metadata
+        shown = str(error.get("traceback") or "").rstrip("\n")
+        shown = shown or f"{error['type']}: {error['message']}"
+        lines = "".join(f"  {key}: {_shown(value)}\n" for key, value in metadata.items())
+        error["traceback"] = shown + "\nmetadata:\n" + lines
+    return error
+
+
+def _shown(value: Any) -> str:
+    """A metadata value as the report shows it: a value that is not plain data (a
+    table, say) by its repr."""
+    if isinstance(value, dict) and _protocol.REPR_MARKER in value:
+        return str(value[_protocol.REPR_MARKER])
+    return str(value)
 
 
 def _format_info(info: Any, seen: Set[int]) -> str:
@@ -1645,6 +1804,15 @@ def _evaluate_tick(owner: Any, definition: Any, context: Any) -> Any:
     dagster = loaded_dagster()
     try:
         return definition.evaluate_tick(context)
+    except dagster.DagsterUserCodeExecutionError as exc:
+        # Dagster wraps what a schedule's function raised (*ScheduleExecutionError: Error
+        # occurred during the evaluation of schedule x*): the user's exception is the
+        # error, with its own traceback and causes.
+        cause = exc.__cause__
+        if not isinstance(cause, Exception):
+            raise
+        cause.__suppress_context__ = True
+        raise cause  # noqa: B904  # the wrapper is not part of the user's error
     except dagster.DagsterUnknownPartitionError as exc:
         raise InvalidRunRequestError(
             f"{owner.kind} {owner.name!r} requested a run of a partition its target "
@@ -1678,9 +1846,14 @@ def _tick_data(owner: Any, repo: DagsterRepository, data: Any, instance: Any) ->
                 f"in repository {repo.name!r}; its jobs: {', '.join(repo.job_names) or 'none'}"
             )
         assets = getattr(request, "asset_selection", None)
+        checks = getattr(request, "asset_check_keys", None)
         if assets is not None:
             selected = ", ".join(key.to_user_string() for key in assets) or "none"
-            what += f" (assets {selected})"
+            what += f" (assets {selected}"
+            if checks:
+                # A freshness checks sensor's requests select checks, and no asset.
+                what += "; checks " + ", ".join(_check_key_name(key) for key in checks)
+            what += ")"
         job_def = _launched_job(owner, repo, job_name, request, what) if job_name else None
         partition_key = getattr(request, "partition_key", None)
         if job_def is not None and partition_key is not None:
@@ -1722,8 +1895,15 @@ def _tick_data(owner: Any, repo: DagsterRepository, data: Any, instance: Any) ->
         }
         if assets is not None:
             entry["asset_selection"] = [key.to_user_string() for key in assets]
+        if checks is not None:
+            entry["asset_check_keys"] = [_check_key_name(key) for key in checks]
         plain.append(entry)
     return {"run_requests": plain, "skip_reason": None}
+
+
+def _check_key_name(key: Any) -> str:
+    """An asset check's key as the report names checks: ``asset:check``."""
+    return f"{key.asset_key.to_user_string()}:{key.name}"
 
 
 def _launched_job(

@@ -29,7 +29,7 @@ _PACKAGE = "pytest_workspace"
 #: Shipped modules named so are backends (``_backend.py``), asked in the order shipped.
 _BACKEND_PREFIX = _PACKAGE + "._backend_"
 #: The protocol this worker speaks; ``pytest_workspace.protocol`` must agree.
-PROTOCOL_VERSION = 6
+PROTOCOL_VERSION = 7
 #: The exit status of a worker whose host process is gone.
 PARENT_GONE_STATUS = 70
 #: How often the parent watch looks at the parent process, in seconds.
@@ -775,8 +775,8 @@ class Location:
         _attribute_to_ops(logs.records, events)
         if not debug_events:
             events = [e for e in events if e.get("event") is None or e.get("level") != "DEBUG"]
-        # What a backend adds to its runs (Dagster: partition_key, assets, asset_checks,
-        # skip_reason) travels as it is.
+        # What a backend adds to its runs (Dagster: partition_key, assets, observations,
+        # asset_checks, skip_reason) travels as it is.
         output.update((key, value) for key, value in run.items() if key not in _RUN_KEYS)
         output.update(
             success=bool(run["success"]),

@@ -5,9 +5,9 @@ For Dagster jobs, :func:`check_job_runs` adds what the hooks ``pytest_workspace_
 and ``pytest_workspace_partition_keys`` ask for: the resources to replace (import paths
 resolved in the location's process) and the partitions to run, one run per key, the
 check failing when any run fails and saying which keys did. :func:`run_summary` is the
-report of the runs: the partition(s) that ran, each asset materialized and each asset
-check's result. Without pytest: a :func:`~pytest_workspace.load_workspace` user runs
-the same checks.
+report of the runs: the partition(s) that ran, each source asset observed, each asset
+materialized and each asset check's result. Without pytest: a
+:func:`~pytest_workspace.load_workspace` user runs the same checks.
 """
 
 from __future__ import annotations
@@ -16,7 +16,15 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .checks import FAILED, PASSED, SKIPPED, CheckStep, JobCheck, check_job
-from .workspace import JobHandle, LogRecord, PendingRun, RemoteWarning, RunResult
+from .workspace import (
+    AssetMaterialization,
+    AssetObservation,
+    JobHandle,
+    LogRecord,
+    PendingRun,
+    RemoteWarning,
+    RunResult,
+)
 
 
 @dataclass(frozen=True)
@@ -151,9 +159,9 @@ def _combined(name: str, runs: Tuple[Tuple[str, JobCheck], ...]) -> PartitionedJ
 
 
 def run_summary(check: JobCheck) -> str:
-    """What the check's run(s) did, one line each: the partition that ran, each asset
-    materialized, each asset check's result. Empty when there is nothing to say (a job
-    without partitions, assets or checks)."""
+    """What the check's run(s) did, one line each: the partition that ran, each source
+    asset observed, each asset materialized, each asset check's result. Empty when
+    there is nothing to say (a job without partitions, assets or checks)."""
     if isinstance(check, PartitionedJobCheck):
         lines: List[str] = []
         for key, run in check.runs:
@@ -171,14 +179,12 @@ def run_summary(check: JobCheck) -> str:
 
 def _run_lines(result: RunResult) -> List[str]:
     lines = []
-    for asset in result.assets:
-        line = f"materialized {asset.asset_key}"
-        if asset.op_name and asset.op_name != asset.asset_key.replace("/", "__"):
-            line += f" (op {asset.op_name})"
-        if asset.partition is not None and result.partition_key is None:
-            # __ASSET_JOB over several partitions definitions: a run per definition.
-            line += f" [partition {asset.partition!r}]"
+    for observation in result.observations:
+        line = _asset_line("observed", observation, result)
+        if observation.data_version is not None:
+            line += f": data version {observation.data_version}"
         lines.append(line)
+    lines.extend(_asset_line("materialized", asset, result) for asset in result.assets)
     for check in result.asset_checks:
         outcome = "passed" if check.passed else "FAILED"
         line = f"check {check.asset_key}:{check.check_name} {outcome} ({check.severity})"
@@ -186,3 +192,18 @@ def _run_lines(result: RunResult) -> List[str]:
             line += f": {check.description}"
         lines.append(line)
     return lines
+
+
+def _asset_line(
+    done: str, asset: AssetMaterialization | AssetObservation, result: RunResult
+) -> str:
+    """``materialized orders``, with the op when it is not the asset's own, and the
+    partition when it is not the run's own (``__ASSET_JOB`` over several partitions
+    definitions: a run per definition; an observation of each partition, as a
+    ``DataVersionsByPartition`` returns)."""
+    line = f"{done} {asset.asset_key}"
+    if asset.op_name and asset.op_name != asset.asset_key.replace("/", "__"):
+        line += f" (op {asset.op_name})"
+    if asset.partition is not None and asset.partition != result.partition_key:
+        line += f" [partition {asset.partition!r}]"
+    return line

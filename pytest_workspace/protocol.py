@@ -24,7 +24,7 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple, TypedDict, Union
 
 #: Bumped whenever a message changes shape. The worker refuses a host of another
 #: version, and the host a worker that answers with another.
-PROTOCOL_VERSION = 6
+PROTOCOL_VERSION = 7
 
 
 # -- shapes -----------------------------------------------------------------------------
@@ -177,6 +177,15 @@ class AssetData(TypedDict):
     partition: Optional[str]
 
 
+class ObservationData(TypedDict):
+    """An observation of a source asset in a run (Dagster)."""
+
+    asset_key: str
+    op: Optional[str]
+    partition: Optional[str]
+    data_version: Optional[str]  # what the observation function returned
+
+
 class AssetCheckData(TypedDict):
     """An asset check's result in a run (Dagster)."""
 
@@ -209,6 +218,7 @@ class RunData(_RunData, total=False):
 
     partition_key: Optional[str]
     assets: List[AssetData]
+    observations: List[ObservationData]
     asset_checks: List[AssetCheckData]
     skip_reason: Optional[str]  # nothing ran: no partition to run yet
 
@@ -232,6 +242,8 @@ class _RunRequestData(TypedDict):
 class RunRequestData(_RunRequestData, total=False):
     job_name: Optional[str]  # Dagster: the job the request targets
     partition_key: Optional[str]
+    asset_selection: List[str]  # Dagster, a request selecting assets: their keys
+    asset_check_keys: List[str]  # Dagster, a request selecting checks: "asset:check"
 
 
 class EvaluationData(TypedDict, total=False):
@@ -275,12 +287,15 @@ def is_plain(value: Any, _depth: int = 0) -> bool:
         return False
     if isinstance(value, _SCALARS):
         return True
-    if isinstance(value, (list, tuple)):
-        return all(is_plain(item, _depth + 1) for item in value)
-    if isinstance(value, dict):
-        return all(
-            isinstance(key, str) and is_plain(item, _depth + 1) for key, item in value.items()
-        )
+    try:
+        if isinstance(value, (list, tuple)):
+            return all(is_plain(item, _depth + 1) for item in value)
+        if isinstance(value, dict):
+            return all(
+                isinstance(key, str) and is_plain(item, _depth + 1) for key, item in value.items()
+            )
+    except Exception:  # a tuple subclass that refuses iteration (Dagster's records)
+        return False
     return False
 
 

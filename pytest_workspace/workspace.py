@@ -189,6 +189,18 @@ class AssetMaterialization:
 
 
 @dataclass(frozen=True)
+class AssetObservation:
+    """A source asset a run observed (Dagster: an ``@observable_source_asset``): its key,
+    the op (step) that did it, the partition, if any, and the data version its
+    observation function returned."""
+
+    asset_key: str
+    op_name: Optional[str] = None
+    partition: Optional[str] = None
+    data_version: Optional[str] = None
+
+
+@dataclass(frozen=True)
 class AssetCheckResult:
     """The result of one asset check in a run (Dagster). ``severity`` is ``"ERROR"`` or
     ``"WARN"``; a failed ERROR check fails the run."""
@@ -208,8 +220,9 @@ class RunResult:
 
     ``build`` describes the job as built for this run (None when it failed to build:
     then ``error`` is the build's error); ``warnings`` are those the run raised. For
-    Dagster jobs also: the ``partition_key`` that ran, the ``assets`` materialized and
-    the ``asset_checks``' results, in the order they happened; ``skip_reason`` says why
+    Dagster jobs also: the ``partition_key`` that ran, the ``assets`` materialized, the
+    source assets observed (``observations``) and the ``asset_checks``' results, in the
+    order they happened; ``skip_reason`` says why
     nothing ran (a partitioned job with no partition yet).
     """
 
@@ -228,6 +241,7 @@ class RunResult:
     assets: Tuple[AssetMaterialization, ...] = ()
     asset_checks: Tuple[AssetCheckResult, ...] = ()
     skip_reason: Optional[str] = None
+    observations: Tuple[AssetObservation, ...] = ()
 
     def output_for(self, op_name: str) -> Any:
         """The output of ``op_name``; a value that was not plain data is a RemoteRepr.
@@ -322,6 +336,15 @@ class RunResult:
                 for check in data.get("asset_checks") or ()
             ),
             skip_reason=data.get("skip_reason"),
+            observations=tuple(
+                AssetObservation(
+                    asset_key=str(observation["asset_key"]),
+                    op_name=observation.get("op"),
+                    partition=observation.get("partition"),
+                    data_version=observation.get("data_version"),
+                )
+                for observation in data.get("observations") or ()
+            ),
         )
 
 
