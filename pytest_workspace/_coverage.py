@@ -2,14 +2,21 @@
 
 When coverage.py measures the host process (``pytest --cov``, ``coverage run -m pytest``),
 every worker started afterwards is asked, in its ``init`` message, to measure itself the
-same way: the same data file (each worker writes its own parallel file next to it, as
-coverage.py's subprocess support does), the same configuration file, ``source``,
-``include``, ``omit`` and branch setting. The worker starts ``coverage.Coverage`` before
-it imports the location's code and saves its data when it stops; the host stops its
-workers when the test loop ends and combines their files into its own data, so that
+same way: the same configuration file, ``source``, ``include``, ``omit`` and branch
+setting, and a parallel data file named as the host's (``.coverage.<host>.<pid>...``, as
+coverage.py's subprocess support names them) but in a folder of this host process's own.
+The worker starts ``coverage.Coverage`` before it imports the location's code and saves
+its data when it stops; the host stops its workers when the test loop ends and combines
+every file of that folder into its own data, then removes the folder, so that
 pytest-cov's report (made at the end of the loop) and ``coverage report`` after
 ``coverage run`` show the locations' files. A worker whose interpreter cannot import
 ``coverage`` says why, and the header shows it.
+
+Why a folder of its own: under pytest-xdist, pytest-cov starts measuring each xdist
+worker by erasing every ``.coverage.*`` file next to the data file, and a location
+started early by another xdist worker has made its file there already; its data would be
+lost. coverage.py 7.16 and newer also rename a parallel file as they save it
+(``.H<hash>h``), so the host cannot know the names; it takes the whole folder.
 
 Nothing here imports coverage: a host that measures has imported it already.
 """
@@ -17,8 +24,10 @@ Nothing here imports coverage: a host that measures has imported it already.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
-from typing import Any, List, Optional, Union
+import tempfile
+from typing import Any, Optional, Union
 
 from .protocol import CoverageSettings, CoverageState
 
@@ -27,8 +36,10 @@ from .protocol import CoverageSettings, CoverageState
 #: their path (coverage.py would then read them as a plain .coveragerc).
 _SHARED_CONFIG_FILES = ("setup.cfg", "tox.ini", "pyproject.toml")
 
-#: Parallel data files reported by this process's workers, combined by :func:`combine`.
-_data_files: List[str] = []
+#: The folder this process's workers write their data files in (made on first use), and
+#: whether a worker said it measures (then :func:`combine` has something to do).
+_folder: Optional[str] = None
+_measured = False
 
 
 def _current() -> Any:
@@ -58,8 +69,14 @@ def settings() -> Optional[CoverageSettings]:
         source = [
             os.path.abspath(entry) if os.path.isdir(entry) else entry for entry in config.source
         ]
+    global _folder
+    if _folder is None:
+        _folder = tempfile.mkdtemp(prefix="pytest-workspace-coverage-")
+    # Named as the host's, for combine() to find (coverage.py combines "<name>.*").
+    # The configuration's name, not get_data()'s: that would create the host's file.
+    name = os.path.basename(str(config.data_file))
     return {
-        "data_file": current.get_data().base_filename(),
+        "data_file": os.path.join(_folder, name),
         "config_file": config_file,
         "cwd": cwd,
         "source": source,
@@ -71,28 +88,36 @@ def settings() -> Optional[CoverageSettings]:
 
 
 def record(state: Optional[CoverageState]) -> None:
-    """Remember the data file of a worker that measures (its ``init`` reply's ``coverage``)."""
-    if state and state.get("measured") and state.get("data_file"):
-        _data_files.append(str(state["data_file"]))
+    """Note a worker's ``init`` reply's ``coverage``: one that measures will save data."""
+    global _measured
+    if state and state.get("measured"):
+        _measured = True
 
 
 def pending() -> bool:
     """True if workers of this process measured coverage that is not combined yet."""
-    return bool(_data_files)
+    return _measured
 
 
 def combine() -> None:
     """Combine the stopped workers' data files into this process's coverage data.
 
     Called once the workers have stopped (their data is saved when they exit). The files
-    are deleted once combined; a worker killed before it could save leaves no file.
+    are combined, then their folder is removed; a worker killed before it could save
+    leaves no file. Workers started after this write in a new folder.
     """
-    files = [path for path in _data_files if os.path.exists(path)]
-    del _data_files[:]
-    current = _current()
-    if current is None or not files:
+    global _folder, _measured
+    folder, measured = _folder, _measured
+    _folder, _measured = None, False
+    if folder is None:
         return
-    current.combine(data_paths=files, keep=False)
+    try:
+        current = _current()
+        if current is not None and measured and os.path.isdir(folder):
+            if any(not name.endswith("-journal") for name in os.listdir(folder)):
+                current.combine(data_paths=[folder], keep=False)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def describe(state: Optional[CoverageState]) -> Optional[str]:

@@ -964,11 +964,14 @@ def serve(channel):
         _answer(channel, location)
     finally:
         if os.getpid() == _WORKER_PID:
+            # Coverage is saved before the descendants are ended: ending them may wait,
+            # and the host's grace (execnet's, 5 s after it asks the worker to stop) is
+            # short; what they ran is not this process's to measure anyway.
             try:
                 location.close()
-                end_descendants()
             finally:
                 stop_coverage(coverage)
+                end_descendants()
     exit_now()
 
 

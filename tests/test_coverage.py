@@ -181,6 +181,47 @@ def test_pytest_cov_under_xdist_reports_the_lines_run_in_a_location(
     assert_no_worker_left(pytester.path, at_least=2)
 
 
+#: A plugin for the inner session (``-p late_gw1``): xdist worker gw1 starts, as far as
+#: pytest-cov can see, only once gw0's location has started measuring and imported its
+#: code (``measured_jobs.py`` writes ``measured_imported`` as it is imported). pytest-cov
+#: then starts measuring gw1 by erasing the ``.coverage.*`` files next to its data file:
+#: the measured location's data must not be one of them.
+LATE_GW1 = """
+import os, time
+
+if os.environ.get("PYTEST_XDIST_WORKER") == "gw1":
+    deadline = time.monotonic() + 60
+    while not os.path.exists("measured_imported"):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the measured location never started in gw0")
+        time.sleep(0.02)
+"""
+
+
+def test_under_xdist_a_worker_that_starts_late_does_not_erase_a_location_s_data(
+    pytester: pytest.Pytester, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Under an outer xdist run, the inner controller would inherit its worker's name.
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+    (pytester.path / "measured_jobs.py").write_text(
+        'open("measured_imported", "w").close()\n' + MEASURED
+    )
+    pytester.makepyfile(late_gw1=LATE_GW1)
+    result = pytester.runpytest_subprocess(
+        "--cov=.", "--cov-report=term-missing", "--workspace", workspace.name,
+        "-n", "2", "-p", "late_gw1",
+    )  # fmt: skip
+    result.assert_outcomes(passed=2)
+    output = result.stdout.str() + result.stderr.str()
+    assert "coverage data not saved" not in output, output
+    row = report_row(result.stdout.str(), "measured_jobs.py")
+    # Line 1 is the marker the file writes; the rest are MEASURED's, one line down.
+    assert row["missing"] == [line_of(MEASURED, "this line is never run") + 1], output
+    # No data file is left in the folder but the host's own.
+    assert sorted(p.name for p in pytester.path.glob(".coverage*")) == [".coverage"]
+    assert_no_worker_left(pytester.path, at_least=2)
+
+
 def test_without_coverage_the_header_says_nothing_of_it(
     pytester: pytest.Pytester, workspace: Path
 ) -> None:
