@@ -410,7 +410,8 @@ class WorkspaceRun:
             if isinstance(spec, WorkspaceFileError):
                 error = "not found" if not path.exists() else "malformed, not loaded"
             shown = _display_path(path, self.config)
-            sources.append(self._loaded(f"workspace: {shown}", shown, locations, error))
+            title = f"workspace: {_shown_path(path, self.config)}"
+            sources.append(self._loaded(title, shown, locations, error))
         for key, location in self.cache.targets.items():
             shown = key if key in self.settings.modules else _display_path(Path(key), self.config)
             title = f"workspace location: {location.name}"
@@ -450,7 +451,7 @@ class WorkspaceRun:
                 described = "not found" if not path.exists() else "malformed, not loaded"
             else:
                 described = ", ".join(_describe_location(loc) for loc in locations)
-            shown = _display_path(path, self.config)
+            shown = _shown_path(path, self.config)
             lines.append(f"workspace: {shown}: {described or 'no locations'}")
         for key, location in self.cache.targets.items():
             if key in self._reported_targets:
@@ -558,8 +559,16 @@ def _describe_location(location: Location) -> str:
 
 
 def _display_path(path: Path, config: pytest.Config) -> str:
-    """``path`` relative to the rootdir, ``../``-style when it lies outside."""
+    """``path`` relative to the rootdir, ``../``-style when it lies outside (node ids)."""
     return os.path.relpath(path, config.rootpath).replace(os.sep, "/")
+
+
+def _shown_path(path: Path, config: pytest.Config) -> str:
+    """``path`` as the header shows it: relative to the folder pytest was run in, as
+    pytest shows node ids (``Config.cwd_relative_nodeid``), which is the rootdir's
+    unless an option's path made pytest choose another (``--workspace projects/sales``
+    makes that project's folder the rootdir)."""
+    return os.path.relpath(path, config.invocation_params.dir).replace(os.sep, "/")
 
 
 # -- collection ------------------------------------------------------------------------
