@@ -209,7 +209,8 @@ def check_job(
             f" in op {result.failed_op!r}" if result.failed_op else " during execution"
         )
         report = _execution_report(name, result)
-        return steps.outcome(FAILED, f"{headline}: {reason}", report, result.error)
+        others = _other_failed_ops(result)
+        return steps.outcome(FAILED, f"{headline}: {reason}{others}", report, result.error)
     steps.passed("execute", result.stdout, result.stderr)
     return steps.outcome(PASSED)
 
@@ -367,11 +368,24 @@ def _one_line(detail: object) -> str:
     return lines[0] if lines else text
 
 
+def _other_failed_ops(result: RunResult) -> str:
+    """`` (and in op 'b')`` when more ops than the first failed: the one-line reason
+    quotes the first one's error, and must not let the others pass unseen."""
+    others = result.failed_ops[1:]
+    if not others:
+        return ""
+    return f" (and in op{'s' if len(others) > 1 else ''} {', '.join(map(repr, others))})"
+
+
 def _execution_report(name: str, result: RunResult) -> str:
     failed = result.failed_op
     lines = [f"job {name!r} failed during execution" + (f" in op {failed!r}" if failed else "")]
     if result.error is not None:
         lines += ["", str(result.error)]
+    for op_name in result.failed_ops[1:]:
+        error = result.step_results[op_name].error
+        said = f": {_one_line(error)}" if error is not None else ""
+        lines += ["", f"op {op_name!r} failed too{said}"]
     lines += ["", "steps:"]
     for step in result.step_results.values():
         lines.append(f"  {step.status:<8} {step.op_name} ({step.duration:.3f}s)")

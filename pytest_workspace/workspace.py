@@ -273,10 +273,13 @@ class RunResult:
     @property
     def failed_op(self) -> Optional[str]:
         """The first op that failed, if any."""
-        for step in self.step_results.values():
-            if step.status == "failure":
-                return step.op_name
-        return None
+        failed = self.failed_ops
+        return failed[0] if failed else None
+
+    @property
+    def failed_ops(self) -> List[str]:
+        """Every op that failed, in the order they ran (independent ops may all fail)."""
+        return [step.op_name for step in self.step_results.values() if step.status == "failure"]
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> RunResult:
