@@ -216,6 +216,33 @@ def _bootstrap(io: Any, spec: execnet.XSpec) -> execnet.Gateway:
     return execnet.Gateway(io, spec)
 
 
+def with_virtualenv_on_path(
+    executable: str, environment: Optional[Dict[str, str]]
+) -> Optional[Dict[str, str]]:
+    """``environment`` (None: the host's) with the virtualenv of ``executable`` first on
+    PATH, as activating it would put it, when ``executable`` is another virtualenv's
+    python than the host's.
+
+    Dagster does this for a code server whose ``executable_path`` is a virtualenv's
+    python (``dagster/_grpc/server.py``), and ``uv run`` for a dg project's ``.venv``:
+    what the location's code starts by name (``python`` for ``PythonScriptComponent``,
+    a console script such as ``dbt``) then comes from that virtualenv, not the host's.
+    A virtualenv is a folder with ``bin/activate`` (Dagster's test) or ``pyvenv.cfg``.
+    """
+    if executable == sys.executable:
+        return environment
+    folder = os.path.dirname(executable)
+    if not (
+        os.path.exists(os.path.join(folder, "activate"))
+        or os.path.exists(os.path.join(os.path.dirname(folder), "pyvenv.cfg"))
+    ):
+        return environment
+    changed = dict(os.environ if environment is None else environment)
+    current = changed.get("PATH")
+    changed["PATH"] = f"{folder}{os.pathsep}{current}" if current else folder
+    return changed
+
+
 def resolve_executable(spec: LocationSpec) -> str:
     """The interpreter a location runs in, as an absolute path.
 
@@ -657,7 +684,7 @@ class LocationWorker:
                 raise LocationLoadError(self.spec.name, "the workspace was closed")
             self._stop_process(graceful=False)
             executable = resolve_executable(self.spec)
-            environment = self._environment()
+            environment = with_virtualenv_on_path(executable, self._environment())
             self.starts += 1
             self.description = None
             self._last_call = None

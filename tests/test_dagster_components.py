@@ -136,3 +136,62 @@ def test_components_load_and_every_failed_op_is_named(
         ]
     )
     assert_no_worker_left(shop)
+
+
+SCRIPT_YAML = """\
+type: dagster.PythonScriptComponent
+attributes:
+  execution:
+    path: report.py
+  assets:
+    - key: scripted_orders
+"""
+
+# Run by Dagster as `python report.py`, `python` found on PATH (shutil.which).
+SCRIPT = """\
+from dagster_pipes import open_dagster_pipes
+
+with open_dagster_pipes() as pipes:
+    pipes.report_asset_materialization(metadata={"rows": 3})
+"""
+
+WHICH_PYTHON = """\
+import os
+import shutil
+import sys
+
+import dagster as dg
+
+
+@dg.asset
+def python_on_path() -> str:
+    found = shutil.which("python")
+    if found is None or os.path.dirname(found) != os.path.dirname(sys.executable):
+        raise RuntimeError(f"python on PATH is {found}, not the location's {sys.executable}")
+    return found
+"""
+
+
+def test_the_project_s_virtualenv_is_first_on_path_as_dagster_puts_it(
+    pytester: pytest.Pytester, shop: Path
+) -> None:
+    """A script component runs ``python`` from PATH: the project's, as under ``dg dev``
+    (Dagster puts an ``executable_path`` virtualenv's bin first on PATH), not the
+    host's, which has no ``dagster_pipes``."""
+    defs = shop / "src" / "shop" / "defs"
+    (defs / "assets.py").unlink()
+    (defs / "greetings" / "defs.yaml").unlink()
+    write(defs / "script" / "defs.yaml", SCRIPT_YAML)
+    write(defs / "script" / "report.py", SCRIPT)
+    write(defs / "which.py", WHICH_PYTHON)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rA", "--workspace", ".")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*Captured dagster call*",
+            "materialized python_on_path",
+            "materialized scripted_orders (op report)",
+            "PASSED pyproject.toml::shop::__repository__::__ASSET_JOB",
+        ]
+    )
+    assert_no_worker_left(shop)
