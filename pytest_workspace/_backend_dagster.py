@@ -732,6 +732,12 @@ class DagsterRepository:
             f"Dagster could not build job {key!r} of repository {self.name!r}: "
             f"{type(exc).__name__}: {text}{_causes(exc)}"
         )
+        # The one-line reason: what Dagster says is wrong, in the exception it was raised
+        # from last (its "Failed to resolve asset job x" says nothing more).
+        root = _root_cause(exc)
+        said = str(root).strip().splitlines()
+        summary = f"{type(root).__name__}: {said[0]}" if said else type(root).__name__
+        setattr(invalid_error, "summary", summary)  # noqa: B010 (read with getattr)
         return invalid_error
 
     def get_schedule(self, name: str) -> DagsterSchedule:
@@ -755,6 +761,17 @@ class DagsterRepository:
             closest=_protocol.closest_name(name, known),
         )
         return error
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The last exception of the chain ``exc`` was raised from (``exc`` itself if none)."""
+    seen = {id(exc)}
+    cause = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        exc = cause
+        cause = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+    return exc
 
 
 def _causes(exc: BaseException) -> str:

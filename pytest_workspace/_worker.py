@@ -833,6 +833,9 @@ class Location:
             kind = "request"
         else:
             kind = "user"
+        summary = getattr(exc, "summary", None)
+        if isinstance(summary, str) and summary:
+            extra["summary"] = summary  # the one-line reason, when the message's is not
         return self.protocol.error_data(
             exc, kind=kind, hidden_files=self.hidden, stage=stage, **extra
         )

@@ -358,7 +358,9 @@ def _check_evaluation(
 
 def _one_line(detail: object) -> str:
     """The line that says what went wrong: an error's ``Type: message``, else its first line."""
-    if isinstance(detail, RemoteError):
+    if isinstance(detail, RemoteError) and detail.summary:
+        text = detail.summary
+    elif isinstance(detail, RemoteError):
         text = f"{detail.type_name}: {detail.message}"
     elif isinstance(detail, LocationLoadError):
         text = f"code location {detail.location!r} failed to load: {detail.message}"

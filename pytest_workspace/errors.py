@@ -102,6 +102,10 @@ class RemoteError(WorkspaceError):
         #: Where it was raised: ``load``, ``build``, ``config``, ``execute``, or the
         #: request's name.
         self.stage: str = str(data.get("stage", ""))
+        #: The one-line reason the location gave, when the error's first line is not it
+        #: (a Dagster job that does not build: the exception Dagster raised it from).
+        summary = data.get("summary")
+        self.summary: Optional[str] = str(summary) if summary else None
         super().__init__(f"{self.type_name}: {self.message}")
 
     def __str__(self) -> str:

@@ -106,6 +106,7 @@ def shop(
     (root / ".venv").symlink_to(python.parent.parent)
     write(root / "conftest.py", with_pid_recorder())
     monkeypatch.chdir(root)
+    monkeypatch.setenv("COLUMNS", "400")  # -r lines whole, not cut at 80 columns
     return root
 
 

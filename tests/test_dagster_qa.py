@@ -395,6 +395,7 @@ def test_an_asset_job_selecting_a_missing_asset_says_which_and_breaks_nothing_el
     (Dagster says it in the exception's cause, which was dropped). Now the cause, with
     Dagster's *did you mean*, follows. A location Dagster refuses (duplicate asset keys)
     fails its own load item only."""
+    monkeypatch.setenv("COLUMNS", "400")  # -r lines whole, not cut at 80 columns
     python = _python(python_env, line)
     workspace = _project(pytester, monkeypatch, python, BROKEN_DEFINITIONS["definitions.py"])
     for name in ("duplicates.py", "healthy.py"):
@@ -428,6 +429,13 @@ def test_an_asset_job_selecting_a_missing_asset_says_which_and_breaks_nothing_el
     )
     assert re.search(re.escape(schedule) + cause, out), out
     assert "in resolve_unresolved_job_def" not in out
+    # The one-line reason says what Dagster found wrong, not that it could not build.
+    assert re.search(
+        r"^FAILED \S+::orders_job - job 'orders_job' failed to build: "
+        + re.escape("DagsterInvalidSubsetError: AssetKey(s) ['orderz'] were selected"),
+        out,
+        re.M,
+    ), out
     result.stdout.fnmatch_lines(["*did you mean*", '*"orders"*'])
     result.stdout.fnmatch_lines(
         ["*code location 'duplicates.py' failed to load*Duplicate asset key*orders*"]
