@@ -347,19 +347,23 @@ class DagsterBackend(_backend.Backend):
         _backend.refuse_options(self, options, EXECUTE_OPTIONS)
         resources = resolve_resources(job.dagster_job, options.get("resources") or {})
         groups = _partitions_groups(repo, job)
+        left_out = LeftOut.of(repo, job)
         try:
             if groups is not None:
                 requested = options.get("partition_key")
-                result = self._execute_groups(repo, job, groups, run_config, resources, requested)
+                result = self._execute_groups(
+                    repo, job, groups, run_config, resources, requested, left_out
+                )
                 partition_key = None if requested is None else str(requested)
             else:
                 partition_key = job.partition_to_run(options.get("partition_key"), self.instance)
-                result = job.execute_in_process(
-                    run_config=dict(run_config) or None,
-                    instance=self.instance,
-                    resources=resources,
-                    partition_key=partition_key,
+                ran = self._execute_leaving_out(
+                    repo, job, job, None, run_config, resources, partition_key, left_out
                 )
+                if ran is None:  # every asset needs config it was not given: skipped
+                    error = left_out.first_error if left_out is not None else None
+                    raise error or RuntimeError(f"job {job.name!r} left out every asset")
+                result = ran
         except PartitionsUnavailable as exc:
             # Not a failure: there is nothing to run yet. The host skips the job.
             return {
@@ -374,14 +378,61 @@ class DagsterBackend(_backend.Backend):
             # What the default IO manager stored goes with the run, as it went with the
             # instance of a run of its own: no item reads values another one stored.
             _empty_folder(self.instance.storage_directory())
+        if left_out is not None:
+            left_out.add_to(result, job)
         data = _backend.run_data(result, lambda step: step.error, run_error=result.error)
         data.update(
             partition_key=partition_key,
             assets=_protocol.to_plain(result.materializations),
             observations=_protocol.to_plain(result.observations),
             asset_checks=_protocol.to_plain(result.asset_checks),
+            left_out=_protocol.to_plain(left_out.entries if left_out is not None else []),
         )
         return data
+
+    def _execute_leaving_out(
+        self,
+        repo: DagsterRepository,
+        job: DagsterJob,
+        run: DagsterJob,
+        selection: Optional[Tuple[List[Any], Set[Any]]],
+        run_config: Mapping[str, Any],
+        resources: Mapping[str, Any],
+        partition_key: Optional[str],
+        left_out: Optional[LeftOut],
+    ) -> Optional[DagsterRunResult]:
+        """Run ``run``: ``job`` itself, or its subset to ``selection`` (asset keys, check
+        keys: a group of :meth:`_execute_groups`). When ``job`` is ``__ASSET_JOB``
+        (``left_out``) and the run config lacks keys, run it again without the assets
+        needing them and what is downstream of them (see :class:`LeftOut`). None when
+        no asset is left to run."""
+        while True:
+            if left_out is not None and left_out.affects(selection):
+                keys, checks = left_out.selection(*(selection or left_out.everything()))
+                if not keys:
+                    return None
+                run = DagsterJob(
+                    repo.dagster_repository.get_maybe_subset_job_def(
+                        job.name, asset_selection=set(keys), asset_check_selection=checks
+                    )
+                )
+            config: Mapping[str, Any] = run_config
+            run_resources = resources
+            if run is not job:
+                # Dagster refuses config and resources for what the subset does not have.
+                config = _config_for_ops(run_config, run.op_names)
+                known = set(getattr(run.dagster_job, "resource_defs", {}) or {})
+                run_resources = {k: v for k, v in resources.items() if k in known}
+            try:
+                return run.execute_in_process(
+                    run_config=dict(config) or None,
+                    instance=self.instance,
+                    resources=run_resources,
+                    partition_key=partition_key,
+                )
+            except definitions.RunConfigError as exc:
+                if left_out is None or not left_out.leave_out(exc):
+                    raise
 
     def _execute_groups(
         self,
@@ -391,6 +442,7 @@ class DagsterBackend(_backend.Backend):
         run_config: Mapping[str, Any],
         resources: Mapping[str, Any],
         requested: Optional[str] = None,
+        left_out: Optional[LeftOut] = None,
     ) -> DagsterRunResult:
         """``__ASSET_JOB`` over assets of several partitions definitions, as "Materialize
         all" launches it: one run per partitions definition (the unpartitioned assets
@@ -405,7 +457,7 @@ class DagsterBackend(_backend.Backend):
         repo_def = repo.dagster_repository
         results: List[DagsterRunResult] = []
         not_run: List[str] = []
-        runs: List[Tuple[DagsterJob, Optional[str]]] = []
+        runs: List[Tuple[DagsterJob, Tuple[List[Any], Set[Any]], Optional[str]]] = []
         for keys, checks in groups:
             subset = DagsterJob(
                 repo_def.get_maybe_subset_job_def(
@@ -418,29 +470,29 @@ class DagsterBackend(_backend.Backend):
                 if not _has_key(partitions_def, str(requested), self.instance):
                     not_run.append(f"assets {names} did not run: no partition {requested!r}")
                     continue
-                runs.append((subset, str(requested)))
+                runs.append((subset, (keys, checks), str(requested)))
                 continue
             try:
-                runs.append((subset, subset.partition_to_run(None, self.instance)))
+                key = subset.partition_to_run(None, self.instance)
             except PartitionsUnavailable as exc:
                 not_run.append(f"assets {names} did not run: {str(exc).split(': ', 1)[-1]}")
-        if requested is not None and all(key is None for _, key in runs):
+                continue
+            runs.append((subset, (keys, checks), key))
+        if requested is not None and all(key is None for _, _, key in runs):
             raise _backend.RequestError(
                 f"job {job.name!r} has no partition {requested!r}: none of its assets' "
                 "partitions definitions has it; pytest_workspace_partition_keys must return "
                 "keys of some asset's partitions definition"
             )
-        for subset, key in runs:
-            known = set(getattr(subset.dagster_job, "resource_defs", {}) or {})
-            results.append(
-                subset.execute_in_process(
-                    run_config=_config_for_ops(run_config, subset.op_names) or None,
-                    instance=self.instance,
-                    resources={k: v for k, v in resources.items() if k in known},
-                    partition_key=key,
-                )
+        for subset, selection, key in runs:
+            ran = self._execute_leaving_out(
+                repo, job, subset, selection, run_config, resources, key, left_out
             )
+            if ran is not None:
+                results.append(ran)
         if not results:
+            if left_out is not None and left_out.first_error is not None:
+                raise left_out.first_error  # every asset that could run needs config
             raise PartitionsUnavailable(
                 f"job {job.name!r} has no partition to run: " + "; ".join(not_run)
             )
@@ -1042,11 +1094,12 @@ def _run_config_error(job_def: Any, run_config: Any, exc: Any) -> Exception:
     errors = list(getattr(exc, "errors", []) or [])
     problems = [str(getattr(error, "message", error)) for error in errors]
     only_missing = bool(errors) and all(_reason(error) in _MISSING_REASONS for error in errors)
-    missing: List[Any] = []
+    paths: List[Tuple[str, ...]] = []
     try:
-        missing = _missing_leaves(job_def, run_config, errors)
+        paths = _missing_paths(job_def, run_config, errors)
     except Exception:  # a best effort: Dagster's own message says it all anyway
-        missing = []
+        paths = []
+    missing = [_missing_entry(path) for path in paths]
     if only_missing and not missing:
         only_missing = False
     unset = [_unset_variable(error) for error in errors]
@@ -1065,6 +1118,8 @@ def _run_config_error(job_def: Any, run_config: Any, exc: Any) -> Exception:
     )
     # Read by the worker: Dagster tells exactly which errors are missing fields.
     error.only_missing = only_missing  # type: ignore[attr-defined]
+    # Read by LeftOut: the config paths the missing keys are at.
+    error.missing_paths = paths  # type: ignore[attr-defined]
     return error
 
 
@@ -1103,7 +1158,8 @@ def _reason(error: Any) -> str:
     return str(getattr(reason, "value", reason))
 
 
-def _missing_leaves(job_def: Any, run_config: Any, errors: List[Any]) -> List[Any]:
+def _missing_paths(job_def: Any, run_config: Any, errors: List[Any]) -> List[Tuple[str, ...]]:
+    """The config paths of the missing leaves (``("ops", "greet", "config", "name")``)."""
     dagster = loaded_dagster()
     config = copy.deepcopy(run_config) if isinstance(run_config, dict) else {}
     leaves: List[Tuple[str, ...]] = []
@@ -1133,7 +1189,7 @@ def _missing_leaves(job_def: Any, run_config: Any, errors: List[Any]) -> List[An
             break
         except dagster.DagsterInvalidConfigError as exc:
             errors = list(exc.errors)
-    return [_missing_entry(leaf) for leaf in leaves]
+    return leaves
 
 
 def _missing_entry(path: Tuple[str, ...]) -> Any:
@@ -1366,6 +1422,223 @@ def _config_for_ops(run_config: Mapping[str, Any], op_names: List[str]) -> Dict[
         if not config["ops"]:
             del config["ops"]
     return config
+
+
+#: What a job's skip for missing run config tells to do (``checks.py``), said where
+#: ``__ASSET_JOB`` leaves assets out for it.
+_RUN_CONFIG_HINT = "supply it with the pytest_workspace_run_config hook in a conftest.py"
+
+
+class LeftOut:
+    """What ``__ASSET_JOB`` leaves out because its run config lacks keys.
+
+    Dagster refuses a run of "Materialize all" before any step runs when one asset takes
+    a ``Config`` with a required field, or uses a resource whose config is given at
+    launch (``configure_at_launch()``, a ``config_schema``); skipping the item for it
+    would leave every other asset of the location untested. The config path of each
+    missing key names what needs it: ``ops.<node>.…`` the asset(s) or asset check of
+    that node, ``resources.<key>.…`` those using that resource (directly, or through a
+    resource that depends on it). Those are left out, with what is downstream of them
+    (it would load what they never stored) and the checks of every asset left out; the
+    rest runs. A missing key of anything else (``loggers``, ``execution``) leaves nothing
+    out: the run's config error stands, and the item is skipped as for any job.
+
+    Only ``__ASSET_JOB`` (:meth:`of`): a job the user defined (``define_asset_job``) is
+    their own selection, run whole or not at all. Nothing of this is built before a run
+    lacks config: a run with its config pays nothing.
+    """
+
+    def __init__(self, repo_def: Any, job_def: Any) -> None:
+        self._repo_def = repo_def
+        self._job_def = job_def
+        # asset key or check key -> (the missing keys, the left-out asset it is
+        # downstream of, or whose check it is; None: it needs them itself)
+        self._why: Dict[Any, Tuple[List[str], Optional[Any]]] = {}
+        self._said: Set[Any] = set()
+        self._maps: Optional[Tuple[Dict[str, Any], Dict[str, Any], Dict[Any, str]]] = None
+        #: What was left out, as the protocol's ``left_out`` entries, in the runs' order.
+        self.entries: List[Dict[str, Any]] = []
+        #: The first config error that left something out: the item's error (it is
+        #: skipped) when nothing is left to run.
+        self.first_error: Optional[Exception] = None
+
+    @classmethod
+    def of(cls, repo: Any, job: DagsterJob) -> Optional[LeftOut]:
+        """For ``__ASSET_JOB``; None for any other job."""
+        repo_def = getattr(repo, "dagster_repository", None)
+        if job.name != IMPLICIT_ASSET_JOB_NAME or repo_def is None:
+            return None
+        return cls(repo_def, job.dagster_job)
+
+    @property
+    def _graph(self) -> Any:
+        return self._repo_def.asset_graph
+
+    def _users(self) -> Tuple[Dict[str, Any], Dict[str, Any], Dict[Any, str]]:
+        """What each node computes, who uses each resource (asset keys, check keys),
+        and the node of each key."""
+        if self._maps is None:
+            resource_defs = dict(getattr(self._job_def, "resource_defs", None) or {})
+
+            def with_dependencies(keys: Iterable[str]) -> Set[str]:
+                found: Set[str] = set()
+                todo = list(keys)
+                while todo:
+                    key = todo.pop()
+                    if key not in found:
+                        found.add(key)
+                        resource = resource_defs.get(key)
+                        todo.extend(getattr(resource, "required_resource_keys", None) or ())
+                return found
+
+            of_node: Dict[str, Tuple[Set[Any], Set[Any]]] = {}
+            of_resource: Dict[str, Tuple[Set[Any], Set[Any]]] = {}
+            node_of: Dict[Any, str] = {}
+            for assets_def in self._graph.assets_defs:
+                keys, checks = set(assets_def.keys), set(assets_def.check_keys)
+                name = assets_def.node_def.name
+                for key in keys | checks:
+                    node_of[key] = name
+                for users in [of_node.setdefault(name, (set(), set()))] + [
+                    of_resource.setdefault(resource, (set(), set()))
+                    for resource in with_dependencies(assets_def.required_resource_keys)
+                ]:
+                    users[0].update(keys)
+                    users[1].update(checks)
+            self._maps = (of_node, of_resource, node_of)
+        return self._maps
+
+    def affects(self, selection: Optional[Tuple[List[Any], Set[Any]]]) -> bool:
+        """Whether something of ``selection`` (None: the whole job) is left out."""
+        if selection is None:
+            return bool(self._why)
+        keys, checks = selection
+        return any(key in self._why for key in keys) or any(c in self._why for c in checks)
+
+    def everything(self) -> Tuple[List[Any], Set[Any]]:
+        """The whole job's asset keys (in the asset graph's order) and check keys."""
+        executable = _executable_keys(self._graph)
+        keys = [key for key in self._graph.toposorted_asset_keys if key in executable]
+        return keys, set(self._graph.asset_check_keys)
+
+    def leave_out(self, error: Exception) -> bool:
+        """Leave out what needs the keys ``error`` (our ``RunConfigError``) says are
+        missing; False when it cannot (a key of none of the assets or checks, a wrong
+        value, nothing new to leave out): then the error stands."""
+        paths = getattr(error, "missing_paths", None)
+        if not getattr(error, "only_missing", False) or not paths:
+            return False
+        try:
+            of_node, of_resource, _ = self._users()
+            needing: Dict[Any, List[str]] = {}
+            for path in paths:
+                users = None
+                if len(path) >= 2 and path[0] == "ops":
+                    users = of_node.get(path[1])
+                elif len(path) >= 2 and path[0] == "resources":
+                    users = of_resource.get(path[1])
+                if not users or not (users[0] or users[1]):
+                    return False
+                name = _missing_name(_missing_entry(path))
+                for key in sorted(users[0] | users[1], key=_key_name):
+                    needing.setdefault(key, []).append(name)
+            if all(key in self._why for key in needing):
+                return False
+            for key, names in needing.items():
+                self._why.setdefault(key, (names, None))
+            self._downstream(list(needing))
+        except Exception:  # another Dagster's asset graph: the error stands, as before
+            return False
+        if self.first_error is None:
+            self.first_error = error
+        return True
+
+    def _downstream(self, frontier: List[Any]) -> None:
+        """Leave out what is downstream of the assets of ``frontier`` (and the rest of a
+        multi-asset that cannot be subset), and the checks of every asset left out."""
+        graph = self._graph
+        asset_keys = set(graph.toposorted_asset_keys)
+        frontier = [key for key in frontier if key in asset_keys]
+        while frontier:
+            key = frontier.pop(0)
+            missing, upstream = self._why[key]
+            node = graph.get(key)
+            together = set(node.child_keys) | set(getattr(node, "execution_set_asset_keys", ()))
+            for other in sorted(together - {key}, key=_key_name):
+                if other not in self._why:
+                    self._why[other] = (missing, upstream or key)
+                    frontier.append(other)
+        for check in sorted(graph.asset_check_keys, key=_key_name):
+            if check not in self._why and check.asset_key in self._why:
+                self._why[check] = (self._why[check.asset_key][0], check.asset_key)
+
+    def selection(self, keys: List[Any], checks: Set[Any]) -> Tuple[List[Any], Set[Any]]:
+        """``keys`` and ``checks`` without what is left out, which the entries get."""
+        assets = set(keys)
+        for key in list(keys) + sorted(checks, key=_key_name):
+            if key in self._why and key not in self._said:
+                self._said.add(key)
+                missing, upstream = self._why[key]
+                is_check = key not in assets
+                self.entries.append(
+                    {
+                        "asset_key": (key.asset_key if is_check else key).to_user_string(),
+                        "check_name": key.name if is_check else None,
+                        "missing": list(missing),
+                        "upstream": None if upstream is None else upstream.to_user_string(),
+                    }
+                )
+        return [key for key in keys if key not in self._why], {
+            check for check in checks if check not in self._why
+        }
+
+    def add_to(self, result: DagsterRunResult, job: DagsterJob) -> None:
+        """Say in ``result`` what was left out: the ops of what was left out are
+        ``skipped`` steps, and the run's log has a warning naming them."""
+        if not self.entries:
+            return
+        _, _, node_of = self._users()
+        nodes = {node_of[key] for key in self._why if key in node_of}
+        steps = dict(result.step_results)
+        for op in job.op_names:
+            if op not in steps and op.split(".")[0] in nodes:
+                steps[op] = definitions.StepResult(op, "skipped", 0.0, None, None)
+        order = [op for op in job.op_names if op in steps]
+        result.step_results = {op: steps[op] for op in order + sorted(set(steps) - set(order))}
+        assets = [entry["asset_key"] for entry in self.entries if entry["check_name"] is None]
+        checks = [
+            f"{entry['asset_key']}:{entry['check_name']}"
+            for entry in self.entries
+            if entry["check_name"] is not None
+        ]
+        what = [
+            f"{len(names)} {kind}{'' if len(names) == 1 else 's'} ({', '.join(names)})"
+            for kind, names in (("asset", assets), ("asset check", checks))
+            if names
+        ]
+        missing = list(dict.fromkeys(m for entry in self.entries for m in entry["missing"]))
+        import time  # as DagsterRunResult.combined: Dagster imported it already
+
+        result.logs.append(
+            definitions.LogEntry(
+                time.time(),
+                "WARNING",
+                None,
+                f"job {job.name!r} left out {' and '.join(what)} for run config it was not "
+                f"given: missing {', '.join(missing)}; {_RUN_CONFIG_HINT}",
+                None,
+            )
+        )
+
+
+def _key_name(key: Any) -> str:
+    """An asset key's or a check key's name as Dagster writes it (``a/b``, ``a:check``)."""
+    return str(key.to_user_string())
+
+
+def _missing_name(entry: Any) -> str:
+    """A missing key as the worker names it (``op.key``; a full config path otherwise)."""
+    return entry if isinstance(entry, str) else "{}.{}".format(*tuple(entry))
 
 
 def _observation_data(event: Any) -> Dict[str, Any]:

@@ -20,6 +20,7 @@ from .workspace import (
     AssetMaterialization,
     AssetObservation,
     JobHandle,
+    LeftOutAsset,
     LogRecord,
     PendingRun,
     RemoteWarning,
@@ -191,7 +192,17 @@ def _run_lines(result: RunResult) -> List[str]:
         if check.description:
             line += f": {check.description}"
         lines.append(line)
+    lines.extend(_left_out_line(left) for left in result.left_out)
     return lines
+
+
+def _left_out_line(left: LeftOutAsset) -> str:
+    """``left out tuned_report: it needs run config it was not given: missing ...``, or
+    what it is downstream of (a check: its asset)."""
+    what = (
+        left.asset_key if left.check_name is None else f"check {left.asset_key}:{left.check_name}"
+    )
+    return f"left out {what}: {left.why}"
 
 
 def _asset_line(

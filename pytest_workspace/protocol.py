@@ -24,7 +24,7 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple, TypedDict, Union
 
 #: Bumped whenever a message changes shape. The worker refuses a host of another
 #: version, and the host a worker that answers with another.
-PROTOCOL_VERSION = 7
+PROTOCOL_VERSION = 8
 
 
 # -- shapes -----------------------------------------------------------------------------
@@ -198,6 +198,15 @@ class AssetCheckData(TypedDict):
     op: Optional[str]
 
 
+class LeftOutData(TypedDict):
+    """An asset (or asset check) ``__ASSET_JOB`` left out for run config it lacks (Dagster)."""
+
+    asset_key: str
+    check_name: Optional[str]  # set for an asset check
+    missing: List[str]  # the missing keys, named as a config error's ``missing``
+    upstream: Optional[str]  # None: it needs them itself; else the left-out asset above it
+
+
 class _RunData(TypedDict):
     job: str
     build: Optional[BuildData]
@@ -221,6 +230,7 @@ class RunData(_RunData, total=False):
     observations: List[ObservationData]
     asset_checks: List[AssetCheckData]
     skip_reason: Optional[str]  # nothing ran: no partition to run yet
+    left_out: List[LeftOutData]  # what __ASSET_JOB did not run for missing run config
 
 
 class ScheduleArguments(TypedDict):

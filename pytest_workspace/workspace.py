@@ -201,6 +201,33 @@ class AssetObservation:
 
 
 @dataclass(frozen=True)
+class LeftOutAsset:
+    """An asset (or, with ``check_name``, an asset check) that Dagster's ``__ASSET_JOB``
+    left out of its run because the run config lacks keys: ``missing`` names them (as a
+    skipped job's reason does); ``upstream`` is None when it needs them itself, else the
+    left-out asset it is downstream of (for a check: its asset)."""
+
+    asset_key: str
+    check_name: Optional[str] = None
+    missing: Tuple[str, ...] = ()
+    upstream: Optional[str] = None
+
+    @property
+    def why(self) -> str:
+        """Why, in the report's words: *it needs run config it was not given: missing
+        tuned_report.threshold; supply it ...*, *it is downstream of tuned_report*, or
+        (a check) *its asset tuned_report is left out*."""
+        if self.upstream is None:
+            return (
+                f"it needs run config it was not given: missing {', '.join(self.missing)}; "
+                "supply it with the pytest_workspace_run_config hook in a conftest.py"
+            )
+        if self.check_name is not None and self.upstream == self.asset_key:
+            return f"its asset {self.upstream} is left out"
+        return f"it is downstream of {self.upstream}"
+
+
+@dataclass(frozen=True)
 class AssetCheckResult:
     """The result of one asset check in a run (Dagster). ``severity`` is ``"ERROR"`` or
     ``"WARN"``; a failed ERROR check fails the run."""
@@ -223,7 +250,8 @@ class RunResult:
     Dagster jobs also: the ``partition_key`` that ran, the ``assets`` materialized, the
     source assets observed (``observations``) and the ``asset_checks``' results, in the
     order they happened; ``skip_reason`` says why
-    nothing ran (a partitioned job with no partition yet).
+    nothing ran (a partitioned job with no partition yet); ``left_out``: what
+    ``__ASSET_JOB`` did not run for run config it was not given.
     """
 
     job_name: str
@@ -242,6 +270,7 @@ class RunResult:
     asset_checks: Tuple[AssetCheckResult, ...] = ()
     skip_reason: Optional[str] = None
     observations: Tuple[AssetObservation, ...] = ()
+    left_out: Tuple[LeftOutAsset, ...] = ()
 
     def output_for(self, op_name: str) -> Any:
         """The output of ``op_name``; a value that was not plain data is a RemoteRepr.
@@ -261,6 +290,9 @@ class RunResult:
                 why = "it was skipped" + (
                     f" because op {upstream!r} failed upstream" if upstream else ""
                 )
+                for left in self.left_out:
+                    if left.check_name is None and left.asset_key.replace("/", "__") == op_name:
+                        why = f"it was left out of the run: {left.why}"
             else:
                 why = f"its status is {step.status!r}"
             raise RemoteOutputNotAvailableError(
@@ -347,6 +379,15 @@ class RunResult:
                     data_version=observation.get("data_version"),
                 )
                 for observation in data.get("observations") or ()
+            ),
+            left_out=tuple(
+                LeftOutAsset(
+                    asset_key=str(left["asset_key"]),
+                    check_name=left.get("check_name"),
+                    missing=tuple(str(key) for key in left.get("missing") or ()),
+                    upstream=left.get("upstream"),
+                )
+                for left in data.get("left_out") or ()
             ),
         )
 

@@ -291,11 +291,17 @@ def test_the_implicit_asset_job_materializes_every_asset(ws: Workspace) -> None:
 
 
 def test_an_asset_needing_config_names_the_missing_key(ws: Workspace) -> None:
-    for name in ("protein_rich_job", "asset_failures.py/__repository__/__ASSET_JOB"):
-        with pytest.raises(RunConfigError) as excinfo:
-            ws.job(name).execute()
-        assert excinfo.value.missing == ["protein_rich.min_protein"]
-        assert excinfo.value.data["only_missing"] is True
+    with pytest.raises(RunConfigError) as excinfo:
+        ws.job("protein_rich_job").execute()
+    assert excinfo.value.missing == ["protein_rich.min_protein"]
+    assert excinfo.value.data["only_missing"] is True
+    # __ASSET_JOB runs the other assets, leaving protein_rich out, and says why.
+    run = ws.job("asset_failures.py/__repository__/__ASSET_JOB").execute()
+    assert [(left.asset_key, left.missing) for left in run.left_out] == [
+        ("protein_rich", ("protein_rich.min_protein",))
+    ]
+    assert run.step_results["protein_rich"].status == "skipped"
+    assert run.failed_op == "cereal_report"
     result = ws.job("protein_rich_job").execute(
         run_config={"ops": {"protein_rich": {"config": {"min_protein": 6}}}}
     )
@@ -373,7 +379,7 @@ def test_pytest_session_collects_and_runs_dagster_items(dagster_session: pytest.
     result = dagster_session.runpytest_subprocess(
         "--workspace", str(WORKSPACE), "-p", "no:cacheprovider", "-rs", "-v"
     )
-    result.assert_outcomes(passed=9, failed=3, skipped=3)
+    result.assert_outcomes(passed=9, failed=4, skipped=2)
     result.stdout.fnmatch_lines(
         [
             "*job 'failing_job' failed during execution in op 'find_cereal_with_protein'*",
@@ -385,7 +391,8 @@ def test_pytest_session_collects_and_runs_dagster_items(dagster_session: pytest.
         ["*job 'protein_filter_job' needs run config*missing filter_cereals.min_protein*"]
     )
     # Assets: a failing asset fails its job's item in the asset's op, with the user's error;
-    # assets needing run config skip their jobs, Dagster's implicit __ASSET_JOB included.
+    # assets needing run config skip the asset jobs selecting them. Dagster's implicit
+    # __ASSET_JOB runs without them, and fails in cereal_report.
     result.stdout.fnmatch_lines(
         [
             "*job 'report_job' failed during execution in op 'cereal_report'*",
@@ -395,9 +402,7 @@ def test_pytest_session_collects_and_runs_dagster_items(dagster_session: pytest.
     result.stdout.fnmatch_lines(
         ["*job 'protein_rich_job' needs run config*missing protein_rich.min_protein*"]
     )
-    result.stdout.fnmatch_lines(
-        ["*job '__ASSET_JOB' needs run config*missing protein_rich.min_protein*"]
-    )
+    result.stdout.fnmatch_lines(["*asset_failures.py::__repository__::__ASSET_JOB FAILED*"])
     result.stdout.fnmatch_lines(["*assets.py::__repository__::__ASSET_JOB PASSED*"])
     # Items are named as the collection tree nests them (what --collect-only lists too).
     result.stdout.fnmatch_lines(
