@@ -29,7 +29,7 @@ _PACKAGE = "pytest_workspace"
 #: Shipped modules named so are backends (``_backend.py``), asked in the order shipped.
 _BACKEND_PREFIX = _PACKAGE + "._backend_"
 #: The protocol this worker speaks; ``pytest_workspace.protocol`` must agree.
-PROTOCOL_VERSION = 7
+PROTOCOL_VERSION = 8
 #: The exit status of a worker whose host process is gone.
 PARENT_GONE_STATUS = 70
 #: How often the parent watch looks at the parent process, in seconds.
