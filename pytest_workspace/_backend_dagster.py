@@ -1811,8 +1811,11 @@ def _evaluate_tick(owner: Any, definition: Any, context: Any) -> Any:
         cause = exc.__cause__
         if not isinstance(cause, Exception):
             raise
-        cause.__suppress_context__ = True
-        raise cause  # noqa: B904  # the wrapper is not part of the user's error
+        error = _tick_error(owner, cause)
+        if error is None:
+            cause.__suppress_context__ = True
+            raise cause  # noqa: B904  # the wrapper is not part of the user's error
+        raise error from None
     except dagster.DagsterUnknownPartitionError as exc:
         raise InvalidRunRequestError(
             f"{owner.kind} {owner.name!r} requested a run of a partition its target "
@@ -1820,6 +1823,32 @@ def _evaluate_tick(owner: Any, definition: Any, context: Any) -> Any:
             "The daemon would not launch it: yield RunRequest(partition_key=...) with a key "
             "of the job's or the assets' partitions definition"
         ) from None
+    except Exception as exc:  # a sensor's function: Dagster lets its exception through
+        error = _tick_error(owner, exc)
+        if error is None:
+            raise
+        raise error from None
+
+
+def _tick_error(owner: Any, exc: Exception) -> Optional[Exception]:
+    """What a tick raised, said as an op's error is (:func:`error_data_from_info` on
+    Dagster's ``SerializableErrorInfo``): the class as Dagster names it (``MyError``,
+    ``Failure``), the user's frames only, a ``Failure``'s metadata after the traceback.
+    None when Dagster cannot describe it: the worker does, as any exception."""
+    # Dagster's own description of an exception, as it makes an op's (a private module).
+    describe = getattr(
+        sys.modules.get("dagster._utils.error"), "serializable_error_info_from_exc_info", None
+    )
+    if describe is None:
+        return None
+    try:
+        info = describe((type(exc), exc, exc.__traceback__))
+        error = error_data_from_info(info, stage=f"evaluate_{owner.kind}")
+    except Exception:  # another Dagster, or an exception it cannot describe
+        return None
+    if isinstance(exc, loaded_dagster().Failure):
+        _add_failure_metadata(error, exc)
+    return _backend.ReportedError(error)
 
 
 def _tick_data(owner: Any, repo: DagsterRepository, data: Any, instance: Any) -> Dict[str, Any]:

@@ -198,3 +198,139 @@ def test_a_sensor_tick_says_which_dynamic_partitions_it_adds_and_deletes(
         {"action": "add", "partitions_def": "customers", "partition_keys": ["acme", "bolt"]},
         {"action": "delete", "partitions_def": "customers", "partition_keys": ["zeta"]},
     )
+
+
+TICK_ERRORS = """\
+import dagster as dg
+
+
+class CalendarError(Exception):
+    pass
+
+
+@dg.op
+def load_calendar() -> None:
+    raise CalendarError("no calendar for 2024")
+
+
+@dg.job
+def calendar_job():
+    load_calendar()
+
+
+@dg.op
+def call_vendor() -> None:
+    raise dg.Failure(description="the vendor API said 503", metadata={"status": 503})
+
+
+@dg.job
+def vendor_job():
+    call_vendor()
+
+
+@dg.schedule(cron_schedule="@daily", job=calendar_job)
+def calendar_schedule():
+    raise CalendarError("no calendar for today")
+
+
+@dg.sensor(job=calendar_job)
+def calendar_sensor():
+    raise ValueError("bad calendar")
+
+
+@dg.sensor(job=vendor_job)
+def vendor_sensor():
+    raise dg.Failure(
+        description="the vendor API said 503",
+        metadata={"status": 503, "docs": dg.MetadataValue.url("https://vendor.example/status")},
+    )
+
+
+@dg.schedule(cron_schedule="@hourly", job=vendor_job)
+def vendor_schedule():
+    raise dg.Failure(description="the vendor API is down", metadata={"retry_after": 60})
+"""
+
+
+@pytest.mark.parametrize("line", LINES)
+def test_a_tick_that_raises_says_the_exception_as_an_op_that_raises_does(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, python_env, line: DagsterLine
+) -> None:  # type: ignore[no-untyped-def]
+    """Before: a tick's exception of the user's module was named with its module
+    (*definitions.CalendarError: no calendar for today*, *dagster._core.definitions.
+    events.Failure: ...*) where an op's is named as Dagster names it (*CalendarError*,
+    *Failure*); a ``dg.Failure``'s metadata was dropped (an op's follows its
+    traceback); and the traceback kept Dagster's own frames (``user_code_error_boundary``,
+    ``_wrapped_fn``), an op's only the user's. Now a tick's error reads like an op's."""
+    monkeypatch.setenv("COLUMNS", "300")  # the summary's reasons, whole
+    workspace = _project(pytester, monkeypatch, _python(python_env, line), TICK_ERRORS)
+    result = _run(pytester, workspace)
+    result.assert_outcomes(failed=6)
+    result.stdout.fnmatch_lines(
+        [
+            "FAILED *::calendar_job - job 'calendar_job' failed in op 'load_calendar': "
+            "CalendarError: no calendar for 2024",
+            "FAILED *::vendor_job - job 'vendor_job' failed in op 'call_vendor': "
+            "Failure: the vendor API said 503",
+            "FAILED *::schedule:calendar_schedule - schedule 'calendar_schedule' failed its "
+            "evaluation: CalendarError: no calendar for today",
+            "FAILED *::schedule:vendor_schedule - schedule 'vendor_schedule' failed its "
+            "evaluation: Failure: the vendor API is down",
+            "FAILED *::sensor:calendar_sensor - sensor 'calendar_sensor' failed its "
+            "evaluation: ValueError: bad calendar",
+            "FAILED *::sensor:vendor_sensor - sensor 'vendor_sensor' failed its "
+            "evaluation: Failure: the vendor API said 503",
+        ]
+    )
+    # The traceback: the user's frames only, ending as the op's does.
+    result.stdout.fnmatch_lines(
+        [
+            "*_ schedule calendar_schedule _*",
+            "schedule 'calendar_schedule' failed its evaluation:",
+            "Traceback (most recent call last):",
+            '  File "*definitions.py", line *, in calendar_schedule',
+            '    raise CalendarError("no calendar for today")',
+            "definitions.CalendarError: no calendar for today",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*_ sensor vendor_sensor _*",
+            "sensor 'vendor_sensor' failed its evaluation:",
+            "Traceback (most recent call last):",
+            '  File "*definitions.py", line *, in vendor_sensor',
+            "*raise dg.Failure(",
+            "dagster._core.definitions.events.Failure: the vendor API said 503",
+            "metadata:",
+            "  status: 503",
+            "  docs: https://vendor.example/status",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*_ schedule vendor_schedule _*",
+            "*",
+            "dagster._core.definitions.events.Failure: the vendor API is down",
+            "metadata:",
+            "  retry_after: 60",
+        ]
+    )
+    output = result.stdout.str()
+    failures = output[output.index("= FAILURES =") : output.index("short test summary")]
+    ticks = failures[failures.index("_ schedule calendar_schedule _") :]
+    assert "user_code_error_boundary" not in ticks and "_wrapped_fn" not in ticks
+    assert "evaluation: definitions." not in output and "evaluation: dagster." not in output
+    assert_no_worker_left(pytester.path)
+    with load_workspace(workspace, timeout=120) as ws:
+        with pytest.raises(Exception) as raised:
+            ws.sensor("vendor_sensor").evaluate()
+        run = ws.job("vendor_job").execute()
+    tick_error = raised.value
+    op_error = run.step_results["call_vendor"].error
+    assert op_error is not None and op_error.type_name == "Failure"
+    assert tick_error.type_name == op_error.type_name  # type: ignore[attr-defined]
+    assert tick_error.data["metadata"] == {  # type: ignore[attr-defined]
+        "status": 503,
+        "docs": "https://vendor.example/status",
+    }
+    assert tick_error.stage == "evaluate_sensor"  # type: ignore[attr-defined]
