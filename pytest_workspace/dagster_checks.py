@@ -195,7 +195,8 @@ def evaluation_summary(check: EvaluationCheck) -> str:
         if assets is not None:
             line += " (assets " + (", ".join(assets) or "none")
             line += ("; checks " + ", ".join(checks) if checks else "") + ")"
-        target = [f"job {request['job_name']!r}"] if request.get("job_name") else []
+        job = request.get("job_name") or evaluation.job_name  # ours: the target's
+        target = [f"job {job!r}"] if job else []
         if request.get("partition_key") is not None:
             target.append(f"partition {request['partition_key']!r}")
         lines.append(line + (": " + ", ".join(target) if target else ""))
