@@ -20,8 +20,9 @@ Repository, job, schedule and sensor objects are the backend's own; the worker o
 keeps them and hands them back. Errors are exceptions: :class:`LoadError` (the
 location's code cannot be used), :class:`RequestError` (a request names something
 missing), ``definitions.RunConfigError`` (run config missing or wrong) and the other
-``definitions.DefinitionError`` subclasses (a definition is wrong); anything else is the
-user's exception. The worker turns them into error data, with the stage of the request.
+``definitions.DefinitionError`` subclasses (a definition is wrong), :class:`ReportedError`
+(the user's exception, described by the backend); anything else is the user's
+exception. The worker turns them into error data, with the stage of the request.
 """
 
 from __future__ import annotations
@@ -38,6 +39,17 @@ class LoadError(Exception):
 
 class RequestError(Exception):
     """A request names something this location does not have, or an option it refuses."""
+
+
+class ReportedError(Exception):
+    """The user's exception, already turned into error data (``data``, see
+    docs/protocol.md) by a backend that reports its library's errors its own way (the
+    Dagster backend says a tick's exception as it says an op's): the worker sends
+    ``data`` as it is, with the request's stage."""
+
+    def __init__(self, data: Dict[str, Any]) -> None:
+        super().__init__(f"{data.get('type')}: {data.get('message')}")
+        self.data = data
 
 
 class Backend:

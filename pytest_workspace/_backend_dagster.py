@@ -2101,8 +2101,11 @@ def _evaluate_tick(owner: Any, definition: Any, context: Any) -> Any:
         cause = exc.__cause__
         if not isinstance(cause, Exception):
             raise
-        cause.__suppress_context__ = True
-        raise cause  # noqa: B904  # the wrapper is not part of the user's error
+        error = _tick_error(owner, cause)
+        if error is None:
+            cause.__suppress_context__ = True
+            raise cause  # noqa: B904  # the wrapper is not part of the user's error
+        raise error from None
     except dagster.DagsterUnknownPartitionError as exc:
         raise InvalidRunRequestError(
             f"{owner.kind} {owner.name!r} requested a run of a partition its target "
@@ -2110,6 +2113,32 @@ def _evaluate_tick(owner: Any, definition: Any, context: Any) -> Any:
             "The daemon would not launch it: yield RunRequest(partition_key=...) with a key "
             "of the job's or the assets' partitions definition"
         ) from None
+    except Exception as exc:  # a sensor's function: Dagster lets its exception through
+        error = _tick_error(owner, exc)
+        if error is None:
+            raise
+        raise error from None
+
+
+def _tick_error(owner: Any, exc: Exception) -> Optional[Exception]:
+    """What a tick raised, said as an op's error is (:func:`error_data_from_info` on
+    Dagster's ``SerializableErrorInfo``): the class as Dagster names it (``MyError``,
+    ``Failure``), the user's frames only, a ``Failure``'s metadata after the traceback.
+    None when Dagster cannot describe it: the worker does, as any exception."""
+    # Dagster's own description of an exception, as it makes an op's (a private module).
+    describe = getattr(
+        sys.modules.get("dagster._utils.error"), "serializable_error_info_from_exc_info", None
+    )
+    if describe is None:
+        return None
+    try:
+        info = describe((type(exc), exc, exc.__traceback__))
+        error = error_data_from_info(info, stage=f"evaluate_{owner.kind}")
+    except Exception:  # another Dagster, or an exception it cannot describe
+        return None
+    if isinstance(exc, loaded_dagster().Failure):
+        _add_failure_metadata(error, exc)
+    return _backend.ReportedError(error)
 
 
 def _tick_data(owner: Any, repo: DagsterRepository, data: Any, instance: Any) -> Dict[str, Any]:
@@ -2121,8 +2150,15 @@ def _tick_data(owner: Any, repo: DagsterRepository, data: Any, instance: Any) ->
     dagster = loaded_dagster()
     requests = list(getattr(data, "run_requests", None) or [])
     skip = getattr(data, "skip_message", None)
+    produced = {
+        "asset_events": [_asset_event_data(event) for event in _tick_list(data, "asset_events")],
+        "dynamic_partitions_requests": [
+            _partitions_request_data(request)
+            for request in _tick_list(data, "dynamic_partitions_requests")
+        ],
+    }
     if skip is not None and not requests:
-        return {"run_requests": [], "skip_reason": skip}
+        return {"run_requests": [], "skip_reason": skip, **produced}
     to_plain = _protocol.to_plain
     plain = []
     for index, request in enumerate(requests):
@@ -2188,7 +2224,51 @@ def _tick_data(owner: Any, repo: DagsterRepository, data: Any, instance: Any) ->
         if checks is not None:
             entry["asset_check_keys"] = [_check_key_name(key) for key in checks]
         plain.append(entry)
-    return {"run_requests": plain, "skip_reason": None}
+    return {"run_requests": plain, "skip_reason": None, **produced}
+
+
+def _tick_list(data: Any, name: str) -> List[Any]:
+    """A list a tick's data may have (a sensor's ``asset_events``...; a schedule's has none)."""
+    try:
+        return list(getattr(data, name, None) or [])
+    except TypeError:
+        return []
+
+
+def _asset_event_data(event: Any) -> Dict[str, Any]:
+    """An asset event a sensor's tick reports (``SensorResult(asset_events=[...])``),
+    which the daemon records as it is: a materialization, an observation, or an asset
+    check's evaluation (with its check's name, result and severity)."""
+    kind = type(event).__name__
+    data: Dict[str, Any] = {
+        "type": {
+            "AssetMaterialization": "materialization",
+            "AssetObservation": "observation",
+            "AssetCheckEvaluation": "check_evaluation",
+        }.get(kind, kind),
+        "asset_key": event.asset_key.to_user_string(),
+        "partition": getattr(event, "partition", None),
+        "description": getattr(event, "description", None),
+        "metadata": _plain_metadata(getattr(event, "metadata", None)),
+    }
+    if kind == "AssetCheckEvaluation":
+        severity = getattr(event, "severity", None)
+        data.update(
+            check_name=event.check_name,
+            passed=bool(event.passed),
+            severity=str(getattr(severity, "value", severity) or "ERROR"),
+        )
+    return data
+
+
+def _partitions_request_data(request: Any) -> Dict[str, Any]:
+    """A tick's ``AddDynamicPartitionsRequest`` / ``DeleteDynamicPartitionsRequest``:
+    the keys the daemon would add to, or delete from, that partitions definition."""
+    return {
+        "action": "delete" if type(request).__name__.startswith("Delete") else "add",
+        "partitions_def": request.partitions_def_name,
+        "partition_keys": [str(key) for key in request.partition_keys],
+    }
 
 
 def _check_key_name(key: Any) -> str:

@@ -49,7 +49,7 @@ from .config import (
     WorkspaceSpec,
     is_collected_source,
 )
-from .dagster_checks import check_job_runs, run_summary
+from .dagster_checks import check_job_runs, evaluation_summary, run_summary
 from .errors import WorkerTimeoutError, WorkspaceError, WorkspaceFileError
 from .locations import while_waiting
 from .plugin import LOADED_KEY, SLOT_KEY, SLOTS_KEY, Settings, settings, write_load_durations
@@ -1023,6 +1023,12 @@ class _MemberItem(WorkspaceItem):
             return self.time_limit
         return None
 
+    def _add_summary(self, summary: str) -> None:
+        """What the check's run or tick did (Dagster: the partitions that ran, assets,
+        checks; a tick's run requests, asset events...), as the item's section."""
+        if summary:
+            self.add_report_section("call", "dagster", summary)
+
     def _finish(self, outcome: Check, logs: Sequence[LogRecord] = ()) -> None:
         """Turn a check's outcome into this item's result: output sections, skip, failure."""
         self._add_output(outcome.stdout, outcome.stderr)
@@ -1150,9 +1156,7 @@ class JobItem(_MemberItem):
         prefetched, self._prefetched = self._prefetched, None
         outcome = check_job_runs(self.handle, **answers, prefetched=prefetched)
         prefetch.finished(self, outcome.failed)
-        summary = run_summary(outcome)
-        if summary:  # Dagster: the partition(s) that ran, assets and asset checks
-            self.add_report_section("call", "dagster", summary)
+        self._add_summary(run_summary(outcome))
         self._finish(outcome, outcome.logs)
 
     def _hook_answers(self) -> Dict[str, Any]:
@@ -1405,6 +1409,7 @@ class ScheduleItem(_MemberItem):
         prefetch.started(self)
         outcome = check_schedule(self.handle, timeout=self._check_timeout())
         prefetch.finished(self, outcome.failed)
+        self._add_summary(evaluation_summary(outcome))
         self._finish(outcome)
 
 
@@ -1419,4 +1424,5 @@ class SensorItem(_MemberItem):
         prefetch.started(self)
         outcome = check_sensor(self.handle, timeout=self._check_timeout())
         prefetch.finished(self, outcome.failed)
+        self._add_summary(evaluation_summary(outcome))
         self._finish(outcome)

@@ -811,6 +811,10 @@ class Location:
     def error(self, exc, stage, **extra):
         """Error data for an exception (see docs/protocol.md), the one producer of it."""
         d = self.definitions
+        if isinstance(exc, self.seam.ReportedError):
+            data = dict(exc.data, **extra)
+            data["stage"] = stage
+            return data
         if isinstance(exc, d.RunConfigError):
             kind = "config"
             missing = list(getattr(exc, "missing", []))

@@ -6,7 +6,9 @@ and ``pytest_workspace_partition_keys`` ask for: the resources to replace (impor
 resolved in the location's process) and the partitions to run, one run per key, the
 check failing when any run fails and saying which keys did. :func:`run_summary` is the
 report of the runs: the partition(s) that ran, each source asset observed, each asset
-materialized and each asset check's result. Without pytest: a
+materialized and each asset check's result; :func:`evaluation_summary` that of a
+schedule's or sensor's tick (its run requests, skip reason, asset events and dynamic
+partitions requests). Without pytest: a
 :func:`~pytest_workspace.load_workspace` user runs the same checks.
 """
 
@@ -15,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from .checks import FAILED, PASSED, SKIPPED, CheckStep, JobCheck, check_job
+from .checks import FAILED, PASSED, SKIPPED, CheckStep, EvaluationCheck, JobCheck, check_job
 from .workspace import (
     AssetMaterialization,
     AssetObservation,
@@ -176,6 +178,54 @@ def run_summary(check: JobCheck) -> str:
     if check.result.partition_key is not None:
         lines.insert(0, f"partition {check.result.partition_key!r}: {check.status}")
     return "\n".join(lines)
+
+
+def evaluation_summary(check: EvaluationCheck) -> str:
+    """What a schedule's or sensor's tick produced, one line each: each run request (its
+    run key, selected assets, job and partition), the skip reason, each asset event a
+    sensor reports and each dynamic partitions request. Empty for a failed evaluation."""
+    evaluation = check.evaluation
+    if evaluation is None:
+        return ""
+    lines = []
+    for index, request in enumerate(evaluation.run_requests):
+        line = f"run request {index}"
+        if request.get("run_key") is not None:
+            line += f" (run_key {request['run_key']!r})"
+        assets, checks = request.get("asset_selection"), request.get("asset_check_keys")
+        if assets is not None:
+            line += " (assets " + (", ".join(assets) or "none")
+            line += ("; checks " + ", ".join(checks) if checks else "") + ")"
+        job = request.get("job_name") or evaluation.job_name  # ours: the target's
+        target = [f"job {job!r}"] if job else []
+        if request.get("partition_key") is not None:
+            target.append(f"partition {request['partition_key']!r}")
+        lines.append(line + (": " + ", ".join(target) if target else ""))
+    if evaluation.skip_reason is not None:
+        lines.append(f"skipped: {evaluation.skip_reason}")
+    lines.extend(_asset_event_line(event) for event in evaluation.asset_events)
+    for request in evaluation.dynamic_partitions_requests:
+        keys = ", ".join(repr(key) for key in request["partition_keys"]) or "no key"
+        lines.append(
+            f"dynamic partitions {request['partitions_def']!r}: {request['action']} {keys}"
+        )
+    return "\n".join(lines)
+
+
+def _asset_event_line(event: Mapping[str, Any]) -> str:
+    """``reported materialization of orders [partition 'eu']``, ``reported check
+    orders:has_rows passed (ERROR)``: an asset event of a sensor's tick."""
+    kind, key = event["type"], event["asset_key"]
+    if kind == "check_evaluation":
+        outcome = "passed" if event.get("passed") else "FAILED"
+        line = f"reported check {key}:{event.get('check_name')} {outcome} ({event.get('severity')})"
+    else:
+        line = f"reported {kind} of {key}"
+    if event.get("partition") is not None:
+        line += f" [partition {event['partition']!r}]"
+    if kind == "check_evaluation" and event.get("description"):
+        line += f": {event['description']}"
+    return line
 
 
 def _run_lines(result: RunResult) -> List[str]:

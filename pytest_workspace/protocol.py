@@ -256,6 +256,31 @@ class RunRequestData(_RunRequestData, total=False):
     asset_check_keys: List[str]  # Dagster, a request selecting checks: "asset:check"
 
 
+class _AssetEventData(TypedDict):
+    type: str  # materialization, observation, check_evaluation
+    asset_key: str
+    partition: Optional[str]
+    description: Optional[str]
+    metadata: Dict[str, Any]
+
+
+class AssetEventData(_AssetEventData, total=False):
+    """An asset event a sensor's tick reports (Dagster's ``SensorResult.asset_events``)."""
+
+    check_name: str  # type check_evaluation: the check's name, result and severity
+    passed: bool
+    severity: str
+
+
+class PartitionsRequestData(TypedDict):
+    """A tick's request to add keys to, or delete keys from, a dynamic partitions
+    definition (Dagster's ``SensorResult.dynamic_partitions_requests``)."""
+
+    action: str  # add, delete
+    partitions_def: str
+    partition_keys: List[str]
+
+
 class EvaluationData(TypedDict, total=False):
     """The reply to ``evaluate_schedule`` (with ``cron_schedule``) and ``evaluate_sensor``."""
 
@@ -264,6 +289,8 @@ class EvaluationData(TypedDict, total=False):
     cron_schedule: str
     run_requests: List[RunRequestData]
     skip_reason: Optional[str]
+    asset_events: List[AssetEventData]  # Dagster
+    dynamic_partitions_requests: List[PartitionsRequestData]  # Dagster
     stdout: str
     stderr: str
     warnings: List[WarningData]

@@ -394,7 +394,11 @@ class RunResult:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """What a schedule or sensor evaluation returned."""
+    """What a schedule or sensor evaluation returned. For Dagster sensors also: the
+    ``asset_events`` the tick reports (``{"type": "materialization" | "observation" |
+    "check_evaluation", "asset_key", "partition", "description", "metadata"}``) and its
+    ``dynamic_partitions_requests`` (``{"action": "add" | "delete", "partitions_def",
+    "partition_keys"}``), in the order the tick gave them."""
 
     name: str
     job_name: Optional[str]
@@ -404,6 +408,8 @@ class Evaluation:
     stdout: str = ""
     stderr: str = ""
     warnings: Tuple[RemoteWarning, ...] = ()
+    asset_events: Tuple[Dict[str, Any], ...] = ()
+    dynamic_partitions_requests: Tuple[Dict[str, Any], ...] = ()
 
 
 class Location:
@@ -753,6 +759,10 @@ def _evaluation(data: Mapping[str, Any]) -> Evaluation:
         stdout=data.get("stdout", ""),
         stderr=data.get("stderr", ""),
         warnings=_warnings(data),
+        asset_events=tuple(from_plain(event) for event in data.get("asset_events") or ()),
+        dynamic_partitions_requests=tuple(
+            from_plain(request) for request in data.get("dynamic_partitions_requests") or ()
+        ),
     )
 
 

@@ -57,7 +57,8 @@ def _run(pytester: pytest.Pytester, workspace: Path, *args: str) -> pytest.RunRe
     )
 
 
-DYNAMIC_TICKS = """\
+#: An asset job over dynamic partitions ``customers``, with none added yet.
+CUSTOMER_JOB = """\
 import dagster as dg
 
 customers = dg.DynamicPartitionsDefinition(name="customers")
@@ -69,7 +70,11 @@ def customer_report() -> None:
 
 
 customer_job = dg.define_asset_job("customer_job", selection=[customer_report])
+"""
 
+DYNAMIC_TICKS = (
+    CUSTOMER_JOB
+    + """
 
 @dg.sensor(job=customer_job)
 def new_customer_sensor(context: dg.SensorEvaluationContext):
@@ -90,6 +95,7 @@ def nightly_customers(context: dg.ScheduleEvaluationContext):
         yield dg.RunRequest(partition_key=key)
     yield dg.SkipReason("no customer yet")
 """
+)
 
 
 @pytest.mark.parametrize("line", LINES)

@@ -98,3 +98,18 @@ def test_the_long_styles_show_the_whole_report(pytester: pytest.Pytester, style:
             "  failure  invert*",
         ]
     )
+
+
+def test_a_schedule_s_or_sensor_s_report_says_what_its_tick_requested(
+    pytester: pytest.Pytester,
+) -> None:
+    """Before: a passing schedule or sensor said nothing of its tick. Now its report
+    says each run request (with the job it targets) or the skip reason, one a line."""
+    result = run(pytester, "-rP", "-k", "morning or new_file or quiet")
+    result.assert_outcomes(passed=3)
+    for item, line in (
+        ("schedule morning_schedule", "run request 0: job 'refresh_job'"),
+        ("sensor new_file_sensor", "run request 0 (run_key 'file-1'): job 'refresh_job'"),
+        ("sensor quiet_sensor", "skipped: no new files"),
+    ):
+        result.stdout.fnmatch_lines([f"*_ {item} _*", "*Captured dagster call*", line])
