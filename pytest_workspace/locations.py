@@ -495,10 +495,8 @@ def prepare_forks(workers: Sequence[LocationWorker]) -> None:
             if worker.zygotes is registry:
                 try:
                     executable = resolve_executable(worker.spec)
-                    environment, _ = _dotenv.location_environment(
-                        worker.spec.name, worker.spec.env_files, os.environ
-                    )
-                except (LocationLoadError, WorkspaceFileError):
+                    environment = worker.prepare_environment()
+                except LocationLoadError:
                     continue  # said when it starts
                 if environment is not None and _zygote_host.startup_changes(
                     environment, os.environ
@@ -507,6 +505,16 @@ def prepare_forks(workers: Sequence[LocationWorker]) -> None:
                 candidates.append((executable, worker.spec))
                 fresh = fresh or worker.fresh_worker
         registry.prepare(candidates, minimum=1 if fresh else 2)
+
+
+#: A location's environment (None: the host's) and the warnings of its .env files.
+_Environment = Tuple[Optional[Dict[str, str]], Tuple[protocol.WarningData, ...]]
+
+
+def _read_environment(spec: LocationSpec) -> _Environment:
+    """Read the location's .env files (raises WorkspaceFileError)."""
+    environment, warnings = _dotenv.location_environment(spec.name, spec.env_files, os.environ)
+    return environment, tuple(warnings)
 
 
 class _Process:
@@ -627,6 +635,8 @@ class LocationWorker:
         self.description: Optional[protocol.Description] = None
         #: The warnings of the location's .env files at the last start (skipped lines).
         self.env_warnings: Tuple[protocol.WarningData, ...] = ()
+        #: What :meth:`prepare_environment` read for the next start, which takes it.
+        self._prepared: Union[_Environment, WorkspaceFileError, None] = None
         self._last_id = 0
         #: A reply is being waited for (see poll).
         self._receiving = False
@@ -653,11 +663,13 @@ class LocationWorker:
         Raises LocationLoadError if the process cannot start or the code cannot load.
         """
         with self._lock:
+            # Taken first: what was read for this start must not serve a later one.
+            prepared, self._prepared = self._prepared, None
             if self.closed:
                 raise LocationLoadError(self.spec.name, "the workspace was closed")
             self._stop_process(graceful=False)
             executable = resolve_executable(self.spec)
-            environment = self._environment()
+            environment = self._environment(prepared)
             self.starts += 1
             self.description = None
             self._last_call = None
@@ -744,17 +756,30 @@ class LocationWorker:
                 )
             return description
 
-    def _environment(self) -> Optional[Dict[str, str]]:
-        """The environment of the location's next process: the host's as it is now, with
-        the variables of the location's .env files (None: no file sets any). Read at
-        every start, as Dagster reads them when a code server starts."""
+    def prepare_environment(self) -> Optional[Dict[str, str]]:
+        """The environment of the location's next process (see :meth:`_environment`),
+        read now for :func:`prepare_forks` and kept for that start, which then does not
+        read the .env files again. Raises LocationLoadError, as the start will."""
         try:
-            environment, warnings = _dotenv.location_environment(
-                self.spec.name, self.spec.env_files, os.environ
-            )
+            self._prepared = _read_environment(self.spec)
+        except WorkspaceFileError as error:
+            self._prepared = error
+            raise LocationLoadError(self.spec.name, str(error)) from None
+        return self._prepared[0]
+
+    def _environment(
+        self, prepared: Union[_Environment, WorkspaceFileError, None] = None
+    ) -> Optional[Dict[str, str]]:
+        """The environment of the location's next process: the host's as it is now, with
+        the variables of the location's .env files (None: no file sets any). Read once
+        at every start (``prepared``: what :meth:`prepare_environment` read for it), as
+        Dagster reads them when a code server starts."""
+        try:
+            if isinstance(prepared, WorkspaceFileError):
+                raise prepared
+            environment, self.env_warnings = prepared or _read_environment(self.spec)
         except WorkspaceFileError as error:
             raise LocationLoadError(self.spec.name, str(error)) from None
-        self.env_warnings = tuple(warnings)
         return environment
 
     def _start_limit(self, deadline: Optional[float]) -> float:
