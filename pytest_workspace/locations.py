@@ -324,8 +324,23 @@ class InterpreterInfo:
 #: code started (a subprocess, a wrapper script's interpreter): see :func:`_kill`.
 _OWN_PROCESS_GROUP = os.name == "posix"
 
+
+class StartedPopen(subprocess.Popen[bytes]):
+    """A worker's interpreter that we started, with its start time (:attr:`started`).
+
+    Read while the process cannot have been reaped yet, it tells the process from
+    another that gets its pid once it is reaped: the signals of ``_kill`` (its group,
+    its descendants) check it.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: Clock ticks since boot (``_reaper.start_time``); None without ``/proc``.
+        self.started = _reaper.start_time(self.pid)
+
+
 #: A worker's process: started by us, or forked by a zygote (``_zygote_host.py``).
-WorkerPopen = Union["subprocess.Popen[bytes]", ForkedPopen]
+WorkerPopen = Union[StartedPopen, ForkedPopen]
 
 
 #: The largest message we believe a worker sends (a job's output, logs): a header that
@@ -396,10 +411,10 @@ def _junk_only(data: bytes) -> bytes:
 
 def _start_worker(
     args: List[str], stderr: IO[bytes], env: Optional[Mapping[str, str]]
-) -> subprocess.Popen[bytes]:
+) -> StartedPopen:
     """Start a worker's interpreter, stdin and stdout piped to us, as a group's leader,
     with the environment ``env`` (None: the host's)."""
-    return subprocess.Popen(
+    return StartedPopen(
         args,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -423,8 +438,10 @@ class _Guardian:
         self._popen: Optional[subprocess.Popen[bytes]] = None
         self._owner = 0
 
-    def watch(self, pid: int) -> None:
-        self._send(b"+%d\n" % pid)
+    def watch(self, pid: int, started: Optional[int]) -> None:
+        """End ``pid`` when the host dies, if it is still the process that started at
+        ``started`` (:func:`_reaper.start_time`; None: not known, never signalled)."""
+        self._send(b"+%d %s\n" % (pid, b"-" if started is None else b"%d" % started))
 
     def forget(self, pid: int) -> None:
         self._send(b"-%d\n" % pid, start=False)
@@ -823,7 +840,7 @@ class LocationWorker:
             ) from None
         popen = io.popen
         self._launching = popen
-        _guardian.watch(popen.pid)
+        _guardian.watch(popen.pid, popen.started)
         expired = threading.Event()
 
         def expire() -> None:
@@ -1328,13 +1345,14 @@ def _kill(popen: WorkerPopen) -> None:
     """Kill a worker and everything its user code started.
 
     That is its process group, and (the worker being a child subreaper) every descendant,
-    also those that left the group with ``setsid``. Not yet reaped, the worker's pid cannot
-    have been reused.
+    also those that left the group with ``setsid``. Each is signalled only while its pid
+    names the process it did when found (its start time): a forked worker is reaped by
+    its zygote, ours by ``_wait``, and then its pid may be another process's.
     """
     if _OWN_PROCESS_GROUP:
         # A reaped worker has no descendants left to find, but its group may live on
         # (a pid that still names a group is never reused).
-        _reaper.kill_tree(popen.pid, with_descendants=popen.returncode is None)
+        _reaper.kill_tree(popen.pid, popen.started, with_descendants=popen.returncode is None)
     _guardian.forget(popen.pid)
     if popen.poll() is None:
         try:
