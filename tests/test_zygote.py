@@ -247,12 +247,14 @@ def test_the_zygote_forks_workers_on_the_oldest_and_newest_python(
             channel = gateway.remote_exec(
                 "import os, sys\n"
                 "channel.send([os.getppid(), 'decimal' in sys.modules, list(sys.version_info[:2]),"
-                " os.getpgrp() == os.getpid(), sys.stdin.readable(), sys.stdout.writable()])"
+                " os.getpgrp() == os.getpid(), os.getsid(0) == os.getpid(),"
+                " sys.stdin.readable(), sys.stdout.writable()])"
             )
-            parent, preloaded, running, leads_group, *streams = channel.receive(60)
+            parent, preloaded, running, leads_group, leads_session, *streams = channel.receive(60)
             gateway.exit()
             assert popen.wait(60) == 0
-        assert parent == zygote.pid and preloaded and leads_group and all(streams)
+        assert parent == zygote.pid and preloaded and leads_group and leads_session
+        assert all(streams)
         assert running == [int(part) for part in version.split(".")]
     finally:
         group.terminate(5)
