@@ -28,7 +28,11 @@ tells a pid from its reuse: a pid is signalled as it is.
 import os
 import signal
 import sys
+import time
 from typing import Any, Collection, Dict, List, Optional, Tuple
+
+#: How long :func:`kill_descendants` waits at most for what it killed to exit.
+KILL_WAIT = 1.0
 
 #: ``prctl`` options (linux/prctl.h).
 PR_SET_PDEATHSIG = 1
@@ -205,16 +209,22 @@ def kill_descendants(pid: int, spare: Collection[int] = ()) -> List[int]:
     """SIGKILL every live descendant of ``pid`` but those in ``spare``; returns them.
 
     Killed parents hand their children to the nearest subreaper (the worker), so the
-    walk repeats until it finds nothing new alive.
+    walk repeats until it finds nothing alive: each killed process has exited (a
+    zombie, which its parent can reap at once), or :data:`KILL_WAIT` has passed.
     """
     killed: List[int] = []
-    for _ in range(100):  # a fork bomb cannot keep us here forever
+    deadline = time.monotonic() + KILL_WAIT
+    rounds = 0
+    while time.monotonic() < deadline:  # a fork bomb cannot keep us here forever
         alive = _alive_descendants(pid, spare)
         if not alive:
             break
         for child, started in alive:
             send_signal(child, started)
         killed.extend(child for child, _ in alive if child not in killed)
+        rounds += 1
+        if rounds > 100:  # what is killed is slow to exit (a loaded machine): no spinning
+            time.sleep(0.001)
     return killed
 
 
