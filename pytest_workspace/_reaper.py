@@ -14,13 +14,25 @@ Standard library only, Python 3.8+: this module runs in three places.
   (``PR_SET_PDEATHSIG``). A worker that is stopped (SIGSTOP) or stuck in a C call that
   holds the GIL cannot act for itself; the guardian acts for it.
 
-On systems without ``/proc`` the tree is the worker's process group only.
+A pid names a process only until that process is reaped; then the kernel may give it
+to another (``pid_max`` is 32768 on many systems). Every signal sent here therefore
+names its process by pid *and* start time (:func:`start_time`), and is sent only while
+the pid still names that process: through a pidfd where there is one (Linux 5.3+,
+Python 3.9+: nothing can come between the check and the signal), else with ``kill``
+just after the check. A process whose start time is not known is not signalled.
+
+On systems without ``/proc`` the tree is the worker's process group only, and nothing
+tells a pid from its reuse: a pid is signalled as it is.
 """
 
 import os
 import signal
 import sys
+import time
 from typing import Any, Collection, Dict, List, Optional, Tuple
+
+#: How long :func:`kill_descendants` waits at most for what it killed to exit.
+KILL_WAIT = 1.0
 
 #: ``prctl`` options (linux/prctl.h).
 PR_SET_PDEATHSIG = 1
@@ -54,6 +66,58 @@ def start_time(pid: int) -> Optional[int]:
     """When a process started (clock ticks since boot): tells a pid from its reuse."""
     stat = _stat(pid)
     return None if stat is None else stat[2]
+
+
+#: Whether ``/proc`` tells start times (and so a process from its pid's reuse).
+HAS_PROC = os.path.isdir("/proc/self")
+
+
+def send_signal(pid: int, started: Optional[int], number: int = signal.SIGKILL) -> bool:
+    """Send signal ``number`` to ``pid`` if it is still the process that started at
+    ``started`` (:func:`start_time`); whether it was sent. Not to a process that is
+    gone, nor to another that got its pid since, nor when ``started`` is None (nothing
+    tells which process it was). Without ``/proc``: to ``pid``, whatever it is."""
+    if not HAS_PROC:
+        return _kill(pid, number)
+    if started is None:
+        return False
+    pidfd = _pidfd(pid)
+    if pidfd == -1:
+        return False  # gone
+    try:
+        # With a pidfd opened first, a match means the pidfd is that process's.
+        if start_time(pid) != started:
+            return False
+        if pidfd is None:
+            return _kill(pid, number)
+        signal.pidfd_send_signal(pidfd, number)
+        return True
+    except OSError:
+        return False
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
+
+
+def _pidfd(pid: int) -> Optional[int]:
+    """A pidfd of ``pid``; -1 if there is no such process; None where pidfds are missing."""
+    pidfd_open = getattr(os, "pidfd_open", None)
+    if pidfd_open is None or not hasattr(signal, "pidfd_send_signal"):
+        return None
+    try:
+        return int(pidfd_open(pid))
+    except ProcessLookupError:
+        return -1
+    except OSError:  # an older kernel (ENOSYS), no descriptor left (EMFILE)...
+        return None
+
+
+def _kill(pid: int, number: int) -> bool:
+    try:
+        os.kill(pid, number)
+    except OSError:
+        return False
+    return True
 
 
 def _children(pid: int) -> List[int]:
@@ -122,33 +186,65 @@ def is_zombie(pid: int) -> bool:
     return stat is None or stat[1] == "Z"
 
 
-def kill_processes(pids: Collection[int]) -> None:
-    """SIGKILL each pid (what is gone already is skipped)."""
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
+def _alive_descendants(pid: int, spare: Collection[int]) -> List[Tuple[int, Optional[int]]]:
+    """``(pid, start time)`` of each live descendant of ``pid`` not in ``spare``.
+
+    A pid listed as a child may have been reaped and reused before its start time is
+    read: a process is kept only if its parent, read with that start time, is in the
+    tree (orphans are the subreaper's, ``pid``'s, children).
+    """
+    found = descendants(pid)
+    tree = {pid, *found}
+    alive: List[Tuple[int, Optional[int]]] = []
+    for child in found:
+        if child in spare:
+            continue
+        stat = _stat(child)
+        if stat is not None and stat[1] != "Z" and stat[0] in tree:
+            alive.append((child, stat[2]))
+    return alive
 
 
 def kill_descendants(pid: int, spare: Collection[int] = ()) -> List[int]:
     """SIGKILL every live descendant of ``pid`` but those in ``spare``; returns them.
 
     Killed parents hand their children to the nearest subreaper (the worker), so the
-    walk repeats until it finds nothing new alive.
+    walk repeats until it finds nothing alive: each killed process has exited (a
+    zombie, which its parent can reap at once), or :data:`KILL_WAIT` has passed.
     """
     killed: List[int] = []
-    for _ in range(100):  # a fork bomb cannot keep us here forever
-        alive = [p for p in descendants(pid) if p not in spare and not is_zombie(p)]
+    deadline = time.monotonic() + KILL_WAIT
+    rounds = 0
+    while time.monotonic() < deadline:  # a fork bomb cannot keep us here forever
+        alive = _alive_descendants(pid, spare)
         if not alive:
             break
-        kill_processes(alive)
-        killed.extend(p for p in alive if p not in killed)
+        for child, started in alive:
+            send_signal(child, started)
+        killed.extend(child for child, _ in alive if child not in killed)
+        rounds += 1
+        if rounds > 100:  # what is killed is slow to exit (a loaded machine): no spinning
+            time.sleep(0.001)
     return killed
 
 
-def kill_tree(pid: int, with_descendants: bool = True) -> None:
-    """End ``pid``, its process group (when it leads one) and all its descendants."""
+def kill_tree(pid: int, started: Optional[int], with_descendants: bool = True) -> None:
+    """End the process ``pid`` that started at ``started`` (:func:`start_time`), its
+    process group (when it leads one) and all its descendants.
+
+    If ``pid`` names another process now (reused since), nothing is signalled: neither
+    it, nor its descendants, nor a group it leads. If it is gone, its group is still
+    ended: a pid that names a group is never given to a new process, so the group is
+    what is left of ours. A process whose start time was not known (None) is left
+    alone. Without ``/proc``, ``pid`` and its group are signalled as they are.
+    """
+    if HAS_PROC:
+        if started is None:
+            return
+        now = start_time(pid)
+        if now is not None and now != started:
+            return
+        with_descendants = with_descendants and now is not None
     if with_descendants:
         kill_descendants(pid)
     if hasattr(os, "killpg"):
@@ -156,7 +252,7 @@ def kill_tree(pid: int, with_descendants: bool = True) -> None:
             os.killpg(pid, signal.SIGKILL)
         except OSError:
             pass  # it leads no group (any more)
-    kill_processes([pid])
+    send_signal(pid, started)
 
 
 def reap(pids: Collection[int]) -> None:
@@ -172,17 +268,20 @@ def reap(pids: Collection[int]) -> None:
 
 
 def guard() -> None:
-    """The guardian's main loop: ``+PID`` / ``-PID`` lines on stdin; EOF ends the host.
+    """The guardian's main loop: ``+PID START`` / ``-PID`` lines on stdin; EOF ends the
+    host.
 
-    A pid is remembered with its start time, so that a pid reused by an unrelated
-    process after the worker was reaped is never killed.
+    A pid comes with its start time, as the host read it when it started the process
+    (not read here: the guardian may read the line once the process is gone and its
+    pid another's), so that a pid reused by an unrelated process after the worker was
+    reaped is never killed. ``START`` is ``-`` when the host could not read it (the
+    process was gone already): such a pid is never signalled (where ``/proc`` is).
     """
     watched: Dict[int, Optional[int]] = {}
 
     def end_all(*_: Any) -> None:
         for pid, started in list(watched.items()):
-            if start_time(pid) == started:
-                kill_tree(pid)
+            kill_tree(pid, started)
         os._exit(0)
 
     signal.signal(signal.SIGTERM, end_all)
@@ -204,12 +303,14 @@ def guard() -> None:
         pending += chunk
         *lines, pending = pending.split(b"\n")
         for line in lines:
+            fields = line[1:].split()
             try:
-                pid = int(line[1:])
-            except ValueError:
+                pid = int(fields[0])
+                started = None if fields[1:2] in ([], [b"-"]) else int(fields[1])
+            except (ValueError, IndexError):
                 continue
             if line.startswith(b"+"):
-                watched[pid] = start_time(pid)
+                watched[pid] = started
             else:
                 watched.pop(pid, None)
 

@@ -26,6 +26,7 @@ import threading
 import time
 from typing import IO, Callable, Dict, Iterable, List, Mapping, Optional, Protocol, Sequence, Tuple
 
+from . import _reaper
 from .config import LocationSpec
 
 #: The ``returncode`` of a forked worker whose exit status nobody can tell any more:
@@ -57,7 +58,7 @@ _IMPORTS_DAGSTER = re.compile(rb"^[ \t]*(?:from|import)[ \t]+dagster", re.M)
 
 
 class Guardian(Protocol):
-    def watch(self, pid: int) -> None: ...
+    def watch(self, pid: int, started: Optional[int]) -> None: ...
 
     def forget(self, pid: int) -> None: ...
 
@@ -128,7 +129,8 @@ class ForkedPopen:
 
     Its exit is seen through a pidfd (it is the zygote's child, not ours); its exit
     status comes from the zygote's report, or is :data:`UNKNOWN_EXIT` once the zygote
-    is gone. Signals go through the pidfd, so they never reach a reused pid.
+    is gone. Signals go through the pidfd, so they never reach a reused pid; those sent
+    to its group and descendants check its start time (:attr:`started`).
     """
 
     def __init__(
@@ -138,9 +140,12 @@ class ForkedPopen:
         pidfd: Optional[int],
         stdin: IO[bytes],
         stdout: IO[bytes],
+        started: Optional[int] = None,
     ) -> None:
         self.args = [zygote.executable, "(forked by its zygote)"]
         self.pid = pid
+        #: When it started (``_reaper.start_time``), read once its pidfd was open.
+        self.started = started
         self.returncode: Optional[int] = None
         self.stdin: Optional[IO[bytes]] = stdin
         self.stdout: Optional[IO[bytes]] = stdout
@@ -244,7 +249,7 @@ class Zygote:
             theirs.close()
             stderr.close()  # the zygote keeps its own descriptor of the file
         self._popen, self._control = popen, ours
-        self._guardian.watch(popen.pid)
+        self._guardian.watch(popen.pid, _reaper.start_time(popen.pid))
         assert popen.stdin is not None
         try:
             popen.stdin.write((zygote_source(their_fd, self.modules) + "\n").encode("ascii"))
@@ -373,8 +378,10 @@ class Zygote:
             pidfd: Optional[int] = os.pidfd_open(pid)
         except OSError:
             pidfd = None  # gone already: its exit report says how
+        # Read after the pidfd pins the process: the start time is the worker's.
+        start = None if pidfd is None else _reaper.start_time(pid)
         return ForkedPopen(
-            self, pid, pidfd, os.fdopen(stdin_write, "wb"), os.fdopen(stdout_read, "rb")
+            self, pid, pidfd, os.fdopen(stdin_write, "wb"), os.fdopen(stdout_read, "rb"), start
         )
 
     def forks_alike(self, environ: Optional[Mapping[str, str]] = None) -> bool:

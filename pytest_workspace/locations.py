@@ -351,8 +351,23 @@ class InterpreterInfo:
 #: code started (a subprocess, a wrapper script's interpreter): see :func:`_kill`.
 _OWN_PROCESS_GROUP = os.name == "posix"
 
+
+class StartedPopen(subprocess.Popen[bytes]):
+    """A worker's interpreter that we started, with its start time (:attr:`started`).
+
+    Read while the process cannot have been reaped yet, it tells the process from
+    another that gets its pid once it is reaped: the signals of ``_kill`` (its group,
+    its descendants) check it.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: Clock ticks since boot (``_reaper.start_time``); None without ``/proc``.
+        self.started = _reaper.start_time(self.pid)
+
+
 #: A worker's process: started by us, or forked by a zygote (``_zygote_host.py``).
-WorkerPopen = Union["subprocess.Popen[bytes]", ForkedPopen]
+WorkerPopen = Union[StartedPopen, ForkedPopen]
 
 
 #: The largest message we believe a worker sends (a job's output, logs): a header that
@@ -423,10 +438,10 @@ def _junk_only(data: bytes) -> bytes:
 
 def _start_worker(
     args: List[str], stderr: IO[bytes], env: Optional[Mapping[str, str]]
-) -> subprocess.Popen[bytes]:
+) -> StartedPopen:
     """Start a worker's interpreter, stdin and stdout piped to us, as a group's leader,
     with the environment ``env`` (None: the host's)."""
-    return subprocess.Popen(
+    return StartedPopen(
         args,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -450,8 +465,10 @@ class _Guardian:
         self._popen: Optional[subprocess.Popen[bytes]] = None
         self._owner = 0
 
-    def watch(self, pid: int) -> None:
-        self._send(b"+%d\n" % pid)
+    def watch(self, pid: int, started: Optional[int]) -> None:
+        """End ``pid`` when the host dies, if it is still the process that started at
+        ``started`` (:func:`_reaper.start_time`; None: not known, never signalled)."""
+        self._send(b"+%d %s\n" % (pid, b"-" if started is None else b"%d" % started))
 
     def forget(self, pid: int) -> None:
         self._send(b"-%d\n" % pid, start=False)
@@ -522,10 +539,8 @@ def prepare_forks(workers: Sequence[LocationWorker]) -> None:
             if worker.zygotes is registry:
                 try:
                     executable = resolve_executable(worker.spec)
-                    environment, _ = _dotenv.location_environment(
-                        worker.spec.name, worker.spec.env_files, os.environ
-                    )
-                except (LocationLoadError, WorkspaceFileError):
+                    environment = worker.prepare_environment()
+                except LocationLoadError:
                     continue  # said when it starts
                 if environment is not None and _zygote_host.startup_changes(
                     environment, os.environ
@@ -534,6 +549,16 @@ def prepare_forks(workers: Sequence[LocationWorker]) -> None:
                 candidates.append((executable, worker.spec))
                 fresh = fresh or worker.fresh_worker
         registry.prepare(candidates, minimum=1 if fresh else 2)
+
+
+#: A location's environment (None: the host's) and the warnings of its .env files.
+_Environment = Tuple[Optional[Dict[str, str]], Tuple[protocol.WarningData, ...]]
+
+
+def _read_environment(spec: LocationSpec) -> _Environment:
+    """Read the location's .env files (raises WorkspaceFileError)."""
+    environment, warnings = _dotenv.location_environment(spec.name, spec.env_files, os.environ)
+    return environment, tuple(warnings)
 
 
 class _Process:
@@ -654,6 +679,8 @@ class LocationWorker:
         self.description: Optional[protocol.Description] = None
         #: The warnings of the location's .env files at the last start (skipped lines).
         self.env_warnings: Tuple[protocol.WarningData, ...] = ()
+        #: What :meth:`prepare_environment` read for the next start, which takes it.
+        self._prepared: Union[_Environment, WorkspaceFileError, None] = None
         self._last_id = 0
         #: A reply is being waited for (see poll).
         self._receiving = False
@@ -680,11 +707,13 @@ class LocationWorker:
         Raises LocationLoadError if the process cannot start or the code cannot load.
         """
         with self._lock:
+            # Taken first: what was read for this start must not serve a later one.
+            prepared, self._prepared = self._prepared, None
             if self.closed:
                 raise LocationLoadError(self.spec.name, "the workspace was closed")
             self._stop_process(graceful=False)
             executable = resolve_executable(self.spec)
-            environment = with_virtualenv_on_path(executable, self._environment())
+            environment = with_virtualenv_on_path(executable, self._environment(prepared))
             self.starts += 1
             self.description = None
             self._last_call = None
@@ -771,17 +800,30 @@ class LocationWorker:
                 )
             return description
 
-    def _environment(self) -> Optional[Dict[str, str]]:
-        """The environment of the location's next process: the host's as it is now, with
-        the variables of the location's .env files (None: no file sets any). Read at
-        every start, as Dagster reads them when a code server starts."""
+    def prepare_environment(self) -> Optional[Dict[str, str]]:
+        """The environment of the location's next process (see :meth:`_environment`),
+        read now for :func:`prepare_forks` and kept for that start, which then does not
+        read the .env files again. Raises LocationLoadError, as the start will."""
         try:
-            environment, warnings = _dotenv.location_environment(
-                self.spec.name, self.spec.env_files, os.environ
-            )
+            self._prepared = _read_environment(self.spec)
+        except WorkspaceFileError as error:
+            self._prepared = error
+            raise LocationLoadError(self.spec.name, str(error)) from None
+        return self._prepared[0]
+
+    def _environment(
+        self, prepared: Union[_Environment, WorkspaceFileError, None] = None
+    ) -> Optional[Dict[str, str]]:
+        """The environment of the location's next process: the host's as it is now, with
+        the variables of the location's .env files (None: no file sets any). Read once
+        at every start (``prepared``: what :meth:`prepare_environment` read for it), as
+        Dagster reads them when a code server starts."""
+        try:
+            if isinstance(prepared, WorkspaceFileError):
+                raise prepared
+            environment, self.env_warnings = prepared or _read_environment(self.spec)
         except WorkspaceFileError as error:
             raise LocationLoadError(self.spec.name, str(error)) from None
-        self.env_warnings = tuple(warnings)
         return environment
 
     def _start_limit(self, deadline: Optional[float]) -> float:
@@ -825,7 +867,7 @@ class LocationWorker:
             ) from None
         popen = io.popen
         self._launching = popen
-        _guardian.watch(popen.pid)
+        _guardian.watch(popen.pid, popen.started)
         expired = threading.Event()
 
         def expire() -> None:
@@ -1330,13 +1372,14 @@ def _kill(popen: WorkerPopen) -> None:
     """Kill a worker and everything its user code started.
 
     That is its process group, and (the worker being a child subreaper) every descendant,
-    also those that left the group with ``setsid``. Not yet reaped, the worker's pid cannot
-    have been reused.
+    also those that left the group with ``setsid``. Each is signalled only while its pid
+    names the process it did when found (its start time): a forked worker is reaped by
+    its zygote, ours by ``_wait``, and then its pid may be another process's.
     """
     if _OWN_PROCESS_GROUP:
         # A reaped worker has no descendants left to find, but its group may live on
         # (a pid that still names a group is never reused).
-        _reaper.kill_tree(popen.pid, with_descendants=popen.returncode is None)
+        _reaper.kill_tree(popen.pid, popen.started, with_descendants=popen.returncode is None)
     _guardian.forget(popen.pid)
     if popen.poll() is None:
         try:

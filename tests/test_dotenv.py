@@ -371,6 +371,35 @@ def test_the_python_api_gives_the_location_its_env_file(tmp_path: Path) -> None:
         assert (warning.filename, warning.lineno) == (str(tmp_path / ".env"), 2)
 
 
+def bytes_read() -> int:
+    """What this process has read so far, in bytes (files and pipes: ``rchar``)."""
+    with open("/proc/self/io") as handle:
+        fields = dict(line.split(": ") for line in handle.read().splitlines())
+    return int(fields["rchar"])
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/io"), reason="needs /proc/self/io")
+def test_each_start_reads_the_env_file_once(tmp_path: Path) -> None:
+    """As a code server reads its .env once when it starts, a worker's start reads the
+    location's once, though the load first asks whether the location can be forked
+    (where the .env may set ``PYTHONPATH``); a restart reads it again. The file is big
+    enough that the kernel's count of the bytes the host read tells one read from two."""
+    padding = 8 << 20
+    write(tmp_path / "workspace.yaml", "load_from:\n  - python_file: jobs.py\n")
+    write(tmp_path / "jobs.py", NATIVE_JOBS)
+    write(tmp_path / ".env", "PLAIN=from the file\n# " + "x" * padding + "\n")
+    before = bytes_read()
+    with load_workspace(tmp_path / "workspace.yaml", timeout=60) as workspace:
+        at_load = bytes_read() - before
+        assert "PLAIN='from the file'" in workspace.job("show_job").execute().stdout
+        workspace.locations[0].client.kill()
+        before = bytes_read()
+        assert "PLAIN='from the file'" in workspace.job("show_job").execute().stdout
+        at_restart = bytes_read() - before
+    assert padding <= at_load < 2 * padding
+    assert padding <= at_restart < 2 * padding
+
+
 # --- the parser is python-dotenv's -----------------------------------------------------------
 
 

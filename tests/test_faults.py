@@ -20,8 +20,9 @@ import sys
 import textwrap
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, Iterator, List, NamedTuple, Optional
 
 import pytest
 from processes import (
@@ -32,6 +33,7 @@ from processes import (
     with_pid_recorder,
 )
 from test_config import GALLERY, control_workspace, write
+from test_reaper import killed
 
 from pytest_workspace import WorkerTimeoutError, load_workspace
 from pytest_workspace.config import load_workspace_source
@@ -85,6 +87,15 @@ def faulty_job(name: str, body: str) -> str:
         f"\n@op\ndef {name}_op():\n{textwrap.indent(textwrap.dedent(body).strip(), '    ')}\n"
         f"\n@job\ndef {name}():\n    {name}_op()\n"
     )
+
+
+#: A job that starts a process (its pid in ``child.pid``), then waits.
+STARTS_A_CHILD_AND_WAITS = """
+child = subprocess.Popen(["sleep", "1000"])
+(HERE / "child.pid").write_text(str(child.pid))
+(HERE / "worker.pid").write_text(str(os.getpid()))
+time.sleep(1000)
+"""
 
 
 def write_workspace(
@@ -394,14 +405,19 @@ def test_ctrl_c_while_a_location_imports_stops_the_run_at_once(
         "import os\nopen('control.pid', 'w').write(str(os.getpid()))\n" + CONTROL
     )
     (pytester.path / "faulty.py").write_text(
-        "import os, time\nopen('faulty.pid', 'w').write(str(os.getpid()))\ntime.sleep(1000)\n"
+        "import os, subprocess, time\n"
+        "child = subprocess.Popen(['sleep', '1000'])\n"
+        "open('faulty_child.pid', 'w').write(str(child.pid))\n"
+        "open('faulty.pid', 'w').write(str(os.getpid()))\n"
+        "time.sleep(1000)\n"
     )
     assert workspace.exists()
     # Both limits are far beyond the test's own: only the Ctrl-C can end the run.
     process = start_pytest(
         pytester, "--workspace-timeout", "1000", "--workspace-load-timeout", "1000"
     )
-    pids = [int(wait_for_file(pytester.path / name)) for name in ("faulty.pid", "control.pid")]
+    names = ("faulty.pid", "control.pid", "faulty_child.pid")
+    pids = [int(wait_for_file(pytester.path / name)) for name in names]
     process.send_signal(signal.SIGINT)
     output = finish(process)
     assert process.returncode == pytest.ExitCode.INTERRUPTED, output
@@ -413,13 +429,8 @@ def test_ctrl_c_while_a_location_imports_stops_the_run_at_once(
 
 
 def test_ctrl_c_during_a_job_stops_the_run_with_the_summary(pytester: pytest.Pytester) -> None:
-    write_workspace(
-        pytester.path,
-        faulty_job(
-            "a_waits",
-            "(HERE / 'worker.pid').write_text(str(os.getpid()))\ntime.sleep(1000)",
-        ),
-    )
+    """...and kills the worker with the process its job started."""
+    write_workspace(pytester.path, faulty_job("a_waits", STARTS_A_CHILD_AND_WAITS))
     # a_waits may run ahead of pytest while control_job runs: interrupt once both that
     # job is running and control_job has been reported.
     pytester.makeconftest(
@@ -439,7 +450,7 @@ def pytest_runtest_logreport(report):
     assert process.returncode == pytest.ExitCode.INTERRUPTED, output
     assert "KeyboardInterrupt" in output
     assert re.search(r"=+ 1 passed in [\d.]+s", output), output  # the control job
-    assert wait_gone([pid]) == []
+    assert wait_gone([pid, int((pytester.path / "child.pid").read_text())]) == []
     assert wait_gone(guardians_of(process.pid)) == []
 
 
@@ -526,6 +537,134 @@ def test_a_worker_that_cannot_act_dies_with_its_killed_host(
     assert outcomes == [[CONTROL_ID, "passed"]]
 
 
+#: A job that starts a process in its worker's group, says both pids, and waits (or
+#: stops its worker first: ``stop``).
+HOLDS_A_CHILD = """
+child = subprocess.Popen(["sleep", "1000"])
+(HERE / "child.pid").write_text(str(child.pid))
+(HERE / "worker.pid").write_text(str(os.getpid()))
+if {stop}:
+    os.kill(os.getpid(), signal.SIGSTOP)
+time.sleep(1000)
+"""
+
+
+def kill_host_once_running(pytester: pytest.Pytester, process: subprocess.Popen[str]) -> List[int]:
+    """Wait until the control item is reported and the faulty job holds a child; kill
+    the host (SIGKILL) then. Returns the worker's and the child's pids."""
+    worker = int(wait_for_file(pytester.path / "worker.pid"))
+    child = int(wait_for_file(pytester.path / "child.pid"))
+    wait_for_file(pytester.path / "outcomes.jsonl")
+    process.kill()
+    process.wait()
+    return [worker, child]
+
+
+#: The inner session's conftest: once the workers started, a copy of the host (a fork)
+#: holds every descriptor the host has, so the guardian's stdin never ends.
+FORK_THE_HOST = (
+    RECORD_OUTCOMES
+    + """
+import os, time
+
+def pytest_collection_finish(session):
+    copy = os.fork()
+    if copy == 0:
+        time.sleep(1000)
+        os._exit(0)
+    (pathlib.Path(__file__).parent / "copy.pid").write_text(str(copy))
+"""
+)
+
+
+class HostWithACopy(NamedTuple):
+    host: subprocess.Popen[str]
+    copy: int
+    worker: int
+    guardian: int
+
+
+@contextmanager
+def host_with_a_copy(pytester: pytest.Pytester, stop: bool) -> Iterator[HostWithACopy]:
+    """An inner session (:data:`FORK_THE_HOST`) whose faulty job holds a child
+    (:data:`HOLDS_A_CHILD`); its host and the copy are killed at the end."""
+    pytester.makeconftest(FORK_THE_HOST)
+    write_workspace(pytester.path, faulty_job("a_holds_up", HOLDS_A_CHILD.format(stop=stop)))
+    process = start_pytest(pytester, "--workspace-timeout", "1000")
+    copy = None
+    try:
+        copy = int(wait_for_file(pytester.path / "copy.pid"))
+        worker = int(wait_for_file(pytester.path / "worker.pid"))
+        guardians = guardians_of(process.pid)
+        assert len(guardians) == 1
+        yield HostWithACopy(process, copy, worker, guardians[0])
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        if copy is not None and alive(copy):
+            os.kill(copy, signal.SIGKILL)
+
+
+def test_the_guardian_learns_of_its_hosts_death_from_the_kernel_too(
+    pytester: pytest.Pytester,
+) -> None:
+    """When its stdin does not end with the host (a process the host forked holds the
+    pipe), the kernel's SIGTERM (PR_SET_PDEATHSIG) tells the guardian: it ends the
+    stopped worker, which cannot act for itself, and what its job started."""
+    with host_with_a_copy(pytester, stop=True) as session:
+        wait_until(lambda: process_state(session.worker) == "T", "the worker stops itself")
+        pids = kill_host_once_running(pytester, session.host)
+        assert alive(session.copy)  # the guardian's stdin is still open
+        assert wait_gone([*pids, session.guardian], timeout=30) == []
+
+
+def test_without_its_guardian_a_worker_ends_itself_with_its_host(
+    pytester: pytest.Pytester,
+) -> None:
+    """The guardian killed on purpose, and the worker's pipes kept open by a copy of
+    the host: the worker's own parent watch sees the host gone, and ends what the job
+    started and itself."""
+    with host_with_a_copy(pytester, stop=False) as session:
+        os.kill(session.guardian, signal.SIGKILL)
+        assert wait_gone([session.guardian]) == []
+        pids = kill_host_once_running(pytester, session.host)
+        assert alive(session.copy)
+        assert wait_gone(pids, timeout=30) == []
+
+
+#: The inner session's conftest: each pytest process (an xdist worker) says, once its
+#: locations are loaded, how many guardians it has.
+COUNT_GUARDIANS = """
+import os, pathlib
+
+def pytest_collection_finish(session):
+    me = os.getpid()
+    guardians = 0
+    for entry in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/cmdline" % entry, "rb") as handle:
+                cmdline = handle.read().replace(b"\\0", b" ").decode().strip()
+        except OSError:
+            continue
+        guardians += "_reaper.py" in cmdline and cmdline.endswith(" %d" % me)
+    with open(pathlib.Path(__file__).parent / "guardians.txt", "a") as handle:
+        handle.write("%d %d\\n" % (me, guardians))
+"""
+
+
+def test_each_xdist_worker_has_one_guardian(pytester: pytest.Pytester) -> None:
+    """A location split over two xdist workers: each worker is a host of its own, with
+    one guardian (whose command line ends with that worker's pid)."""
+    pytester.makeconftest(COUNT_GUARDIANS)
+    write_workspace(pytester.path, faulty_job("a_job", "return 1"))
+    result = run(pytester, "-n", "2", "--workspace-split", "faulty.py")
+    assert verdicts(result)[NEXT_ID] == "PASSED", result.stdout.str()
+    lines = (pytester.path / "guardians.txt").read_text().split("\n")
+    counts = dict(line.split() for line in lines if line)
+    assert len(counts) == 2 and set(counts.values()) == {"1"}, counts
+
+
 # -- processes that escape the process group (point 14) -----------------------------------
 
 DOUBLE_FORK = """
@@ -558,7 +697,8 @@ def test_a_process_that_escapes_the_group_ends_with_its_call(pytester: pytest.Py
                 state = handle.read().rsplit(")", 1)[1].split()[0]
         except OSError:
             state = "gone"
-        assert state in ("gone", "Z"), "the daemon %d of the previous job is alive" % pid
+        # Killed and reaped when the previous call ended: not even a zombie.
+        assert state == "gone", "the daemon %d of the previous job is %s" % (pid, state)
         (HERE / "same_worker.pid").write_text(str(os.getpid()))
         return state
         """,
@@ -600,17 +740,64 @@ def test_a_daemon_of_a_hanging_job_ends_with_its_killed_worker(tmp_path: Path) -
         assert ws.job("control_job").execute().success
 
 
+#: A job body that fails unless the daemon the import started is alive.
+IMPORT_DAEMON_ALIVE = """
+with open("/proc/%d/stat" % DAEMON) as handle:
+    assert handle.read().rsplit(")", 1)[1].split()[0] != "Z", "the import's daemon was ended"
+"""
+
+
 def test_a_daemon_started_at_import_ends_with_its_worker(pytester: pytest.Pytester) -> None:
-    write_workspace(pytester.path, "")
+    """What the import started is the location's: the calls after it find it alive (the
+    second after the first ended), and it ends with the worker."""
+    jobs = faulty_job("a_sees_the_import_daemon", IMPORT_DAEMON_ALIVE)
+    write_workspace(pytester.path, jobs + faulty_job("b_still_sees_it", IMPORT_DAEMON_ALIVE))
     source = (pytester.path / "faulty.py").read_text()
     (pytester.path / "faulty.py").write_text(
         source + DOUBLE_FORK + "\nDAEMON = double_fork_with_setsid(HERE / 'daemon.pid')\n"
     )
-    result = run(pytester)
-    assert verdicts(result)[NEXT_ID] == "PASSED", result.stdout.str()
+    result = run(pytester, "--workspace-no-prefetch")
+    found = verdicts(result)
+    for name in ("a_sees_the_import_daemon", "b_next_job", "b_still_sees_it"):
+        assert found[NEXT_ID.replace("b_next_job", name)] == "PASSED", result.stdout.str()
     assert_control_passed(result)
     assert wait_gone([int((pytester.path / "daemon.pid").read_text())]) == []
     assert_no_worker_left(pytester.path, at_least=2)
+
+
+def test_each_worker_leads_a_process_group_and_session_of_its_own(tmp_path: Path) -> None:
+    """So that Ctrl-C in a terminal (its foreground group) reaches pytest only, and a
+    worker's group holds what its code starts."""
+    body = "return [os.getpgrp() == os.getpid(), os.getsid(0) == os.getpid()]"
+    write_workspace(tmp_path, faulty_job("a_tells_its_group", body))
+    with load_workspace(tmp_path / "workspace.yaml", timeout=60) as ws:
+        result = ws.job("a_tells_its_group").execute()
+        assert result.output_for("a_tells_its_group_op") == [True, True]
+
+
+#: A job that leaves a thread which, once told to (a file ``go``), starts a process.
+STARTS_A_PROCESS_LATER = """
+def later():
+    while not (HERE / "go").exists():
+        time.sleep(0.01)
+    child = subprocess.Popen(["sleep", "1000"])
+    (HERE / "child.pid").write_text(str(child.pid))
+
+threading.Thread(target=later, daemon=True).start()
+"""
+
+
+def test_a_process_started_between_calls_ends_with_its_worker(tmp_path: Path) -> None:
+    """A limit: what a thread left by a job starts while no call runs belongs to no call.
+    The next call does not end it; stopping the worker does."""
+    write_workspace(tmp_path, faulty_job("a_leaves_a_thread", STARTS_A_PROCESS_LATER))
+    with load_workspace(tmp_path / "workspace.yaml", timeout=60) as ws:
+        assert ws.job("a_leaves_a_thread").execute().success
+        (tmp_path / "go").touch()
+        child = int(wait_for_file(tmp_path / "child.pid"))
+        assert ws.job("b_next_job").execute().success
+        assert not killed(child)
+    assert wait_gone([child]) == []
 
 
 # -- shared process state (point 15) ------------------------------------------------------
@@ -780,12 +967,20 @@ def test_the_python_api_takes_a_load_timeout(tmp_path: Path) -> None:
         + "\n@repository\ndef r():\n    return [b_next_job]\n"
     )
     stuck = tmp_path / "stuck.py"
-    stuck.write_text("import time\ntime.sleep(1000)\n")
+    pids = tmp_path / "stuck.pids"
+    stuck.write_text(
+        "import os, subprocess, time\n"
+        "child = subprocess.Popen(['sleep', '1000'])\n"
+        f"open({str(pids)!r}, 'w').write('%d %d' % (os.getpid(), child.pid))\n"
+        "time.sleep(1000)\n"
+    )
     with load_workspace(python_file=[slow, stuck], timeout=1, load_timeout=10) as ws:
         assert ws.location("slow.py").load_error is None
         error = ws.location("stuck.py").load_error
         assert error is not None
         assert "did not finish within 10s" in str(error) and "load_timeout=" in str(error)
+        # Killed at the limit, with what its import started, not at the close.
+        assert all(killed(int(pid)) for pid in pids.read_text().split())
 
 
 # -- the host's wait interrupted (issue 9, point 4, host side) ----------------------------
@@ -810,13 +1005,8 @@ def interrupting_signal() -> Iterator[None]:
 def test_an_interrupted_wait_kills_the_worker_and_the_next_call_gets_a_fresh_one(
     tmp_path: Path, interrupting_signal: None
 ) -> None:
-    write_workspace(
-        tmp_path,
-        faulty_job(
-            "a_waits",
-            "(HERE / 'worker.pid').write_text(str(os.getpid()))\ntime.sleep(1000)",
-        ),
-    )
+    """The worker's whole tree is killed: also the process its job started."""
+    write_workspace(tmp_path, faulty_job("a_waits", STARTS_A_CHILD_AND_WAITS))
     with load_workspace(tmp_path / "workspace.yaml", timeout=1000) as ws:
 
         def interrupt_once_the_job_runs() -> None:
@@ -827,7 +1017,7 @@ def test_an_interrupted_wait_kills_the_worker_and_the_next_call_gets_a_fresh_one
         with pytest.raises(Interrupted):
             ws.job("a_waits").execute()
         worker = int((tmp_path / "worker.pid").read_text())
-        assert wait_gone([worker]) == []
+        assert wait_gone([worker, int((tmp_path / "child.pid").read_text())]) == []
         assert ws.job("b_next_job").execute().success
         assert ws.location("faulty.py").worker.pid not in (None, worker)
         assert ws.job("control_job").execute().success
@@ -892,6 +1082,7 @@ def test_a_forked_child_never_answers_for_the_worker(tmp_path: Path, child_waits
         assert result.success and result.job_name == "forking_job"
         child = result.output_for("fork_and_return")
         assert isinstance(child, int) and child > 0
+        assert wait_gone([child]) == []  # ended with the call that forked it
         # The jobs after it get their own replies, whenever the child comes back.
         for index in range(6):
             name = f"healthy_{index}"

@@ -27,7 +27,7 @@ from conftest import PythonEnvFactory
 from dagster_versions import NEWEST, OLDER
 from processes import BOOTSTRAP, assert_no_worker_left, recorded_pids, wait_gone, with_pid_recorder
 from test_coverage import COVERAGE_VERSION, line_of, report_row
-from test_faults import DOUBLE_FORK, verdicts, wait_for_file
+from test_faults import DOUBLE_FORK, process_state, verdicts, wait_for_file, wait_until
 
 from pytest_workspace import load_workspace, locations
 from pytest_workspace._zygote_host import Zygote
@@ -247,12 +247,14 @@ def test_the_zygote_forks_workers_on_the_oldest_and_newest_python(
             channel = gateway.remote_exec(
                 "import os, sys\n"
                 "channel.send([os.getppid(), 'decimal' in sys.modules, list(sys.version_info[:2]),"
-                " os.getpgrp() == os.getpid(), sys.stdin.readable(), sys.stdout.writable()])"
+                " os.getpgrp() == os.getpid(), os.getsid(0) == os.getpid(),"
+                " sys.stdin.readable(), sys.stdout.writable()])"
             )
-            parent, preloaded, running, leads_group, *streams = channel.receive(60)
+            parent, preloaded, running, leads_group, leads_session, *streams = channel.receive(60)
             gateway.exit()
             assert popen.wait(60) == 0
-        assert parent == zygote.pid and preloaded and leads_group and all(streams)
+        assert parent == zygote.pid and preloaded and leads_group and leads_session
+        assert all(streams)
         assert running == [int(part) for part in version.split(".")]
     finally:
         group.terminate(5)
@@ -490,6 +492,8 @@ def test_where_dagster_does_not_import_the_locations_start_and_say_so(
 def test_a_killed_host_leaves_neither_zygote_nor_forked_worker(
     pytester: pytest.Pytester, dagster_python: Path
 ) -> None:
+    """Both stopped, so that neither can see the host gone for itself: the guardian,
+    told of both, ends them."""
     write_workspace(
         pytester.path,
         {
@@ -499,7 +503,7 @@ def test_a_killed_host_leaves_neither_zygote_nor_forked_worker(
                     {
                         "a_holds_up": """
                         (HERE / "worker.pid").write_text(str(os.getpid()))
-                        signal.pause()
+                        os.kill(os.getpid(), signal.SIGSTOP)
                         """
                     }
                 ),
@@ -518,6 +522,8 @@ def test_a_killed_host_leaves_neither_zygote_nor_forked_worker(
         pids = recorded_pids(pytester.path)
         zygote = parent_of(worker)
         assert zygote in pids and worker in pids and len(pids) == 3, pids
+        wait_until(lambda: process_state(worker) == "T", "the worker stops itself")
+        os.kill(zygote, signal.SIGSTOP)
         process.kill()
         process.wait()
         assert wait_gone(pids, timeout=30) == []
