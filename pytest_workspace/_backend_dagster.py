@@ -380,6 +380,15 @@ class DagsterBackend(_backend.Backend):
             _empty_folder(self.instance.storage_directory())
         if left_out is not None:
             left_out.add_to(result, job)
+            if left_out.unset_error is not None and result.success:
+                # What could run, ran; the job as written cannot: it fails for that.
+                result.success = False
+                result.error = _protocol.error_dict(
+                    "DagsterInvalidConfigError",
+                    str(left_out.unset_error),
+                    kind="user",
+                    stage="execute",
+                )
         data = _backend.run_data(result, lambda step: step.error, run_error=result.error)
         data.update(
             partition_key=partition_key,
@@ -1118,9 +1127,28 @@ def _run_config_error(job_def: Any, run_config: Any, exc: Any) -> Exception:
     )
     # Read by the worker: Dagster tells exactly which errors are missing fields.
     error.only_missing = only_missing  # type: ignore[attr-defined]
-    # Read by LeftOut: the config paths the missing keys are at.
+    # Read by LeftOut: the config paths the missing keys are at, and those of the values
+    # whose EnvVar is not set (with the variable's name); whether these are all it says.
     error.missing_paths = paths  # type: ignore[attr-defined]
+    unset_paths = _unset_paths(errors)
+    error.unset_paths = unset_paths  # type: ignore[attr-defined]
+    error.only_missing_or_unset = bool(unset_paths) and all(  # type: ignore[attr-defined]
+        _reason(problem) in _MISSING_REASONS
+        or _UNSET_VARIABLE.search(str(getattr(problem, "message", "")))
+        for problem in errors
+    )
     return error
+
+
+def _unset_paths(errors: List[Any]) -> List[Tuple[Tuple[str, ...], str]]:
+    """``(config path, variable)`` of each error about an ``EnvVar`` that is not set."""
+    found = []
+    for error in errors:
+        unset = _UNSET_VARIABLE.search(str(getattr(error, "message", "")))
+        if unset is not None:
+            levels = getattr(getattr(error, "stack", None), "levels", ())
+            found.append((tuple(str(level) for level in levels), unset.group(1)))
+    return found
 
 
 _UNSET_VARIABLE = re.compile(r'environment variable "([^"]+)" which is not set')
@@ -1429,8 +1457,14 @@ def _config_for_ops(run_config: Mapping[str, Any], op_names: List[str]) -> Dict[
 _RUN_CONFIG_HINT = "supply it with the pytest_workspace_run_config hook in a conftest.py"
 
 
+class _UnsetVariable(str):
+    """The name of an environment variable an ``EnvVar`` reads and nobody set, among the
+    missing config keys of :class:`LeftOut` (its entries give them apart)."""
+
+
 class LeftOut:
-    """What ``__ASSET_JOB`` leaves out because its run config lacks keys.
+    """What ``__ASSET_JOB`` leaves out because its run config lacks keys (or reads an
+    ``EnvVar`` that is not set: then the item fails once the rest has run).
 
     Dagster refuses a run of "Materialize all" before any step runs when one asset takes
     a ``Config`` with a required field, or uses a resource whose config is given at
@@ -1461,6 +1495,9 @@ class LeftOut:
         #: The first config error that left something out: the item's error (it is
         #: skipped) when nothing is left to run.
         self.first_error: Optional[Exception] = None
+        #: The first that did for an ``EnvVar`` not set: the item fails for it once the
+        #: rest has run (an unset variable fails a job; missing config skips it).
+        self.unset_error: Optional[Exception] = None
 
     @classmethod
     def of(cls, repo: Any, job: DagsterJob) -> Optional[LeftOut]:
@@ -1525,13 +1562,18 @@ class LeftOut:
         """Leave out what needs the keys ``error`` (our ``RunConfigError``) says are
         missing; False when it cannot (a key of none of the assets or checks, a wrong
         value, nothing new to leave out): then the error stands."""
-        paths = getattr(error, "missing_paths", None)
-        if not getattr(error, "only_missing", False) or not paths:
+        paths = list(getattr(error, "missing_paths", None) or [])
+        unset = list(getattr(error, "unset_paths", None) or [])
+        if getattr(error, "only_missing", False) and paths:
+            unset = []
+        elif not (getattr(error, "only_missing_or_unset", False) and unset):
             return False
         try:
             of_node, of_resource, _ = self._users()
             needing: Dict[Any, List[str]] = {}
-            for path in paths:
+            named = [(path, _missing_name(_missing_entry(path))) for path in paths]
+            named += [(path, _UnsetVariable(variable)) for path, variable in unset]
+            for path, name in named:
                 users = None
                 if len(path) >= 2 and path[0] == "ops":
                     users = of_node.get(path[1])
@@ -1539,7 +1581,6 @@ class LeftOut:
                     users = of_resource.get(path[1])
                 if not users or not (users[0] or users[1]):
                     return False
-                name = _missing_name(_missing_entry(path))
                 for key in sorted(users[0] | users[1], key=_key_name):
                     needing.setdefault(key, []).append(name)
             if all(key in self._why for key in needing):
@@ -1551,6 +1592,8 @@ class LeftOut:
             return False
         if self.first_error is None:
             self.first_error = error
+        if unset and self.unset_error is None:
+            self.unset_error = error
         return True
 
     def _downstream(self, frontier: List[Any]) -> None:
@@ -1584,7 +1627,8 @@ class LeftOut:
                     {
                         "asset_key": (key.asset_key if is_check else key).to_user_string(),
                         "check_name": key.name if is_check else None,
-                        "missing": list(missing),
+                        "missing": [m for m in missing if not isinstance(m, _UnsetVariable)],
+                        "unset": [str(m) for m in missing if isinstance(m, _UnsetVariable)],
                         "upstream": None if upstream is None else upstream.to_user_string(),
                     }
                 )

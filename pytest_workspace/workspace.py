@@ -211,17 +211,31 @@ class LeftOutAsset:
     check_name: Optional[str] = None
     missing: Tuple[str, ...] = ()
     upstream: Optional[str] = None
+    #: The environment variables it reads (``EnvVar``, in its config or its resources')
+    #: that are not set in the location's process: the item then fails for them.
+    unset: Tuple[str, ...] = ()
 
     @property
     def why(self) -> str:
         """Why, in the report's words: *it needs run config it was not given: missing
-        tuned_report.threshold; supply it ...*, *it is downstream of tuned_report*, or
-        (a check) *its asset tuned_report is left out*."""
+        tuned_report.threshold; supply it ...*, *it reads the environment variable
+        WAREHOUSE_URL, which is not set*, *it is downstream of tuned_report*, or (a
+        check) *its asset tuned_report is left out*."""
         if self.upstream is None:
-            return (
-                f"it needs run config it was not given: missing {', '.join(self.missing)}; "
-                "supply it with the pytest_workspace_run_config hook in a conftest.py"
-            )
+            reasons = []
+            if self.missing:
+                reasons.append(
+                    f"it needs run config it was not given: missing {', '.join(self.missing)}; "
+                    "supply it with the pytest_workspace_run_config hook in a conftest.py"
+                )
+            if self.unset:
+                several = len(self.unset) > 1
+                reasons.append(
+                    f"it reads the environment variable{'s' if several else ''} "
+                    f"{', '.join(self.unset)} (EnvVar), which {'are' if several else 'is'} "
+                    "not set in the location's process"
+                )
+            return "; ".join(reasons)
         if self.check_name is not None and self.upstream == self.asset_key:
             return f"its asset {self.upstream} is left out"
         return f"it is downstream of {self.upstream}"
@@ -385,6 +399,7 @@ class RunResult:
                     asset_key=str(left["asset_key"]),
                     check_name=left.get("check_name"),
                     missing=tuple(str(key) for key in left.get("missing") or ()),
+                    unset=tuple(str(name) for name in left.get("unset") or ()),
                     upstream=left.get("upstream"),
                 )
                 for left in data.get("left_out") or ()

@@ -229,6 +229,28 @@ defs = dg.Definitions(
 )
 """
 
+
+def _only_calendar_ran(pytester: pytest.Pytester, workspace: Path, **outcomes: int) -> str:
+    """Run the session on :data:`RESOURCE_NEEDING_CONFIG` (or a variant): the asset that
+    uses no warehouse ran, the one that does did not; returns the output."""
+    result = _run(pytester, workspace)
+    result.assert_outcomes(**outcomes)
+    out = result.stdout.str()
+    assert _line(out, "materialized calendar"), out
+    assert "materialized warehouse_orders" not in out
+    return out
+
+
+def _every_asset_ran(pytester: pytest.Pytester, workspace: Path) -> None:
+    result = _run(pytester, workspace)
+    result.assert_outcomes(passed=1)
+    out = result.stdout.str()
+    for asset in ("calendar", "warehouse_orders", "order_totals"):
+        assert _line(out, f"materialized {asset}"), out
+    assert "left out" not in out
+    assert_no_worker_left(pytester.path)
+
+
 FAKE_WAREHOUSE = """\
 def pytest_workspace_resources(job):
     return {"warehouse": "fakes:warehouse"}
@@ -242,11 +264,7 @@ def test_an_asset_using_a_resource_that_needs_config_is_left_out(
     only the assets using that resource (and what is downstream of them) are left out;
     with the resource replaced by the hook, they run."""
     workspace = _project(pytester, monkeypatch, dagster_python, RESOURCE_NEEDING_CONFIG)
-    result = _run(pytester, workspace)
-    result.assert_outcomes(passed=1)
-    out = result.stdout.str()
-    assert _line(out, "materialized calendar"), out
-    assert "materialized warehouse_orders" not in out
+    out = _only_calendar_ran(pytester, workspace, passed=1)
     assert _line(
         out, "left out warehouse_orders: it needs run config it was not given: missing "
         f"resources.warehouse.config.api_key; {HINT}"
@@ -263,13 +281,45 @@ def test_an_asset_using_a_resource_that_needs_config_is_left_out(
         "warehouse = FakeWarehouse()\n"
     )
     (pytester.path / "conftest.py").write_text(with_pid_recorder(FAKE_WAREHOUSE))
-    result = _run(pytester, workspace)
-    result.assert_outcomes(passed=1)
-    out = result.stdout.str()
-    for asset in ("calendar", "warehouse_orders", "order_totals"):
-        assert _line(out, f"materialized {asset}"), out
-    assert "left out" not in out
+    _every_asset_ran(pytester, workspace)
+
+
+RESOURCE_READING_AN_UNSET_VARIABLE = RESOURCE_NEEDING_CONFIG.replace(
+    '"warehouse": Warehouse.configure_at_launch()',
+    '"warehouse": Warehouse(api_key=dg.EnvVar("WAREHOUSE_API_KEY"))',
+)
+
+
+def test_an_asset_whose_resource_reads_an_unset_variable_fails_after_the_rest_ran(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, dagster_python: Path
+) -> None:
+    """Before: Dagster refused the whole run (the variable is read as config), so no
+    asset of the location was tested, and the item failed for it. Now the assets
+    that do not use the resource run; the item still fails, naming the variable: a
+    job that reads a variable nobody set cannot run as written (missing config only
+    skips)."""
+    monkeypatch.delenv("WAREHOUSE_API_KEY", raising=False)
+    monkeypatch.setenv("COLUMNS", "400")  # -r lines whole, not cut at 80 columns
+    workspace = _project(pytester, monkeypatch, dagster_python, RESOURCE_READING_AN_UNSET_VARIABLE)
+    out = _only_calendar_ran(pytester, workspace, failed=1)
+    assert _line(
+        out, "left out warehouse_orders: it reads the environment variable "
+        "WAREHOUSE_API_KEY (EnvVar), which is not set in the location's process"
+    ), out  # fmt: skip
+    assert _line(out, "left out order_totals: it is downstream of warehouse_orders"), out
+    assert re.search(
+        r"^FAILED \S+::__ASSET_JOB - job '__ASSET_JOB' failed during execution: "
+        r"DagsterInvalidConfigError: Error in config for job __ASSET_JOB: resource "
+        r"'warehouse' \(its config field 'api_key'\) reads the environment variable "
+        r"WAREHOUSE_API_KEY \(EnvVar\), which is not set",
+        out,
+        re.M,
+    ), out
     assert_no_worker_left(pytester.path)
+
+    # Set, as a .env next to the workspace file sets it: every asset runs and passes.
+    (pytester.path / ".env").write_text("WAREHOUSE_API_KEY=secret\n")
+    _every_asset_ran(pytester, workspace)
 
 
 ALL_NEED_CONFIG = """\
