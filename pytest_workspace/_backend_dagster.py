@@ -1661,6 +1661,14 @@ class LeftOut:
             if names
         ]
         missing = list(dict.fromkeys(m for entry in self.entries for m in entry["missing"]))
+        unset = list(dict.fromkeys(u for entry in self.entries for u in entry.get("unset", ())))
+        reasons = []
+        if missing:
+            reasons.append(
+                f"run config it was not given: missing {', '.join(missing)}; {_RUN_CONFIG_HINT}"
+            )
+        if unset:
+            reasons.append(f"environment variables not set: {', '.join(unset)}")
         import time  # as DagsterRunResult.combined: Dagster imported it already
 
         result.logs.append(
@@ -1668,8 +1676,7 @@ class LeftOut:
                 time.time(),
                 "WARNING",
                 None,
-                f"job {job.name!r} left out {' and '.join(what)} for run config it was not "
-                f"given: missing {', '.join(missing)}; {_RUN_CONFIG_HINT}",
+                f"job {job.name!r} left out {' and '.join(what)} for {'; and for '.join(reasons)}",
                 None,
             )
         )

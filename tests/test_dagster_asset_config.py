@@ -308,6 +308,12 @@ def test_an_asset_whose_resource_reads_an_unset_variable_fails_after_the_rest_ra
     ), out  # fmt: skip
     assert _line(out, "left out order_totals: it is downstream of warehouse_orders"), out
     assert re.search(
+        r"WARNING .*job '__ASSET_JOB' left out 2 assets \(warehouse_orders, order_totals\) "
+        r"for environment variables not set: WAREHOUSE_API_KEY$",
+        out,
+        re.M,
+    ), out
+    assert re.search(
         r"^FAILED \S+::__ASSET_JOB - job '__ASSET_JOB' failed during execution: "
         r"DagsterInvalidConfigError: Error in config for job __ASSET_JOB: resource "
         r"'warehouse' \(its config field 'api_key'\) reads the environment variable "
