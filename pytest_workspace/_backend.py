@@ -107,6 +107,7 @@ class Backend:
             "sensors": list(repo.sensor_names),
             "constructed_jobs": list(repo.constructed_job_names),
             "declared_at": declared_at(repo),
+            "backend": self.name,
         }
 
     def build_job(self, repo: Any, key: str) -> Any:

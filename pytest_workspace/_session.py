@@ -1027,7 +1027,11 @@ class _MemberItem(WorkspaceItem):
         """What the check's run or tick did (Dagster: the partitions that ran, assets,
         checks; a tick's run requests, asset events...), as the item's section."""
         if summary:
-            self.add_report_section("call", "dagster", summary)
+            # "Captured dagster call" for Dagster's code; "workspace" for our definitions'.
+            backend = self.handle.repository.backend
+            self.add_report_section(
+                "call", "dagster" if backend == "dagster" else "workspace", summary
+            )
 
     def _finish(self, outcome: Check, logs: Sequence[LogRecord] = ()) -> None:
         """Turn a check's outcome into this item's result: output sections, skip, failure."""

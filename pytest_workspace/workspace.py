@@ -521,6 +521,8 @@ class RepositoryHandle:
         self.location = location
         self.name = name
         self.description: Optional[str] = data.get("description")
+        #: What made it: ``"dagster"`` (Dagster's API) or ``"definitions"`` (ours).
+        self.backend: str = str(data.get("backend") or "definitions")
         self.job_names: List[str] = list(data.get("jobs", []))
         self.schedule_names: List[str] = list(data.get("schedules", []))
         self.sensor_names: List[str] = list(data.get("sensors", []))
