@@ -41,6 +41,7 @@ from .errors import (
     WorkspaceError,
     WorkspaceFileError,
 )
+from .protocol import shown_type_name
 from .workspace import (
     Evaluation,
     JobBuild,
@@ -361,7 +362,7 @@ def _one_line(detail: object) -> str:
     if isinstance(detail, RemoteError) and detail.summary:
         text = detail.summary
     elif isinstance(detail, RemoteError):
-        text = f"{detail.type_name}: {detail.message}"
+        text = f"{shown_type_name(detail.type_name)}: {detail.message}"
     elif isinstance(detail, LocationLoadError):
         text = f"code location {detail.location!r} failed to load: {detail.message}"
     else:

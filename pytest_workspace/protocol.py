@@ -383,9 +383,32 @@ def error_data(
     hidden = set(hidden_files)
     te = traceback.TracebackException(type(exc), exc, exc.__traceback__)
     _trim(te, hidden, set())
-    return error_dict(
-        qualified_name(type(exc)), _safe_str(exc), "".join(te.format()), kind=kind, **extra
-    )
+    full = qualified_name(type(exc))
+    text = "".join(te.format())
+    shown = shown_type_name(full)
+    if shown != full:
+        lines = text.splitlines(keepends=True)
+        for index in range(len(lines) - 1, -1, -1):
+            if lines[index].startswith(full + ":") or lines[index].rstrip("\n") == full:
+                lines[index] = shown + lines[index][len(full) :]
+                break
+        text = "".join(lines)
+    return error_dict(full, _safe_str(exc), text, kind=kind, **extra)
+
+
+#: The package our modules are in, here and in a worker that was sent them.
+_OWN_PACKAGE = __name__.partition(".")[0]
+
+
+def shown_type_name(type_name: str) -> str:
+    """An error's type as a report shows it: our own errors (a definition error, a
+    Dagster job that does not build) by their class name alone, since
+    ``pytest_workspace.definitions.InvalidDefinitionError`` in a Dagster user's report
+    reads as if they should import from us; any other type as it is. The error data
+    keeps the full name (``RemoteError.type_name``)."""
+    if type_name.startswith(_OWN_PACKAGE + "."):
+        return type_name.rpartition(".")[2]
+    return type_name
 
 
 def error_dict(

@@ -442,6 +442,11 @@ def test_an_asset_job_selecting_a_missing_asset_says_which_and_breaks_nothing_el
         out,
         re.M,
     ), out
+    # Nor does the report name our type as if the user should import it from us.
+    assert "pytest_workspace.definitions" not in out, out
+    assert re.search(
+        r"^InvalidDefinitionError: Dagster could not build job 'orders_job'", out, re.M
+    )
     result.stdout.fnmatch_lines(["*did you mean*", '*"orders"*'])
     result.stdout.fnmatch_lines(
         ["*code location 'duplicates.py' failed to load*Duplicate asset key*orders*"]
