@@ -124,3 +124,32 @@ def test_a_scaffolded_project_named_with_workspace_runs_alone(
     result.stdout.re_match_lines([rf"workspace: {re.escape(shown)}: sales \(Python 3\.11\.\d+\)$"])
     result.stdout.fnmatch_lines([f"PASSED {shown}::sales::__repository__::__ASSET_JOB"])
     assert_no_worker_left(dg_workspace / "projects" / "sales")
+
+
+UNIT_TEST = """\
+def test_orders(workspace_job):
+    result = workspace_job("__ASSET_JOB").execute()
+    assert result.success
+    assert result.output_for("orders") == 3
+"""
+
+
+def test_a_scaffolded_project_with_the_ini_option_serves_its_own_unit_tests(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, dg_workspace: Path
+) -> None:
+    """One line in the project's pyproject.toml (docs/workspace.md), and ``pytest`` in
+    the project collects its jobs and runs the unit tests in its ``tests/`` (which
+    create-dagster made) against the same location."""
+    project = dg_workspace / "projects" / "sales"
+    with (project / "pyproject.toml").open("a") as handle:
+        handle.write('\n[tool.pytest.ini_options]\nworkspace = ["pyproject.toml"]\n')
+    (project / "tests" / "test_assets.py").write_text(UNIT_TEST)
+    result = run_in(pytester, monkeypatch, project)
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "PASSED pyproject.toml::sales::__repository__::__ASSET_JOB",
+            "PASSED tests/test_assets.py::test_orders",
+        ]
+    )
+    assert_no_worker_left(project)
