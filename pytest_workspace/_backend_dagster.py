@@ -795,7 +795,7 @@ class DagsterRepository:
         )
         # The one-line reason: what Dagster says is wrong, in the exception it was raised
         # from last (its "Failed to resolve asset job x" says nothing more).
-        root = _root_cause(exc)
+        root = (_chain(exc) or [exc])[-1]
         said = str(root).strip().splitlines()
         summary = f"{type(root).__name__}: {said[0]}" if said else type(root).__name__
         setattr(invalid_error, "summary", summary)  # noqa: B010 (read with getattr)
@@ -824,15 +824,17 @@ class DagsterRepository:
         return error
 
 
-def _root_cause(exc: BaseException) -> BaseException:
-    """The last exception of the chain ``exc`` was raised from (``exc`` itself if none)."""
+def _chain(exc: BaseException) -> List[BaseException]:
+    """The exceptions ``exc`` was raised from, nearest first (``__cause__``, else an
+    unsuppressed ``__context__``), each once."""
+    chain: List[BaseException] = []
     seen = {id(exc)}
     cause = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
     while cause is not None and id(cause) not in seen:
         seen.add(id(cause))
-        exc = cause
-        cause = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
-    return exc
+        chain.append(cause)
+        cause = cause.__cause__ or (None if cause.__suppress_context__ else cause.__context__)
+    return chain
 
 
 def _causes(exc: BaseException) -> str:
@@ -841,14 +843,9 @@ def _causes(exc: BaseException) -> str:
     *Failed to resolve asset job orders_job* says what is wrong only in its cause
     (*AssetKey(s) ['orderz'] were selected, but no AssetsDefinition objects supply
     these keys...*)."""
-    lines: List[str] = []
-    seen = {id(exc)}
-    cause = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
-    while cause is not None and id(cause) not in seen and len(lines) < 5:
-        seen.add(id(cause))
-        lines.append(f"\ncaused by {type(cause).__name__}: {str(cause).strip()}")
-        cause = cause.__cause__ or (None if cause.__suppress_context__ else cause.__context__)
-    return "".join(lines)
+    return "".join(
+        f"\ncaused by {type(cause).__name__}: {str(cause).strip()}" for cause in _chain(exc)[:5]
+    )
 
 
 def _check_error_class() -> Any:
@@ -1111,11 +1108,11 @@ def _run_config_error(job_def: Any, run_config: Any, exc: Any) -> Exception:
     missing = [_missing_entry(path) for path in paths]
     if only_missing and not missing:
         only_missing = False
-    unset = [_unset_variable(error) for error in errors]
+    unset_paths = _unset_paths(errors)
     message = str(exc)
-    if any(unset):
+    if unset_paths:
         # Say what to do first; Dagster's words follow, without its own frames.
-        said = [line for line in unset if line]
+        said = [_unset_variable(levels, variable) for levels, variable in unset_paths]
         message = "\n".join(
             [f"Error in config for job {job_def.name}: " + said[0]]
             + said[1:]
@@ -1130,7 +1127,6 @@ def _run_config_error(job_def: Any, run_config: Any, exc: Any) -> Exception:
     # Read by LeftOut: the config paths the missing keys are at, and those of the values
     # whose EnvVar is not set (with the variable's name); whether these are all it says.
     error.missing_paths = paths  # type: ignore[attr-defined]
-    unset_paths = _unset_paths(errors)
     error.unset_paths = unset_paths  # type: ignore[attr-defined]
     error.only_missing_or_unset = bool(unset_paths) and all(  # type: ignore[attr-defined]
         _reason(problem) in _MISSING_REASONS
@@ -1154,13 +1150,10 @@ def _unset_paths(errors: List[Any]) -> List[Tuple[Tuple[str, ...], str]]:
 _UNSET_VARIABLE = re.compile(r'environment variable "([^"]+)" which is not set')
 
 
-def _unset_variable(error: Any) -> str:
-    """What to do about a config value ``EnvVar("X")`` (``{"env": "X"}``) whose variable is
-    not set, or "" for another error: the resource (or config path) that reads it."""
-    found = _UNSET_VARIABLE.search(str(getattr(error, "message", "")))
-    if found is None:
-        return ""
-    levels = [str(level) for level in getattr(getattr(error, "stack", None), "levels", ())]
+def _unset_variable(path: Tuple[str, ...], variable: str) -> str:
+    """What to do about a config value ``EnvVar("X")`` (``{"env": "X"}``) at ``path``
+    whose ``variable`` is not set: the resource (or config path) that reads it."""
+    levels = list(path)
     if len(levels) >= 2 and levels[0] == "resources":
         field = ".".join(levels[3:]) if levels[2:3] == ["config"] else ".".join(levels[2:])
         reader = f"resource {levels[1]!r}" + (f" (its config field {field!r})" if field else "")
@@ -1169,7 +1162,7 @@ def _unset_variable(error: Any) -> str:
         reader = f"the config at {'.'.join(levels) or 'the root'}"
         instead = "or give that config with the pytest_workspace_run_config hook"
     return (
-        f"{reader} reads the environment variable {found.group(1)} (EnvVar), which is not "
+        f"{reader} reads the environment variable {variable} (EnvVar), which is not "
         "set in the location's process. Set it in a .env file the location reads, as "
         "Dagster reads it (its project's, or the one next to its workspace file), or in "
         "the environment pytest starts in (a conftest.py may set os.environ before the "
@@ -1618,6 +1611,7 @@ class LeftOut:
     def selection(self, keys: List[Any], checks: Set[Any]) -> Tuple[List[Any], Set[Any]]:
         """``keys`` and ``checks`` without what is left out, which the entries get."""
         assets = set(keys)
+        node_of = self._users()[2]
         for key in list(keys) + sorted(checks, key=_key_name):
             if key in self._why and key not in self._said:
                 self._said.add(key)
@@ -1630,6 +1624,7 @@ class LeftOut:
                         "missing": [m for m in missing if not isinstance(m, _UnsetVariable)],
                         "unset": [str(m) for m in missing if isinstance(m, _UnsetVariable)],
                         "upstream": None if upstream is None else upstream.to_user_string(),
+                        "op": node_of.get(key),
                     }
                 )
         return [key for key in keys if key not in self._why], {

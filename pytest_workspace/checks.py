@@ -43,6 +43,7 @@ from .errors import (
 )
 from .protocol import shown_type_name
 from .workspace import (
+    RUN_CONFIG_HINT,
     Evaluation,
     JobBuild,
     JobHandle,
@@ -194,8 +195,7 @@ def check_job(
         if isinstance(error, RemoteRunConfigError) and needs_more_run_config(error, run_config):
             reason = (
                 f"job {name!r} needs run config it was not given: missing "
-                f"{', '.join(error.missing)}; supply it with the "
-                f"pytest_workspace_run_config hook in a conftest.py"
+                f"{', '.join(error.missing)}; {RUN_CONFIG_HINT}"
             )
             steps.steps.append(CheckStep("run config", SKIPPED, reason))
             return steps.outcome(SKIPPED, reason, reason, error)

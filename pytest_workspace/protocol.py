@@ -204,7 +204,9 @@ class LeftOutData(TypedDict):
     asset_key: str
     check_name: Optional[str]  # set for an asset check
     missing: List[str]  # the missing keys, named as a config error's ``missing``
+    unset: List[str]  # the environment variables its EnvVars read that are not set
     upstream: Optional[str]  # None: it needs them itself; else the left-out asset above it
+    op: Optional[str]  # the op (node) that computes it
 
 
 class _RunData(TypedDict):

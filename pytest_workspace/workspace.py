@@ -200,6 +200,11 @@ class AssetObservation:
     data_version: Optional[str] = None
 
 
+#: What to do about a job that lacks run config: a skipped job's reason and a left-out
+#: asset's say it.
+RUN_CONFIG_HINT = "supply it with the pytest_workspace_run_config hook in a conftest.py"
+
+
 @dataclass(frozen=True)
 class LeftOutAsset:
     """An asset (or, with ``check_name``, an asset check) that Dagster's ``__ASSET_JOB``
@@ -214,6 +219,8 @@ class LeftOutAsset:
     #: The environment variables it reads (``EnvVar``, in its config or its resources')
     #: that are not set in the location's process: the item then fails for them.
     unset: Tuple[str, ...] = ()
+    #: The op (node) that computes it: its steps are ``op`` or, in a graph, ``op.inner``.
+    op: Optional[str] = None
 
     @property
     def why(self) -> str:
@@ -226,7 +233,7 @@ class LeftOutAsset:
             if self.missing:
                 reasons.append(
                     f"it needs run config it was not given: missing {', '.join(self.missing)}; "
-                    "supply it with the pytest_workspace_run_config hook in a conftest.py"
+                    + RUN_CONFIG_HINT
                 )
             if self.unset:
                 several = len(self.unset) > 1
@@ -305,8 +312,9 @@ class RunResult:
                     f" because op {upstream!r} failed upstream" if upstream else ""
                 )
                 for left in self.left_out:
-                    if left.check_name is None and left.asset_key.replace("/", "__") == op_name:
+                    if left.op is not None and op_name.split(".")[0] == left.op:
                         why = f"it was left out of the run: {left.why}"
+                        break
             else:
                 why = f"its status is {step.status!r}"
             raise RemoteOutputNotAvailableError(
@@ -401,6 +409,7 @@ class RunResult:
                     missing=tuple(str(key) for key in left.get("missing") or ()),
                     unset=tuple(str(name) for name in left.get("unset") or ()),
                     upstream=left.get("upstream"),
+                    op=left.get("op"),
                 )
                 for left in data.get("left_out") or ()
             ),

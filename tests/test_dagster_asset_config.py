@@ -140,6 +140,13 @@ def test_assets_that_need_no_config_run_and_the_config_asset_is_left_out(
             ),
         ):
             run.output_for("tuned_report")
+        # The check's own op too: the left-out entry names the op that computes it.
+        (check_op,) = [op for op in run.step_results if op.endswith("tuned_report_small")]
+        with pytest.raises(
+            OutputNotAvailableError,
+            match="it was left out of the run: its asset tuned_report is left out",
+        ):
+            run.output_for(check_op)
         # Given the config, every asset runs and nothing is left out.
         config = {"ops": {"tuned_report": {"config": {"threshold": 5}}}}
         run = ws.job("__ASSET_JOB").execute(run_config=config)
