@@ -218,7 +218,7 @@ def run_data(
         {
             "timestamp": entry.timestamp,
             "level": entry.level,
-            "logger": "pytest_workspace",
+            "logger": entry.logger or "pytest_workspace",
             "op": entry.op_name,
             "message": entry.message,
             "event": entry.event,

@@ -1260,6 +1260,7 @@ class DagsterRunResult:
                     entry.step_key,
                     entry.user_message,
                     event_name,
+                    "dagster",  # the logger Dagster's console log names
                 )
             )
             if event_name == "STEP_UP_FOR_RETRY":

@@ -310,7 +310,9 @@ class LogEntry:
 
     ``level`` is ``"DEBUG"``, ``"INFO"``, ``"WARNING"`` or ``"ERROR"``; ``op_name`` is None
     for run-level records; ``event`` is None for messages logged by user code and the
-    framework event (``"STEP_START"``, ``"STEP_SUCCESS"``...) otherwise.
+    framework event (``"STEP_START"``, ``"STEP_SUCCESS"``...) otherwise. ``logger`` names
+    who recorded it: None for this API's runs and pytest-workspace's own notes (reported
+    as ``pytest_workspace``), ``"dagster"`` for a Dagster run's event log.
     """
 
     timestamp: float
@@ -318,6 +320,7 @@ class LogEntry:
     op_name: Optional[str]
     message: str
     event: Optional[str] = None
+    logger: Optional[str] = None
 
 
 class OpLogger:

@@ -431,7 +431,7 @@ def test_a_subsettable_multi_asset_runs_the_selected_assets_only(
             "*Captured dagster call*",
             "materialized users (op crm_sync)",
             "*Captured log call*",
-            "INFO *[[]crm_sync]: syncing users",
+            "INFO * dagster [[]crm_sync]: syncing users",
         ]
     )
     result.stdout.fnmatch_lines(

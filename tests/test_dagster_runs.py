@@ -137,7 +137,7 @@ def _messages(result):
     return [
         (record.op_name, record.level, record.message)
         for record in result.logs
-        if record.event is None and record.logger == "pytest_workspace"
+        if record.event is None and record.logger == "dagster"
     ]
 
 

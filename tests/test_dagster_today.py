@@ -743,8 +743,8 @@ def pytest_workspace_partition_keys(job):
             "*PASSES*",
             "*_ job daily_sales_job _*",
             "*Captured log call*",
-            "INFO * pytest_workspace ?daily_sales?: computing the sales of 2024-01-01",
-            "INFO * pytest_workspace ?daily_sales?: computing the sales of 2024-01-02",
+            "INFO * dagster ?daily_sales?: computing the sales of 2024-01-01",
+            "INFO * dagster ?daily_sales?: computing the sales of 2024-01-02",
         ]
     )
 
