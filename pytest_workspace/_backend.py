@@ -45,11 +45,13 @@ class ReportedError(Exception):
     """The user's exception, already turned into error data (``data``, see
     docs/protocol.md) by a backend that reports its library's errors its own way (the
     Dagster backend says a tick's exception as it says an op's): the worker sends
-    ``data`` as it is, with the request's stage."""
+    ``data`` as it is, with the request's stage, or with ``stage`` when given (a run
+    config mapping function's error, raised before any op ran: ``"config"``)."""
 
-    def __init__(self, data: Dict[str, Any]) -> None:
+    def __init__(self, data: Dict[str, Any], stage: Optional[str] = None) -> None:
         super().__init__(f"{data.get('type')}: {data.get('message')}")
         self.data = data
+        self.stage = stage
 
 
 class Backend:

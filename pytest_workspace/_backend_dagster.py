@@ -87,6 +87,13 @@ def kind_of(value: object) -> Optional[str]:
     return None
 
 
+def _loose_list(value: object) -> bool:
+    """A list of assets (and other loose definitions), which Dagster's loader takes item
+    by item (``find_objects_in_module_of_types``). Dagster's records are tuples: only a
+    real list counts."""
+    return type(value) is list and bool(value) and all(kind_of(item) == "loose" for item in value)
+
+
 def _is_lazy_definitions(value: object) -> bool:
     return any(
         cls.__name__ == _LAZY_DEFINITIONS and cls.__module__.startswith("dagster")
@@ -161,6 +168,31 @@ def loose_repository(values: Iterable[Any]) -> DagsterRepository:
     return DagsterRepository(defs.get_repository_def())
 
 
+def _without_shadowed_specs(values: List[Any]) -> Optional[List[Any]]:
+    """``values`` without the ``AssetSpec`` objects whose key an asset of ``values`` defines
+    (``spec = AssetSpec("orders")`` next to ``@multi_asset(specs=[spec])``), or None when
+    there is none. ``load_definitions_from_module`` counts such a spec as a second
+    definition of the key and refuses the module; Dagster's loader of a ``python_file``
+    or ``python_module`` location (``load_assets_from_modules``) does not load specs at
+    all, and takes the module."""
+    dagster = loaded_dagster()
+    defined = set()
+    for value in values:
+        if isinstance(value, dagster.AssetsDefinition):
+            defined.update(value.keys)
+        elif isinstance(value, dagster.SourceAsset):
+            defined.add(value.key)
+    spec_type = getattr(dagster, "AssetSpec", None)
+    shadowed = [
+        value
+        for value in values
+        if spec_type is not None and isinstance(value, spec_type) and value.key in defined
+    ]
+    if not shadowed:
+        return None
+    return [value for value in values if all(value is not spec for spec in shadowed)]
+
+
 def _uses_dagster(module: Any) -> bool:
     """Whether a module's top level holds Dagster itself or anything of Dagster's."""
     dagster = loaded_dagster()
@@ -224,9 +256,7 @@ class DagsterBackend(_backend.Backend):
                 )
         if kind_of(value) is not None:
             return [repository_for(value)]
-        # A list of assets, as Dagster's loader accepts (Dagster's records are tuples:
-        # only a real list counts).
-        if type(value) is list and value and all(kind_of(item) == "loose" for item in value):
+        if isinstance(value, list) and _loose_list(value):
             return [loose_repository(value)]
         return None
 
@@ -254,6 +284,8 @@ class DagsterBackend(_backend.Backend):
         found: Dict[str, List[Tuple[str, Any]]] = {}
         for name, value in list(vars(module).items()):
             kind = kind_of(value)
+            if kind is None and _loose_list(value):
+                kind = "loose"  # a list of assets: Dagster's loader takes its items
             if kind is None or name.startswith("__"):
                 continue
             bucket = found.setdefault(kind, [])
@@ -288,10 +320,20 @@ class DagsterBackend(_backend.Backend):
             # As dg's defs folders and load_definitions_from_module gather a module:
             # assets, checks, jobs, schedules and sensors into one Definitions.
             loader = getattr(dagster, "load_definitions_from_module", None)
+            loose = [
+                item
+                for _, value in found["loose"]
+                for item in (value if type(value) is list else [value])
+            ] + jobs
             if loader is None:
-                loose = [value for _, value in found["loose"]] + jobs
                 return [loose_repository(loose)], []
-            return [DagsterRepository(_quiet(loader, module).get_repository_def())], []
+            try:
+                return [DagsterRepository(_quiet(loader, module).get_repository_def())], []
+            except dagster.DagsterInvalidDefinitionError:
+                kept = _without_shadowed_specs(loose)
+                if kept is None:
+                    raise
+                return [loose_repository(kept)], []
         if len(jobs) > 1 and not _has_native_definitions(module):
             raise _backend.LoadError(
                 f'{where}: No repository and more than one job found in "{module_name}". '
@@ -512,6 +554,7 @@ class DagsterBackend(_backend.Backend):
         # forms ours does not, such as a list of strings): no check_schedule.
         schedule_def = repo.get_schedule(name)
         _backend.check_target(repo, "schedule", schedule_def)
+        _check_targets_build(repo, schedule_def, schedule_def.dagster_schedule)
         evaluation = {
             "name": schedule_def.name,
             "cron_schedule": schedule_def.cron_schedule,
@@ -523,6 +566,7 @@ class DagsterBackend(_backend.Backend):
     def evaluate_sensor(self, repo: Any, name: str) -> Dict[str, Any]:
         sensor_def = repo.get_sensor(name)
         _backend.check_target(repo, "sensor", sensor_def)
+        _check_targets_build(repo, sensor_def, sensor_def.dagster_sensor)
         evaluation = {"name": sensor_def.name, "job_name": sensor_def.job_name}
         evaluation.update(sensor_def.evaluate(repo, self.instance))
         return evaluation
@@ -938,6 +982,8 @@ class DagsterJob:
             )
         except dagster.DagsterInvalidConfigError as exc:
             raise _run_config_error(self.dagster_job, run_config, exc) from None
+        except dagster.DagsterConfigMappingFunctionError as exc:
+            raise _config_mapping_error(self.name, exc) from None
         except dagster.DagsterUnknownPartitionError as exc:
             raise _backend.RequestError(
                 f"job {self.name!r} has no partition {partition_key!r} (Dagster says: "
@@ -947,6 +993,25 @@ class DagsterJob:
         finally:
             entries = events.close()
         return DagsterRunResult(result, instance, self.op_names, entries)
+
+
+def _config_mapping_error(job_name: str, exc: Exception) -> Exception:
+    """What a config mapping function (``@config_mapping``, a graph's ``config=``)
+    raised while Dagster resolved the run config, before any op ran: the user's
+    exception, with the user's frames, at the run config stage. Dagster's wrapper
+    (*DagsterConfigMappingFunctionError: The config mapping function ... has thrown an
+    unexpected error*) says only where."""
+    cause = exc.__cause__
+    error = _user_error(cause, "config") if isinstance(cause, Exception) else None
+    if error is None:
+        return exc
+    said = (error.data.get("message") or "").strip().splitlines()
+    error.data["summary"] = (
+        f"{error.data.get('type')}{': ' + said[0] if said else ''}, raised by the config "
+        f"mapping function of job {job_name!r}"
+    )
+    error.stage = "config"
+    return error
 
 
 class RunEvents:
@@ -1112,7 +1177,9 @@ def _run_config_error(job_def: Any, run_config: Any, exc: Any) -> Exception:
     message = str(exc)
     if unset_paths:
         # Say what to do first; Dagster's words follow, without its own frames.
-        said = [_unset_variable(levels, variable) for levels, variable in unset_paths]
+        # Dagster names the resource whose own config (``.configured``) it checked.
+        checked = re.search(r"Error in config for resource (\S+?):?\s", message + " ")
+        said = _unset_variables(unset_paths, checked.group(1) if checked else None)
         message = "\n".join(
             [f"Error in config for job {job_def.name}: " + said[0]]
             + said[1:]
@@ -1150,24 +1217,60 @@ def _unset_paths(errors: List[Any]) -> List[Tuple[Tuple[str, ...], str]]:
 _UNSET_VARIABLE = re.compile(r'environment variable "([^"]+)" which is not set')
 
 
-def _unset_variable(path: Tuple[str, ...], variable: str) -> str:
-    """What to do about a config value ``EnvVar("X")`` (``{"env": "X"}``) at ``path``
-    whose ``variable`` is not set: the resource (or config path) that reads it."""
+def _unset_variable(
+    path: Tuple[str, ...], variable: str, resource: Optional[str] = None
+) -> Tuple[str, str]:
+    """What reads a config value ``EnvVar("X")`` (``{"env": "X"}``) at ``path`` whose
+    ``variable`` is not set (a sentence), and what else than setting it the user can do.
+    ``resource``: the resource whose own config Dagster was checking, if it said."""
     levels = list(path)
     if len(levels) >= 2 and levels[0] == "resources":
         field = ".".join(levels[3:]) if levels[2:3] == ["config"] else ".".join(levels[2:])
         reader = f"resource {levels[1]!r}" + (f" (its config field {field!r})" if field else "")
         instead = "or replace the resource with the pytest_workspace_resources hook"
+    elif levels and levels[0] not in _RUN_CONFIG_ROOTS:
+        # Not run config: config fixed in the code (``.configured(...)``), checked as the
+        # resource or op it configures starts. No run config can change it.
+        field = ".".join(levels[1:] if levels[0] == "config" else levels)
+        fixed = "fixed in the code with .configured()"
+        if resource is not None:
+            reader = f"resource {resource!r} (its config field {field!r}, {fixed})"
+            instead = "or replace the resource with the pytest_workspace_resources hook"
+        else:
+            reader = f"config {fixed}" + (f" (its field {field!r})" if field else "")
+            instead = (
+                "or replace the resource it configures with the pytest_workspace_resources hook"
+            )
     else:
         reader = f"the config at {'.'.join(levels) or 'the root'}"
         instead = "or give that config with the pytest_workspace_run_config hook"
     return (
         f"{reader} reads the environment variable {variable} (EnvVar), which is not "
-        "set in the location's process. Set it in a .env file the location reads, as "
-        "Dagster reads it (its project's, or the one next to its workspace file), or in "
-        "the environment pytest starts in (a conftest.py may set os.environ before the "
-        f"locations start), {instead}."
+        "set in the location's process.",
+        instead,
     )
+
+
+#: The keys at the top of a job's run config.
+_RUN_CONFIG_ROOTS = ("ops", "resources", "execution", "loggers", "inputs")
+
+
+def _unset_variables(
+    unset_paths: List[Tuple[Tuple[str, ...], str]], resource: Optional[str] = None
+) -> List[str]:
+    """What to do about the ``EnvVar`` values whose variable is not set: one line for each,
+    then the ways to give them, once."""
+    said = [_unset_variable(levels, variable, resource) for levels, variable in unset_paths]
+    insteads = list(dict.fromkeys(instead for _, instead in said))
+    it = "it" if len(said) == 1 else "them"
+    advice = (
+        f"Set {it} in a .env file the location reads, as Dagster reads it (its project's, "
+        "or the one next to its workspace file), or in the environment pytest starts in (a "
+        "conftest.py may set os.environ before the locations start), " + ", ".join(insteads) + "."
+    )
+    if len(said) == 1:
+        return [f"{said[0][0]} {advice}"]
+    return [reader for reader, _ in said] + [advice]
 
 
 def _without_stack_trace(problem: str) -> str:
@@ -2011,11 +2114,25 @@ class DagsterSensor:
         dagster = loaded_dagster()
         repo_def = repo.dagster_repository
         assets = list(repo_def.asset_graph.assets_defs)
-        result = dagster.evaluate_automation_conditions(
-            defs=dagster.Definitions(assets=assets),
-            instance=instance,
-            asset_selection=self.dagster_sensor.asset_selection,
-        )
+        try:
+            result = dagster.evaluate_automation_conditions(
+                defs=dagster.Definitions(assets=assets),
+                instance=instance,
+                asset_selection=self.dagster_sensor.asset_selection,
+            )
+        except Exception as exc:
+            # Dagster says only *Error while evaluating conditions for <asset>*, raised
+            # from what a condition (a custom AutomationCondition's evaluate) raised.
+            cause = exc.__cause__
+            said = _AUTOMATION_ERROR.match(str(exc))
+            if said is None or not isinstance(cause, Exception):
+                raise
+            error = _tick_error(self, cause)
+            if error is None:
+                raise
+            data = error.data
+            data["message"] += f" (evaluating the automation condition of asset {said.group(1)})"
+            raise error from None
         by_partition: Dict[Optional[str], List[Any]] = {}
         for key in sorted(repo_def.asset_graph.get_all_asset_keys()):
             for partition in sorted(result.get_requested_partitions(key), key=str):
@@ -2167,9 +2284,19 @@ def _evaluate_tick(owner: Any, definition: Any, context: Any) -> Any:
         raise error from None
 
 
-def _tick_error(owner: Any, exc: Exception) -> Optional[Exception]:
-    """What a tick raised, said as an op's error is (:func:`error_data_from_info` on
-    Dagster's ``SerializableErrorInfo``): the class as Dagster names it (``MyError``,
+#: Dagster's error for an automation condition that raised (its cause is the user's).
+_AUTOMATION_ERROR = re.compile(r"Error while evaluating conditions for (.+)$")
+
+
+def _tick_error(owner: Any, exc: Exception) -> Optional[_backend.ReportedError]:
+    """What a tick raised, said as an op's error is (see :func:`_user_error`)."""
+    return _user_error(exc, f"evaluate_{owner.kind}")
+
+
+def _user_error(exc: Exception, stage: str) -> Optional[_backend.ReportedError]:
+    """What the user's code raised outside an op (a tick, a config mapping function),
+    said as an op's error is (:func:`error_data_from_info` on Dagster's
+    ``SerializableErrorInfo``): the class as Dagster names it (``MyError``,
     ``Failure``), the user's frames only, a ``Failure``'s metadata after the traceback.
     None when Dagster cannot describe it: the worker does, as any exception."""
     # Dagster's own description of an exception, as it makes an op's (a private module).
@@ -2180,7 +2307,7 @@ def _tick_error(owner: Any, exc: Exception) -> Optional[Exception]:
         return None
     try:
         info = describe((type(exc), exc, exc.__traceback__))
-        error = error_data_from_info(info, stage=f"evaluate_{owner.kind}")
+        error = error_data_from_info(info, stage=stage)
     except Exception:  # another Dagster, or an exception it cannot describe
         return None
     if isinstance(exc, loaded_dagster().Failure):
@@ -2321,6 +2448,35 @@ def _partitions_request_data(request: Any) -> Dict[str, Any]:
 def _check_key_name(key: Any) -> str:
     """An asset check's key as the report names checks: ``asset:check``."""
     return f"{key.asset_key.to_user_string()}:{key.name}"
+
+
+def _check_targets_build(repo: DagsterRepository, owner: Any, definition: Any) -> None:
+    """The jobs a schedule or sensor targets by name must build, before its tick: the
+    daemon could launch none of its runs otherwise, and a tick that skips would hide it.
+    (A target Dagster resolves from assets is built for each run request instead.)"""
+    names = []
+    for target in getattr(definition, "targets", None) or []:
+        try:
+            name = target.job_name
+        except Exception:  # an asset selection: no job of the repository's
+            continue
+        if isinstance(name, str):
+            names.append(name)
+    if not names and owner.job_name is not None:
+        names.append(owner.job_name)  # a Dagster without ``targets``
+    for name in dict.fromkeys(names):
+        if not repo.has_job(name):
+            continue  # what check_target says, or an anonymous job of assets
+        try:
+            repo.get_job(name)
+        except definitions.InvalidDefinitionError as exc:
+            error = definitions.InvalidTargetError(
+                f"{owner.kind} {owner.name!r} targets job {name!r}, so the daemon would "
+                f"launch none of its runs: {exc}"
+            )
+            summary = getattr(exc, "summary", None) or f"{type(exc).__name__}: {exc}"
+            setattr(error, "summary", f"target job {name!r} failed to build: {summary}")  # noqa: B010
+            raise error from None
 
 
 def _launched_job(

@@ -962,7 +962,7 @@ class LocationLoadItem(WorkspaceItem):
         self._add_output(*self.code_location.load_output)
         # The error itself (the traceback's last line) rather than the advice around it.
         cause = (error.remote_traceback.strip() or error.message.strip()).splitlines()
-        cause_line = cause[-1] if error.remote_traceback.strip() else cause[0]
+        cause_line = error.summary or (cause[-1] if error.remote_traceback.strip() else cause[0])
         raise ItemFailure(
             str(error), f"code location {error.location!r} failed to load: {cause_line}"
         )

@@ -550,11 +550,15 @@ class Location:
         gc.disable()
         try:
             with CallCapture() as capture:
+                module = None
                 try:
                     module = self._import()
                     self.repositories = self._find_repositories(module)
                 except BaseException as exc:  # the user's, KeyboardInterrupt included
-                    error = self.error(exc, stage="load")
+                    # Raised while importing, or after it (a @definitions function, a
+                    # library refusing what the module defines): the host says which.
+                    imported = {} if module is None else {"imported": True}
+                    error = self.error(exc, stage="load", **imported)
         finally:
             if collecting:
                 gc.enable()
@@ -674,9 +678,39 @@ class Location:
                     where, len(jobs), ", ".join(sorted(job.name for _, job in jobs))
                 )
             )
-        raise LoadError(
-            f"{where} defines no repository and no job at top level; declare a @repository "
-            "(from pytest_workspace.definitions import repository) or set `attribute`"
+        raise LoadError(self._nothing_found(module, where))
+
+    @staticmethod
+    def _nothing_found(module, where):
+        """Why a module without definitions loads nothing, in the words of the library the
+        interpreter has: Dagster's, when it is installed (the module did not import it at
+        its top level), else this package's definitions API."""
+        package = getattr(module, "__path__", None) is not None
+        hint = ""
+        if package:
+            # A package whose definitions live in a submodule, as create-dagster makes it.
+            for name in ("definitions", "defs"):
+                try:
+                    found = importlib.util.find_spec(module.__name__ + "." + name)
+                except Exception:
+                    found = None
+                if found is not None:
+                    hint = f" (is the location's module {module.__name__}.{name}?)"
+                    break
+        try:
+            dagster = importlib.util.find_spec("dagster") is not None
+        except Exception:
+            dagster = False
+        if dagster:
+            return (
+                f"{where} defines no Definitions object (nor a function decorated with "
+                f"@dg.definitions), repository, assets or job at top level{hint}; define them "
+                "there, or set `attribute`"
+            )
+        return (
+            f"{where} defines no repository and no job at top level{hint}; declare a @repository "
+            "(from pytest_workspace.definitions import repository) or set "
+            "`attribute`"
         )
 
     @staticmethod
@@ -813,7 +847,7 @@ class Location:
         d = self.definitions
         if isinstance(exc, self.seam.ReportedError):
             data = dict(exc.data, **extra)
-            data["stage"] = stage
+            data["stage"] = exc.stage or stage
             return data
         if isinstance(exc, d.RunConfigError):
             kind = "config"

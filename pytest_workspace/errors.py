@@ -56,10 +56,14 @@ class WorkspaceFileError(WorkspaceError):
 class LocationLoadError(WorkspaceError):
     """A code location could not be started or its code could not be loaded."""
 
-    def __init__(self, location: str, message: str, remote_traceback: str = "") -> None:
+    def __init__(
+        self, location: str, message: str, remote_traceback: str = "", summary: str = ""
+    ) -> None:
         self.location = location
         self.message = message
         self.remote_traceback = remote_traceback
+        #: The exception the code raised, on one line (``Type: first line``), if it did.
+        self.summary = summary
         text = f"code location {location!r} failed to load: {message}"
         if remote_traceback:
             text += "\n" + remote_traceback.rstrip()

@@ -797,6 +797,7 @@ class LocationWorker:
                     remote_traceback=""
                     if error.get("kind") == "load"
                     else str(error.get("traceback", "")),
+                    summary=load_error_summary(error),
                 )
             return description
 
@@ -1452,10 +1453,27 @@ def load_error_message(spec: LocationSpec, error: Mapping[str, Any], executable:
             "dg project, `uv sync` in the project), or point executable_path (or the "
             "project's .venv) at an interpreter that has it"
         )
+    # Raised once the module was imported: while its definitions were gathered.
+    doing = (
+        f"loading the definitions of {target}" if error.get("imported") else f"importing {target}"
+    )
     return (
-        f"importing {target} raised {short_type}: {message}; fix the error in your code "
+        f"{doing} raised {short_type}: {message}; fix the error in your code "
         f"(the traceback below is from the location's own process)"
     )
+
+
+def load_error_summary(error: Mapping[str, Any]) -> str:
+    """The exception a location's code raised while loading, on one line: its class (no
+    module) and its message's first line, whatever lines follow (Dagster's *did you
+    mean*). Empty for the worker's own load errors, whose message is the reason."""
+    if error.get("kind") == "load":
+        return ""
+    if error.get("summary"):
+        return str(error["summary"])
+    short_type = str(error.get("type", "Exception")).rpartition(".")[2]
+    lines = [line.strip() for line in str(error.get("message", "")).splitlines() if line.strip()]
+    return f"{short_type}: {lines[0]}" if lines else short_type
 
 
 def remote_error(data: Mapping[str, Any]) -> RemoteError:
