@@ -92,8 +92,15 @@ _WORKSPACE_EXAMPLE = (
 
 def load_toml_source(path: str) -> WorkspaceSpec:
     """A ``dg.toml`` or ``pyproject.toml``: a dg workspace or a single Dagster project,
-    as its ``directory_type`` says."""
-    document = _TomlDocument.read(path)
+    as its ``directory_type`` says. A ``pyproject.toml`` next to a project's own
+    ``dg.toml`` is that project, configured by the ``dg.toml`` (dg reads it first and
+    ignores the pyproject's ``[tool.dg]``)."""
+    read = path
+    if os.path.basename(path) == PYPROJECT_TOML:
+        sibling = os.path.join(os.path.dirname(path), DG_TOML)
+        if os.path.isfile(sibling) and directory_type(sibling) == "project":
+            read = sibling
+    document = _TomlDocument.read(read)
     table, prefix = document.dg_table()
     kind = document.directory_type(table, prefix)
     if kind == "workspace":

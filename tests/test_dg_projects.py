@@ -155,6 +155,45 @@ def test_a_single_project_named_by_its_pyproject_toml(
     )
 
 
+def test_a_pyproject_toml_next_to_the_projects_own_dg_toml_is_that_project(
+    pytester: pytest.Pytester,
+) -> None:
+    """A dg project may keep its dg settings in a dg.toml of its own (``directory_type =
+    "project"``), its pyproject.toml holding packaging only; dg reads the dg.toml first,
+    and ignores a [tool.dg] the pyproject.toml holds too. Before: naming that
+    pyproject.toml (``pytest pyproject.toml``, ``--workspace``) failed with *has no
+    [tool.dg] table*, and a [tool.dg] there overrode the dg.toml."""
+    pytester.makeini("[pytest]\n")
+    dg_toml = """\
+        directory_type = "project"
+
+        [project]
+        root_module = "shop"
+        code_location_name = "from-dg-toml"
+        """
+    packaging = '[project]\nname = "shop"\nversion = "0.1.0"\n'
+    only_packaging = project(pytester.path / "only", packaging, "src/shop/definitions.py")
+    write(only_packaging / "dg.toml", dg_toml)
+    both = project(
+        pytester.path / "both",
+        packaging + '\n[tool.dg]\ndirectory_type = "project"\n\n[tool.dg.project]\n'
+        'root_module = "shop"\ncode_location_name = "from-pyproject"\n',
+        "src/shop/definitions.py",
+    )
+    write(both / "dg.toml", dg_toml)
+    result = pytester.runpytest_subprocess(
+        "only/pyproject.toml", "--workspace", "both/pyproject.toml", "-v"
+    )
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        ["only/pyproject.toml::from-dg-toml::__repository__control_job::control_job PASSED*"]
+    )
+    result.stdout.fnmatch_lines(
+        ["both/pyproject.toml::from-dg-toml::__repository__control_job::control_job PASSED*"]
+    )
+    assert "from-pyproject" not in result.stdout.str()
+
+
 def test_a_project_named_by_its_folder(
     pytester: pytest.Pytester, dg_workspace: Path, other_python: Path
 ) -> None:
