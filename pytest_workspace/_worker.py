@@ -557,8 +557,18 @@ class Location:
                 except BaseException as exc:  # the user's, KeyboardInterrupt included
                     # Raised while importing, or after it (a @definitions function, a
                     # library refusing what the module defines): the host says which.
-                    imported = {} if module is None else {"imported": True}
-                    error = self.error(exc, stage="load", **imported)
+                    extra = {} if module is None else {"imported": True}
+                    missing = getattr(exc, "name", None)
+                    if isinstance(exc, ModuleNotFoundError) and "." in (missing or ""):
+                        # A submodule missing from a package that is there (a private
+                        # module of a library that moved it): the host says so.
+                        top = missing.split(".")[0]
+                        try:
+                            there = top in sys.modules or importlib.util.find_spec(top) is not None
+                        except Exception:
+                            there = False
+                        extra["has_library"] = there
+                    error = self.error(exc, stage="load", **extra)
         finally:
             if collecting:
                 gc.enable()

@@ -1426,7 +1426,8 @@ def _exit_gateway(gateway: Any) -> None:
 
 
 #: Dagster (or a dagster-* integration) missing from the location's interpreter.
-_MISSING_DAGSTER = re.compile(r"No module named 'dagster[\w.]*'$")
+#: Dagster, or one of its libraries (``dagster_dbt``), not installed at all.
+_MISSING_DAGSTER = re.compile(r"No module named '(dagster|dagster_\w+)(\.[\w.]+)?'$")
 
 
 def load_error_message(spec: LocationSpec, error: Mapping[str, Any], executable: str) -> str:
@@ -1446,7 +1447,17 @@ def load_error_message(spec: LocationSpec, error: Mapping[str, Any], executable:
         )
     if kind == "definition":
         return f"{short_type}: {message}"
-    if short_type == "ModuleNotFoundError" and _MISSING_DAGSTER.match(message):
+    missing = _MISSING_DAGSTER.match(message) if short_type == "ModuleNotFoundError" else None
+    if missing and missing.group(2) and error.get("has_library"):
+        # dagster is there, its submodule is not: a private module this release moved.
+        return (
+            f"importing {target} raised {short_type}: {message}: {missing.group(1)} is "
+            f"installed in {executable}, but this release of it has no such module (a "
+            "private module, which Dagster moves between releases); import the name from "
+            f"the public API (`import {missing.group(1)}`), or pin the release the code "
+            "was written for"
+        )
+    if missing:
         return (
             f"importing {target} raised {short_type}: {message}: the location's interpreter "
             f"{executable} does not have it installed; install it in that environment (for a "

@@ -77,6 +77,12 @@ MODULES: Dict[str, str] = {
 
         raise ValueError("settings.toml is missing the [warehouse] table\\nsee docs/setup.md")
         """,
+    # examples/experimental/assets_yaml_dsl: a private module of Dagster's that this
+    # release moved. Before: "the location's interpreter does not have it installed;
+    # install it", though Dagster is installed there.
+    "private_import.py": """\
+        from dagster._core.definitions.no_such_private_module import AssetSpec
+        """,
     # Dagster imported only inside a function nobody calls: nothing to load. Before:
     # the error told a Dagster user to import from pytest_workspace.definitions.
     "factory_only.py": """\
@@ -282,6 +288,8 @@ def test_dagster_documentation_snippets_load_run_and_report_as_dagster_would(
         "Asset key orders is defined multiple times",
         "two_line_error.py::load_location": "code location 'two_line_error.py' failed to "
         "load: ValueError: settings.toml is missing the [warehouse] table",
+        "private_import.py::load_location": "ModuleNotFoundError: No module named "
+        "'dagster._core.definitions.no_such_private_module'",
         "factory_only.py::load_location": "defines no Definitions object (nor a function "
         "decorated with @dg.definitions), repository, assets or job at top level; define "
         "them there, or set `attribute`",
@@ -314,6 +322,12 @@ def test_dagster_documentation_snippets_load_run_and_report_as_dagster_would(
         [
             "InvalidTargetError: sensor 'quiet_sensor' targets job 'orders_job', so the daemon "
             "would launch none of its runs: Dagster could not build job 'orders_job'*",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*no_such_private_module': dagster is installed in *, but this release of it "
+            "has no such module (a private module, which Dagster moves between releases)*"
         ]
     )
     # The load of a module whose import went well says so.
