@@ -389,6 +389,10 @@ def _execution_report(name: str, result: RunResult) -> str:
         error = result.step_results[op_name].error
         said = f": {_one_line(error)}" if error is not None else ""
         lines += ["", f"op {op_name!r} failed too{said}"]
+        metadata = error.data.get("metadata") if isinstance(error, RemoteError) else None
+        if isinstance(metadata, dict) and metadata:
+            # What a failed check or a Failure says beside its message (bad_rows: 1).
+            lines += ["metadata:"] + [f"  {key}: {value}" for key, value in metadata.items()]
     lines += ["", "steps:"]
     for step in result.step_results.values():
         lines.append(f"  {step.status:<8} {step.op_name} ({step.duration:.3f}s)")

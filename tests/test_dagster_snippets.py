@@ -83,6 +83,27 @@ MODULES: Dict[str, str] = {
     "private_import.py": """\
         from dagster._core.definitions.no_such_private_module import AssetSpec
         """,
+    # An asset that raises and, in the same run, an ERROR check that fails with
+    # metadata. Before: the check's "failed too" line left its metadata out.
+    "two_failures.py": """\
+        import dagster as dg
+
+
+        @dg.asset
+        def broken() -> int:
+            raise ValueError("boom")
+
+
+        @dg.asset
+        def orders() -> list:
+            return [1, -2]
+
+
+        @dg.asset_check(asset=orders)
+        def no_negative(orders: list) -> dg.AssetCheckResult:
+            bad = [o for o in orders if o < 0]
+            return dg.AssetCheckResult(passed=not bad, metadata={"bad_rows": len(bad)})
+        """,
     # Dagster imported only inside a function nobody calls: nothing to load. Before:
     # the error told a Dagster user to import from pytest_workspace.definitions.
     "factory_only.py": """\
@@ -290,6 +311,8 @@ def test_dagster_documentation_snippets_load_run_and_report_as_dagster_would(
         "load: ValueError: settings.toml is missing the [warehouse] table",
         "private_import.py::load_location": "ModuleNotFoundError: No module named "
         "'dagster._core.definitions.no_such_private_module'",
+        "two_failures.py::__repository__::__ASSET_JOB": "job '__ASSET_JOB' failed in op "
+        "'broken': ValueError: boom (and in op 'orders_no_negative')",
         "factory_only.py::load_location": "defines no Definitions object (nor a function "
         "decorated with @dg.definitions), repository, assets or job at top level; define "
         "them there, or set `attribute`",
@@ -328,6 +351,14 @@ def test_dagster_documentation_snippets_load_run_and_report_as_dagster_would(
         [
             "*no_such_private_module': dagster is installed in *, but this release of it "
             "has no such module (a private module, which Dagster moves between releases)*"
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "op 'orders_no_negative' failed too: AssetCheckFailed: asset check 'no_negative' "
+            "of asset 'orders' failed with severity ERROR",
+            "metadata:",
+            "  bad_rows: 1",
         ]
     )
     # The load of a module whose import went well says so.
