@@ -137,6 +137,7 @@ def repository_for(value: object) -> DagsterRepository:
     dagster = loaded_dagster()
     kind = kind_of(value)
     if kind == "lazy":
+        _initialization_context()
         value = value()  # type: ignore[operator]  # Dagster checks what it returns
         kind = kind_of(value)
     if kind == "repository":
@@ -150,6 +151,29 @@ def repository_for(value: object) -> DagsterRepository:
     if kind == "loose":
         return loose_repository([value])
     raise TypeError(f"not a Dagster repository, Definitions or job: {value!r}")
+
+
+def _initialization_context() -> None:
+    """Set the load context Dagster's code server sets before it loads a location: one
+    ``DefinitionsLoadContext`` of type INITIALIZATION for the whole load, which
+    ``@dg.definitions`` functions and components read. Without it each read makes a new
+    one, and a state-backed component (``StateBackedComponent`` with the code server's
+    snapshots, as Tableau's or Fivetran's) does not find the state it has just fetched
+    (*KeyError: 'defs-state-[...]'*). Once per worker; nothing where Dagster has none."""
+    module = sys.modules.get("dagster._core.definitions.definitions_load_context")
+    if module is None:
+        try:
+            module = importlib.import_module("dagster._core.definitions.definitions_load_context")
+        except ImportError:
+            return
+    context = getattr(module, "DefinitionsLoadContext", None)
+    load_type = getattr(module, "DefinitionsLoadType", None)
+    if context is None or load_type is None or context.is_set():
+        return
+    try:
+        context.set(context(load_type=load_type.INITIALIZATION))
+    except Exception:  # another Dagster's constructor: it keeps its own default
+        return
 
 
 def loose_repository(values: Iterable[Any]) -> DagsterRepository:
@@ -271,6 +295,7 @@ class DagsterBackend(_backend.Backend):
                 f"dagster.components.load_defs, which this interpreter ({sys.executable}) "
                 f"cannot import ({exc}); install dagster 1.11 or newer there"
             ) from None
+        _initialization_context()
         return [repository_for(components.load_defs(module))]
 
     def scan(self, module: Any, where: str) -> Tuple[List[Any], List[Any]]:

@@ -196,3 +196,75 @@ def test_the_project_s_virtualenv_is_first_on_path_as_dagster_puts_it(
         ]
     )
     assert_no_worker_left(shop)
+
+
+# A state-backed component, as Dagster's Tableau, Sigma, Power BI and Fivetran components
+# are: its state (here, a list of tables) fetched when the code server loads the
+# location (the default, LEGACY_CODE_SERVER_SNAPSHOTS), its assets built from it.
+TABLES_COMPONENT = """\
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import dagster as dg
+from dagster.components import DefsStateConfig, DefsStateConfigArgs, ResolvedDefsStateConfig
+
+
+@dataclass
+class Tables(dg.StateBackedComponent, dg.Resolvable):
+    name: str
+    defs_state: ResolvedDefsStateConfig = field(
+        default_factory=DefsStateConfigArgs.legacy_code_server_snapshots
+    )
+
+    @property
+    def defs_state_config(self) -> DefsStateConfig:
+        return DefsStateConfig.from_args(self.defs_state, default_key=f"Tables[{self.name}]")
+
+    def write_state_to_path(self, state_path: Path) -> None:
+        state_path.write_text(json.dumps([f"{self.name}_orders", f"{self.name}_customers"]))
+
+    def build_defs_from_state(
+        self, context: dg.ComponentLoadContext, state_path: Optional[Path]
+    ) -> dg.Definitions:
+        if state_path is None:
+            return dg.Definitions()
+        assets = []
+        for table in json.loads(state_path.read_text()):
+
+            @dg.asset(name=table)
+            def _table() -> str:
+                return "synced"
+
+            assets.append(_table)
+        return dg.Definitions(assets=assets)
+"""
+
+
+def test_a_state_backed_component_finds_the_state_it_fetched_at_load(
+    pytester: pytest.Pytester, shop: Path
+) -> None:
+    """Before: the location failed to load with *KeyError: 'defs-state-[Tables[crm]]'*
+    where ``dagster definitions validate`` loads it: Dagster's code server sets one load
+    context (INITIALIZATION) for the whole load, and without it the component's fetched
+    state was looked up in another context."""
+    package = shop / "src" / "shop"
+    (package / "defs" / "greetings" / "defs.yaml").unlink()
+    (package / "defs" / "assets.py").unlink()
+    write(package / "components" / "tables.py", TABLES_COMPONENT)
+    write(
+        package / "defs" / "crm" / "defs.yaml",
+        "type: shop.components.tables.Tables\nattributes:\n  name: crm\n",
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rA", "--workspace", ".")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*Captured dagster call*",
+            "materialized crm_customers",
+            "materialized crm_orders",
+            "PASSED pyproject.toml::shop::__repository__::__ASSET_JOB",
+        ]
+    )
+    assert_no_worker_left(shop)
