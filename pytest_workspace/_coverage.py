@@ -27,6 +27,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 from typing import Any, Optional, Union
 
 from .protocol import CoverageSettings, CoverageState
@@ -40,6 +41,8 @@ _SHARED_CONFIG_FILES = ("setup.cfg", "tox.ini", "pyproject.toml")
 #: whether a worker said it measures (then :func:`combine` has something to do).
 _folder: Optional[str] = None
 _measured = False
+#: Locations start in threads of their own, all at once: one folder for all of them.
+_lock = threading.Lock()
 
 
 def _current() -> Any:
@@ -69,14 +72,11 @@ def settings() -> Optional[CoverageSettings]:
         source = [
             os.path.abspath(entry) if os.path.isdir(entry) else entry for entry in config.source
         ]
-    global _folder
-    if _folder is None:
-        _folder = tempfile.mkdtemp(prefix="pytest-workspace-coverage-")
     # Named as the host's, for combine() to find (coverage.py combines "<name>.*").
     # The configuration's name, not get_data()'s: that would create the host's file.
     name = os.path.basename(str(config.data_file))
     return {
-        "data_file": os.path.join(_folder, name),
+        "data_file": os.path.join(_data_folder(), name),
         "config_file": config_file,
         "cwd": cwd,
         "source": source,
@@ -85,6 +85,15 @@ def settings() -> Optional[CoverageSettings]:
         "omit": list(config.run_omit or []) or None,
         "branch": bool(config.branch),
     }
+
+
+def _data_folder() -> str:
+    """The folder of this process's workers' data files, made by the first to ask."""
+    global _folder
+    with _lock:
+        if _folder is None:
+            _folder = tempfile.mkdtemp(prefix="pytest-workspace-coverage-")
+        return _folder
 
 
 def record(state: Optional[CoverageState]) -> None:
@@ -107,8 +116,9 @@ def combine() -> None:
     leaves no file. Workers started after this write in a new folder.
     """
     global _folder, _measured
-    folder, measured = _folder, _measured
-    _folder, _measured = None, False
+    with _lock:
+        folder, measured = _folder, _measured
+        _folder, _measured = None, False
     if folder is None:
         return
     try:
