@@ -663,19 +663,19 @@ def dagster_coverage_python(python_env: PythonEnvFactory) -> Path:
 def test_pytest_cov_measures_the_code_of_forked_workers(
     pytester: pytest.Pytester, dagster_coverage_python: Path
 ) -> None:
-    write_workspace(
-        pytester.path,
-        {name: (MEASURED, dagster_coverage_python) for name in ("first.py", "second.py")},
-    )
+    # Four locations, starting at once in threads of their own: each asks for its data
+    # file at the same moment (two of them once got two folders, one never combined).
+    names = ("first.py", "second.py", "third.py", "fourth.py")
+    write_workspace(pytester.path, {name: (MEASURED, dagster_coverage_python) for name in names})
     result = pytester.runpytest_subprocess(
         "--cov=.", "--cov-report=term-missing", "--workspace", "workspace.yaml",
         "-p", "no:xdist", "-p", "no:cacheprovider",
     )  # fmt: skip
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=4)
     output = result.stdout.str()
     never_body = line_of(MEASURED, "this line is never run")
-    for name in ("first.py", "second.py"):
+    for name in names:
         row = report_row(output, name)
         assert row["missing"] == [never_body], output
     assert "measured by coverage" in output
-    assert_no_worker_left(pytester.path, at_least=3)
+    assert_no_worker_left(pytester.path, at_least=5)
