@@ -2,15 +2,17 @@
 
 A worker gathers each run's event log entries while the run runs (the instance's
 listener of that run) instead of reading the whole log back from the instance after
-it, imports what its instance needs with the garbage collector off, and takes a
-partitioned job's last key without listing its keys. These tests
+it, imports what its instance needs with the garbage collector off, makes the instance
+without Alembic's stamps, and takes a partitioned job's last key without listing its
+keys. These tests
 run real pytest sessions on real Dagster, one per supported Dagster line
 (``dagster_versions.py``), and check what must not have changed: each run reports its
 own events and ``context.log`` messages, in order and with their ops, and nothing of
 another run (a second run of the same job, a run an op starts on the same instance);
 failures, Python logging and Dagster's console log are reported as before; the
-collector is on when user code runs; a partitioned job runs its last partition, which
-the worker now asks of the partitions definition instead of listing every key.
+collector is on when user code runs; an instance user code makes is stamped as Dagster
+stamps it; a partitioned job runs its last partition, which the worker now asks of the
+partitions definition instead of listing every key.
 """
 
 from __future__ import annotations
@@ -92,6 +94,35 @@ def collecting():
     collector_state()
 
 
+def _stamps(instance):
+    """Rows of Alembic's bookkeeping table in each in-memory storage of ``instance``."""
+    import sqlalchemy as db
+
+    rows = []
+    for storage in (instance.run_storage, instance.event_log_storage):
+        with storage._engine.connect() as conn:  # a shared-cache in-memory database
+            if "alembic_version" not in db.inspect(conn).get_table_names():
+                rows.append(0)
+            else:
+                rows.append(conn.execute(db.text("select count(*) from alembic_version")).scalar())
+    return rows
+
+
+@dg.op
+def instance_state(context):
+    own = dg.DagsterInstance.ephemeral()
+    try:
+        recorded = context.instance.get_run_by_id(context.run_id) is not None
+        return [_stamps(context.instance), _stamps(own), recorded]
+    finally:
+        own.dispose()
+
+
+@dg.job
+def instances():
+    instance_state()
+
+
 # Time partitions with an end: their last key is known whenever the test runs.
 hours = dg.HourlyPartitionsDefinition(start_date="2023-01-01-00:00", end_date="2026-01-01-00:00")
 
@@ -123,7 +154,7 @@ def zones_job():
 
 defs = dg.Definitions(
     assets=[hourly_reading],
-    jobs=[chatty, failing, inner, launcher, collecting, hourly_job, zones_job],
+    jobs=[chatty, failing, inner, launcher, collecting, instances, hourly_job, zones_job],
 )
 '''
 
@@ -203,6 +234,15 @@ def test_a_partitioned_job_runs_its_last_partition(workspace_job):
 
 def test_the_collector_is_on_when_jobs_run(workspace_job):
     assert workspace_job("collecting").execute().output_for("collector_state") is True
+
+
+def test_the_workers_instance_is_made_without_alembic_stamps(workspace_job):
+    # The worker's in-memory storages skip Alembic's stamp (nothing reads it); an
+    # instance the user's code makes is stamped as Dagster stamps it; runs are recorded.
+    ours, theirs, recorded = workspace_job("instances").execute().output_for("instance_state")
+    assert ours == [0, 0]
+    assert theirs == [1, 1]
+    assert recorded is True
 '''
 
 
@@ -234,9 +274,9 @@ def test_runs_report_what_they_did(
     result = pytester.runpytest_subprocess(
         "--workspace", "workspace.yaml", "test_runs.py", "-p", "no:cacheprovider", "-rA"
     )
-    # Eight job items (failing fails; __ASSET_JOB runs the hourly asset's last hour)
-    # and the five tests.
-    result.assert_outcomes(passed=12, failed=1)
+    # Nine job items (failing fails; __ASSET_JOB runs the hourly asset's last hour)
+    # and the six tests.
+    result.assert_outcomes(passed=14, failed=1)
     result.stdout.fnmatch_lines(
         [
             "*job 'failing' failed during execution in op 'explode'*",
