@@ -26,6 +26,7 @@ import pytest_workspace
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TESTS = REPO_ROOT / "tests"
+BENCHMARKS = REPO_ROOT / "benchmarks"
 
 
 @dataclass
@@ -159,6 +160,24 @@ def warm_worker_cache() -> None:
             _worker.compile_shipped(source, filename)  # type: ignore[no-untyped-call]
     finally:
         sys.dont_write_bytecode = saved
+
+
+def warm_baseline_cache(python: str) -> None:
+    """Fill the worker bytecode cache with what the baseline's pytest-workspace ships,
+    as ``_common.warm_worker_cache`` fills it for ours (run by ``python``, outside this
+    checkout, so that it imports the baseline's package): otherwise, under
+    ``PYTHONDONTWRITEBYTECODE``, only side (c)'s workers would compile what they are
+    sent, on every run. A baseline too old for that is said, and measured as it is."""
+    code = (
+        f"import sys; sys.path.insert(0, {str(BENCHMARKS)!r}); "
+        "import _common; _common.warm_worker_cache()"
+    )
+    completed = subprocess.run(
+        [python, "-c", code], cwd=tempfile.gettempdir(), capture_output=True, text=True
+    )
+    if completed.returncode != 0:
+        last = (completed.stderr.strip().splitlines() or ["?"])[-1]
+        print(f"note: the baseline's worker bytecode was not cached ({last})", file=sys.stderr)
 
 
 def parser(doc: str, repeat: int) -> argparse.ArgumentParser:

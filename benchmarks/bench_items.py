@@ -11,6 +11,11 @@ location module of 1,000 lazily declared trivial jobs (2 ops each, the module of
 
 Both sessions start pytest, collect and report; (b) also starts the location. It prints
 the medians, the cost per item of each, and the ratio (b)/(a) (issue 10's target: 1.5).
+
+``--baseline-python PATH`` adds a side (c): session (b) run by another checkout's
+pytest-workspace (PATH is a python whose environment has it installed, such as a venv
+of the commit before a change), timed in the same interleaved rounds: (b)/(c) is the
+change's ratio, measured before and after under the same load.
 """
 
 from __future__ import annotations
@@ -47,9 +52,17 @@ def test_job(index):
 def main(argv: Sequence[str] = ()) -> int:
     parser = _common.parser(__doc__, repeat=5)
     parser.add_argument("--jobs", type=int, default=1000, help="jobs (default 1000)")
+    parser.add_argument(
+        "--baseline-python",
+        metavar="PATH",
+        help="also time session (b) run by this python (another checkout's pytest-workspace)",
+    )
     args = parser.parse_args(list(argv) or None)
     if args.quick:
         args.jobs, args.repeat = 20, 1
+    baseline = args.baseline_python
+    if baseline:
+        _common.warm_baseline_cache(baseline)
 
     with _common.workdir("bench-items-", args.keep) as root:
         generated = generate(root, 1, args.jobs, [sys.executable])
@@ -58,21 +71,36 @@ def main(argv: Sequence[str] = ()) -> int:
         env = _common.clean_env()
         passed = f"{args.jobs} passed"
 
-        def session(*pytest_args: str) -> _common.Run:
-            run = _common.run_command(_common.pytest_command("-q", *pytest_args), root, env)
+        def session(*pytest_args: str, python: str = sys.executable) -> _common.Run:
+            command = [python, *_common.pytest_command("-q", *pytest_args)[1:]]
+            run = _common.run_command(command, root, env)
             if passed not in run.stdout:
                 raise SystemExit(f"expected {passed!r} in the output of pytest:\n{run.stdout}")
             return run
 
-        sides = _common.interleave(
-            {
-                "plain": lambda: session(plain.name),
-                "items": lambda: session("--workspace", generated.workspace.name),
-            },
-            args.repeat,
-        )
+        items = ("--workspace", generated.workspace.name)
+        measured = {
+            "plain": lambda: session(plain.name),
+            "items": lambda: session(*items),
+        }
+        if baseline:
+            measured["baseline"] = lambda: session(*items, python=baseline)
+        sides = _common.interleave(measured, args.repeat)
         plain_walls, item_walls = sides.walls("plain"), sides.walls("items")
         per_item = [(b - a) / args.jobs for a, b in zip(plain_walls, item_walls)]
+        baseline_rows = (
+            [("(c) the same items run by --baseline-python", sides.walls("baseline"))]
+            if baseline
+            else []
+        )
+        baseline_ratios = (
+            [
+                _common.ratio_line("(c)/(a)", sides.walls("baseline"), plain_walls),
+                _common.ratio_line("(b)/(c)", item_walls, sides.walls("baseline")),
+            ]
+            if baseline
+            else []
+        )
         lines = [
             _common.header(f"{args.jobs} trivial jobs (build + execute)", args.repeat),
             "",
@@ -81,10 +109,12 @@ def main(argv: Sequence[str] = ()) -> int:
                     (f"(a) plain: pytest, {args.jobs} tests in process", plain_walls),
                     (f"(b) items: pytest --workspace, {args.jobs} items", item_walls),
                     ("(b) - (a) per item", per_item),
+                    *baseline_rows,
                 ]
             ),
             "",
             _common.ratio_line("(b)/(a)", item_walls, plain_walls, target="<= 1.5"),
+            *baseline_ratios,
         ]
         print("\n".join(lines))
     return 0

@@ -56,9 +56,11 @@ def test_describe_benchmark_runs_and_builds_no_job() -> None:
 
 
 def test_items_benchmark_runs() -> None:
-    output = run_benchmark("bench_items")
-    assert_ratios(output, ["(b)/(a)"])
+    # The baseline side (another checkout's pytest-workspace) is run by this python here.
+    output = run_benchmark("bench_items", "--baseline-python", sys.executable)
+    assert_ratios(output, ["(b)/(a)", "(c)/(a)", "(b)/(c)"])
     assert "20 trivial jobs" in output
+    assert "(c) the same items run by --baseline-python" in output
 
 
 def test_import_benchmark_runs() -> None:
