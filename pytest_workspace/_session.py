@@ -1182,12 +1182,15 @@ class JobItem(_MemberItem):
             "debug_events": self.config.get_verbosity() >= 2,
         }
 
-    def _send_run(self) -> bool:
+    def _send_run(self, behind: bool = False) -> bool:
         """Send this item's run now (``_prefetched``), as :class:`Prefetch` decides; False
         when the item must run it itself (its hooks ask for more than one request, or
-        for no run, or raise: it asks them again and reports what they raise)."""
+        for no run, or raise: it asks them again and reports what they raise).
+        ``behind``: behind the call its location is answering now."""
         if self._declined:
             return False
+        if behind and not self.handle.location.client.can_queue():
+            return False  # its hooks not asked yet: asked when it is sent, or runs
         self._declined = True  # asked once: the item itself asks again if it must
         try:
             answers = self._hook_answers()
@@ -1196,8 +1199,9 @@ class JobItem(_MemberItem):
         self._answers = answers
         if not answers["execute"] or answers["resources"] or answers["partition_keys"]:
             return False
+        submit = self.handle._submit_run_behind if behind else self.handle.submit_run
         try:
-            self._prefetched = self.handle.submit_run(
+            self._prefetched = submit(
                 answers["run_config"],
                 timeout=answers["timeout"],
                 debug_events=answers["debug_events"],
@@ -1205,7 +1209,7 @@ class JobItem(_MemberItem):
         except Exception:
             self._answers = None  # e.g. run config that is not plain data: as usual
             return False
-        return True
+        return self._prefetched is not None
 
     def _may_prefetch(self) -> bool:
         """Whether this item's run may be sent before pytest reaches it."""
@@ -1303,6 +1307,7 @@ class Prefetch:
         # The item's own location is at work (a schedule or sensor runs in it now).
         current = item.handle.location
         self._send_head(current)
+        self._send_behind(current, item)
         order = self._order
         while self._first < len(order) and not self._queues[id(order[self._first])]:
             self._first += 1
@@ -1315,6 +1320,21 @@ class Prefetch:
             # A run in flight (sent ahead earlier), or one sent now.
             if not location.worker.poll() or self._send_head(location):
                 busy += 1
+
+    def _send_behind(self, location: Location, running: _MemberItem) -> bool:
+        """Send the run of ``location``'s next item behind the run it is answering now
+        (the ``running`` item's, sent ahead: one request), so that the location goes on
+        to it without waiting for the host to read that answer. True when it was sent."""
+        queue = self._queues.get(id(location))
+        if not queue or queue[0] is running:
+            return False  # the running item makes its own calls (maybe several): none
+        head = queue[0]
+        if not isinstance(head, JobItem) or not head._may_prefetch():
+            return False
+        if not head._send_run(behind=True):
+            return False
+        queue.popleft()
+        return True
 
     def _send_head(self, location: Location, only: Tuple[Any, ...] = ()) -> bool:
         """Send the run of ``location``'s next item if the location is free for it (and

@@ -629,6 +629,9 @@ class PendingCall:
         self.done = False
         self.value: Any = None
         self.error: Optional[Exception] = None
+        #: Sent behind another call to a process that stopped before starting it: it
+        #: never ran, and :meth:`result` sends it again (to a new process).
+        self.dropped = False
 
     def result(self) -> Any:
         return self.worker._collect(self)
@@ -668,6 +671,9 @@ class LocationWorker:
         self._last_call: Optional[str] = None
         #: A request sent ahead (submit) whose reply has not been read yet.
         self._pending: Optional[PendingCall] = None
+        #: A request sent behind the pending one (submit_behind): the process starts it
+        #: when it has answered that one. Its timeout counts from then.
+        self._queued: Optional[PendingCall] = None
         self._group = group
         self._lock = threading.RLock()
         self._process: Optional[_Process] = None
@@ -987,6 +993,8 @@ class LocationWorker:
             # call in flight, and the worker is killed.
             if idle and self._process is not None:
                 self._settle(patience=timeout)
+                if self._pending is not None and self._process is not None:
+                    self._settle(patience=timeout)  # the one sent behind it
             graceful = idle and self._pending is None
             self._stop_process(graceful=graceful, grace=timeout, reason="the workspace was closed")
         finally:
@@ -1023,6 +1031,9 @@ class LocationWorker:
         self, graceful: bool = True, grace: float = EXIT_GRACE, reason: Optional[str] = None
     ) -> None:
         """Stop the current process (if any), reap it, and forget it."""
+        queued, self._queued = self._queued, None
+        if queued is not None:
+            queued.dropped = True  # the process will never start it
         process, self._process = self._process, None
         if process is None:
             return
@@ -1059,7 +1070,9 @@ class LocationWorker:
 
     def execute_job(self, *args: Any, **kwargs: Any) -> protocol.RunData:
         """:meth:`submit_execute_job` (same arguments), waiting for the run."""
-        run: protocol.RunData = self.submit_execute_job(*args, **kwargs).result()
+        pending = self.submit_execute_job(*args, **kwargs)
+        assert pending is not None
+        run: protocol.RunData = pending.result()
         return run
 
     def submit_execute_job(
@@ -1070,9 +1083,11 @@ class LocationWorker:
         options: Dict[str, Any],
         debug_events: bool = True,
         timeout: Optional[float] = None,
-    ) -> PendingCall:
+        behind: bool = False,
+    ) -> Optional[PendingCall]:
         """The ``execute_job`` request, sent now: its ``result()`` is the run, read when
-        asked for (see :meth:`submit`)."""
+        asked for (see :meth:`submit`). ``behind``: sent behind the call in flight
+        (:meth:`submit_behind`), or not at all (None)."""
         arguments: protocol.ExecuteArguments = {
             "repository": repository,
             "job": job,
@@ -1080,6 +1095,8 @@ class LocationWorker:
             "options": options,
             "debug_events": debug_events,
         }
+        if behind:
+            return self.submit_behind("execute_job", timeout, arguments)
         return self.submit("execute_job", timeout, arguments)
 
     def evaluate_schedule(
@@ -1111,7 +1128,8 @@ class LocationWorker:
         its reply. ``timeout`` counts from now. Requests stay one at a time: a request
         sent while another is pending first reads that one's reply (kept for it)."""
         with self._lock:
-            self._settle()
+            while self._pending is not None and not self._pending.done:
+                self._settle()
             if self.closed:
                 raise WorkerError(
                     self.spec.name,
@@ -1134,6 +1152,52 @@ class LocationWorker:
             pending = PendingCall(self, command, arguments, request_id, limit, _deadline(limit))
             self._pending = pending
             return pending
+
+    def submit_behind(
+        self, command: str, timeout: Optional[float], arguments: Mapping[str, Any]
+    ) -> Optional[PendingCall]:
+        """Send a request now, behind the one in flight, and return at once: the process
+        starts it as soon as it has answered that one, so that it does not wait for the
+        host to read that answer first. ``timeout`` counts from then. None (nothing
+        sent) unless exactly one request is in flight on a live process. Called from
+        the thread that waits for the one in flight, too (between its waits)."""
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            process = self._process
+            pending = self._pending
+            if (
+                self.closed
+                or self.fresh_worker
+                or pending is None
+                or pending.done
+                or self._queued is not None
+                or process is None
+                or process.popen.poll() is not None
+            ):
+                return None
+            try:
+                request_id = self._send(process, command, arguments)
+            except (OSError, EOFError, ValueError):
+                return None  # said by the call in flight, which finds the process gone
+            limit = self.timeout if timeout is None else timeout
+            queued = PendingCall(self, command, arguments, request_id, limit, None)
+            self._queued = queued
+            return queued
+        finally:
+            self._lock.release()
+
+    def can_queue(self) -> bool:
+        """Whether :meth:`submit_behind` would send a request now."""
+        pending = self._pending
+        return (
+            not self.closed
+            and not self.fresh_worker
+            and pending is not None
+            and not pending.done
+            and self._queued is None
+            and self.alive
+        )
 
     @property
     def idle(self) -> bool:
@@ -1183,13 +1247,30 @@ class LocationWorker:
         pending.done = True
         self._pending = None
         self._last_call = _call_text(pending.command, pending.arguments)
+        queued = self._queued
+        if queued is not None:
+            self._queued = None
+            if self._process is None:
+                queued.dropped = True  # the process stopped before starting it
+            else:
+                # The process starts it now: its time counts from here.
+                queued.deadline = _deadline(queued.timeout)
+                self._pending = queued
         if self.fresh_worker and pending.command in FRESH_WORKER_AFTER:
             self._stop_process(graceful=False, reason="a fresh worker runs each job")
 
     def _collect(self, pending: PendingCall) -> Any:
         with self._lock:
-            if pending is self._pending:
+            while not pending.done and (pending is self._pending or pending is self._queued):
                 self._settle()
+        if pending.dropped and not pending.done:
+            # Sent behind a call whose process stopped before starting it: run it now.
+            resent = self.submit(pending.command, pending.timeout, pending.arguments)
+            pending.done = True
+            try:
+                pending.value = resent.result()
+            except Exception as exc:
+                pending.error = exc
         if pending.error is not None:
             raise pending.error
         return pending.value

@@ -707,6 +707,30 @@ class JobHandle(_MemberHandle):
         """:meth:`run`, sent to the location now: ``result()`` waits for the run (and
         raises what :meth:`run` would). ``timeout`` counts from now. The location keeps
         answering one request at a time: another call to it first waits for this run."""
+        pending = self._submit_run(run_config, timeout, debug_events, False, backend_options)
+        assert pending is not None
+        return pending
+
+    def _submit_run_behind(
+        self,
+        run_config: Optional[Mapping[str, Any]] = None,
+        *,
+        timeout: Optional[float] = None,
+        debug_events: bool = True,
+    ) -> Optional[PendingRun]:
+        """:meth:`submit_run`, behind the call the location is answering now: it starts
+        this run as soon as it has answered that one (``timeout`` counts from then).
+        None, and nothing sent, unless exactly one call is in flight."""
+        return self._submit_run(run_config, timeout, debug_events, True, {})
+
+    def _submit_run(
+        self,
+        run_config: Optional[Mapping[str, Any]],
+        timeout: Optional[float],
+        debug_events: bool,
+        behind: bool,
+        backend_options: Mapping[str, Any],
+    ) -> Optional[PendingRun]:
         if run_config is not None and not isinstance(run_config, Mapping):
             raise TypeError(
                 f"the run config of job {self.qualified_name!r} must be a dict like "
@@ -717,11 +741,12 @@ class JobHandle(_MemberHandle):
             self.repository.name,
             self.name,
             run_config=_plain("run config", self.qualified_name, dict(run_config or {})),
-            options=_plain("execute options", self.qualified_name, backend_options),
+            options=_plain("execute options", self.qualified_name, dict(backend_options)),
             debug_events=debug_events,
             timeout=timeout,
+            behind=behind,
         )
-        return PendingRun(pending)
+        return None if pending is None else PendingRun(pending)
 
 
 class PendingRun:

@@ -82,8 +82,9 @@ def test_the_next_job_runs_while_the_item_before_it_is_reported(
 ) -> None:
     result = session(pytester)
     result.assert_outcomes(passed=3)
-    # By the time pytest had reported a_first, b_second had run already.
-    assert lines(pytester.path / "seen.txt") == ["a_first", "b_second"]
+    # By the time pytest had reported a_first, b_second had run already (and c_third,
+    # queued behind it, may have too).
+    assert lines(pytester.path / "seen.txt")[:2] == ["a_first", "b_second"]
     assert lines(pytester.path / "ran.txt") == ["a_first", "b_second", "c_third"]
 
 
@@ -112,7 +113,7 @@ def test_a_failure_does_not_stop_prefetch_when_the_session_goes_on(
 ) -> None:
     result = session(pytester, fail=True)
     result.assert_outcomes(failed=1, passed=2)
-    assert lines(pytester.path / "seen.txt") == ["a_first", "b_second"]
+    assert lines(pytester.path / "seen.txt")[:2] == ["a_first", "b_second"]
 
 
 def test_a_job_marked_skip_is_not_sent_ahead(pytester: pytest.Pytester) -> None:
@@ -156,3 +157,108 @@ def pytest_runtest_setup(item):
     result.assert_outcomes(passed=2, skipped=1)
     assert lines(pytester.path / "ran.txt") == ["a_first", "b_second", "c_third"]
     assert (pytester.path / "exited.txt").exists()
+
+
+#: Jobs that sleep and record, for the runs queued behind the one in flight; a_first can
+#: also end its worker (os._exit) after sleeping.
+QUEUED_JOBS = """
+import os
+import pathlib
+import time
+
+from pytest_workspace.definitions import job, op, repository
+
+HERE = pathlib.Path(__file__).parent
+
+
+def make(name, sleep=0.0, crash=False):
+    @op(name="op_" + name)
+    def record():
+        time.sleep(sleep)
+        with open(HERE / "woke.txt", "a") as handle:
+            handle.write(name + "\\n")
+        if crash:
+            os._exit(3)
+        with open(HERE / "ran.txt", "a") as handle:
+            handle.write(name + "\\n")
+
+    @job(name=name)
+    def declared():
+        record()
+
+    return declared
+
+
+@repository
+def repo():
+    return [
+        make("a_first", sleep={sleep!r}, crash={crash!r}),
+        make("b_second", sleep={sleep!r}),
+        make("c_third"),
+    ]
+"""
+
+#: Each job's run config hook (asked when its run is sent) says which jobs had finished
+#: their sleep by then.
+QUEUED_CONFTEST = """
+import pathlib
+
+HERE = pathlib.Path(__file__).parent
+
+
+def pytest_workspace_run_config(job):
+    woke = HERE / "woke.txt"
+    done = woke.read_text().split() if woke.exists() else []
+    with open(HERE / "asked.txt", "a") as handle:
+        handle.write(job.name + ":" + ",".join(done) + "\\n")
+    return None
+"""
+
+
+def queued_session(
+    pytester: pytest.Pytester, *args: str, sleep: float = 0.5, crash: bool = False
+) -> pytest.RunResult:
+    pytester.makeini("[pytest]\n")
+    pytester.makepyfile(jobs=QUEUED_JOBS.format(sleep=sleep, crash=crash))
+    pytester.makeconftest(QUEUED_CONFTEST)
+    return pytester.runpytest_subprocess("--workspace-file", "jobs.py", "-p", "no:timeout", *args)
+
+
+def asked(pytester: pytest.Pytester) -> List[str]:
+    return lines(pytester.path / "asked.txt")
+
+
+def test_the_next_run_is_queued_behind_the_run_in_flight(pytester: pytest.Pytester) -> None:
+    result = queued_session(pytester)
+    result.assert_outcomes(passed=3)
+    # b_second's run was sent (its hooks asked) while a_first was still running, and
+    # c_third's while b_second was: each queued behind the one before. They ran in
+    # order, once each.
+    assert asked(pytester) == ["a_first:", "b_second:", "c_third:a_first"]
+    assert lines(pytester.path / "ran.txt") == ["a_first", "b_second", "c_third"]
+
+
+def test_a_failure_that_may_stop_the_session_queues_nothing(pytester: pytest.Pytester) -> None:
+    result = queued_session(pytester, "--maxfail", "5")
+    result.assert_outcomes(passed=3)
+    # Only the next item's run, sent when the one before is done.
+    assert asked(pytester) == ["a_first:", "b_second:a_first", "c_third:a_first,b_second"]
+
+
+def test_a_run_queued_behind_a_crash_runs_on_a_new_worker(pytester: pytest.Pytester) -> None:
+    result = queued_session(pytester, "-rf", crash=True)
+    result.assert_outcomes(failed=1, passed=2)
+    result.stdout.fnmatch_lines(["FAILED *a_first*"])
+    # b_second was queued behind a_first (asked before a_first woke up), whose worker
+    # died before starting it: it ran once, on the new worker, when its item came.
+    assert asked(pytester)[:2] == ["a_first:", "b_second:"]
+    assert lines(pytester.path / "ran.txt") == ["b_second", "c_third"]
+
+
+def test_a_queued_runs_timeout_counts_from_its_own_start(pytester: pytest.Pytester) -> None:
+    # Each of a_first and b_second takes 1.2 s; b_second is queued at once. Counted from
+    # when it was sent, b_second would be over the 2 s limit; from its start, it is not.
+    result = queued_session(pytester, "--workspace-timeout", "2", sleep=1.2)
+    result.assert_outcomes(passed=3)
+    assert asked(pytester)[:2] == ["a_first:", "b_second:"]
+    assert lines(pytester.path / "ran.txt") == ["a_first", "b_second", "c_third"]
