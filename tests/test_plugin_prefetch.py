@@ -2,7 +2,9 @@
 
 Each job appends its name to ``ran.txt`` as it runs; the inner sessions' conftest.py
 looks at that file when pytest is done reporting the first job. Only what would run
-anyway is sent ahead.
+anyway is sent ahead. A location running a job sent ahead gets the next one queued
+behind it; each job's run config hook, asked when its run is sent, says which jobs had
+finished sleeping by then (``woke.txt``).
 """
 
 from __future__ import annotations
@@ -13,16 +15,23 @@ from typing import List
 import pytest
 
 JOBS = """
+import os
 import pathlib
+import time
 
 from pytest_workspace.definitions import job, op, repository
 
 HERE = pathlib.Path(__file__).parent
 
 
-def make(name, fail=False):
+def make(name, fail=False, sleep=0.0, crash=False):
     @op(name="op_" + name)
     def record():
+        time.sleep(sleep)
+        with open(HERE / "woke.txt", "a") as handle:
+            handle.write(name + "\\n")
+        if crash:
+            os._exit(3)
         with open(HERE / "ran.txt", "a") as handle:
             handle.write(name + "\\n")
         if fail:
@@ -37,7 +46,7 @@ def make(name, fail=False):
 
 @repository
 def repo():
-    return [make("a_first", fail={fail!r}), make("b_second"), make("c_third")]
+    return [make("a_first", {first}), make("b_second", {second}), make("c_third")]
 """
 
 #: When the first job's item is reported: wait (up to 30 s) for the second job to run,
@@ -68,7 +77,7 @@ def session(
     pytester: pytest.Pytester, *args: str, fail: bool = False, wait: bool = True
 ) -> pytest.RunResult:
     pytester.makeini("[pytest]\n")
-    pytester.makepyfile(jobs=JOBS.format(fail=fail))
+    pytester.makepyfile(jobs=JOBS.format(first=f"fail={fail!r}", second=""))
     pytester.makeconftest(CONFTEST.format(wait=wait))
     return pytester.runpytest_subprocess("--workspace-file", "jobs.py", "-p", "no:timeout", *args)
 
@@ -141,7 +150,7 @@ def test_a_run_sent_for_an_item_skipped_at_setup_does_not_stop_a_graceful_exit(
     # handlers run, as coverage.py's do), instead of being killed as if busy.
     pytester.makeini("[pytest]\n")
     pytester.makepyfile(
-        jobs=JOBS.format(fail=False)
+        jobs=JOBS.format(first="", second="")
         + "\nimport atexit\n\natexit.register(lambda: (HERE / 'exited.txt').write_text(''))\n"
     )
     pytester.makeconftest(
@@ -158,45 +167,6 @@ def pytest_runtest_setup(item):
     assert lines(pytester.path / "ran.txt") == ["a_first", "b_second", "c_third"]
     assert (pytester.path / "exited.txt").exists()
 
-
-#: Jobs that sleep and record, for the runs queued behind the one in flight; a_first can
-#: also end its worker (os._exit) after sleeping.
-QUEUED_JOBS = """
-import os
-import pathlib
-import time
-
-from pytest_workspace.definitions import job, op, repository
-
-HERE = pathlib.Path(__file__).parent
-
-
-def make(name, sleep=0.0, crash=False):
-    @op(name="op_" + name)
-    def record():
-        time.sleep(sleep)
-        with open(HERE / "woke.txt", "a") as handle:
-            handle.write(name + "\\n")
-        if crash:
-            os._exit(3)
-        with open(HERE / "ran.txt", "a") as handle:
-            handle.write(name + "\\n")
-
-    @job(name=name)
-    def declared():
-        record()
-
-    return declared
-
-
-@repository
-def repo():
-    return [
-        make("a_first", sleep={sleep!r}, crash={crash!r}),
-        make("b_second", sleep={sleep!r}),
-        make("c_third"),
-    ]
-"""
 
 #: Each job's run config hook (asked when its run is sent) says which jobs had finished
 #: their sleep by then.
@@ -219,7 +189,8 @@ def queued_session(
     pytester: pytest.Pytester, *args: str, sleep: float = 0.5, crash: bool = False
 ) -> pytest.RunResult:
     pytester.makeini("[pytest]\n")
-    pytester.makepyfile(jobs=QUEUED_JOBS.format(sleep=sleep, crash=crash))
+    first, second = f"sleep={sleep!r}, crash={crash!r}", f"sleep={sleep!r}"
+    pytester.makepyfile(jobs=JOBS.format(first=first, second=second))
     pytester.makeconftest(QUEUED_CONFTEST)
     return pytester.runpytest_subprocess("--workspace-file", "jobs.py", "-p", "no:timeout", *args)
 
