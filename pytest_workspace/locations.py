@@ -1265,12 +1265,13 @@ class LocationWorker:
                 self._settle()
         if pending.dropped and not pending.done:
             # Sent behind a call whose process stopped before starting it: run it now.
-            resent = self.submit(pending.command, pending.timeout, pending.arguments)
-            pending.done = True
             try:
-                pending.value = resent.result()
+                pending.value = self.submit(
+                    pending.command, pending.timeout, pending.arguments
+                ).result()
             except Exception as exc:
                 pending.error = exc
+            pending.done = True
         if pending.error is not None:
             raise pending.error
         return pending.value
