@@ -992,9 +992,10 @@ class LocationWorker:
             # (then the worker exits as asked, its atexit handlers run); else it is a
             # call in flight, and the worker is killed.
             if idle and self._process is not None:
+                first = self._pending
                 self._settle(patience=timeout)
-                if self._pending is not None and self._process is not None:
-                    self._settle(patience=timeout)  # the one sent behind it
+                if self._pending not in (None, first) and self._process is not None:
+                    self._settle(patience=timeout)  # the one queued behind it
             graceful = idle and self._pending is None
             self._stop_process(graceful=graceful, grace=timeout, reason="the workspace was closed")
         finally:
