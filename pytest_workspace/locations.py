@@ -1166,16 +1166,7 @@ class LocationWorker:
             return None
         try:
             process = self._process
-            pending = self._pending
-            if (
-                self.closed
-                or self.fresh_worker
-                or pending is None
-                or pending.done
-                or self._queued is not None
-                or process is None
-                or process.popen.poll() is not None
-            ):
+            if process is None or not self.can_queue():
                 return None
             try:
                 request_id = self._send(process, command, arguments)
