@@ -1199,12 +1199,13 @@ class JobItem(_MemberItem):
         self._answers = answers
         if not answers["execute"] or answers["resources"] or answers["partition_keys"]:
             return False
-        submit = self.handle._submit_run_behind if behind else self.handle.submit_run
         try:
-            self._prefetched = submit(
+            self._prefetched = self.handle._submit_run(
                 answers["run_config"],
-                timeout=answers["timeout"],
-                debug_events=answers["debug_events"],
+                answers["timeout"],
+                answers["debug_events"],
+                {},
+                behind=behind,
             )
         except Exception:
             self._answers = None  # e.g. run config that is not plain data: as usual

@@ -707,30 +707,21 @@ class JobHandle(_MemberHandle):
         """:meth:`run`, sent to the location now: ``result()`` waits for the run (and
         raises what :meth:`run` would). ``timeout`` counts from now. The location keeps
         answering one request at a time: another call to it first waits for this run."""
-        pending = self._submit_run(run_config, timeout, debug_events, False, backend_options)
+        pending = self._submit_run(run_config, timeout, debug_events, backend_options)
         assert pending is not None
         return pending
-
-    def _submit_run_behind(
-        self,
-        run_config: Optional[Mapping[str, Any]] = None,
-        *,
-        timeout: Optional[float] = None,
-        debug_events: bool = True,
-    ) -> Optional[PendingRun]:
-        """:meth:`submit_run`, behind the call the location is answering now: it starts
-        this run as soon as it has answered that one (``timeout`` counts from then).
-        None, and nothing sent, unless exactly one call is in flight."""
-        return self._submit_run(run_config, timeout, debug_events, True, {})
 
     def _submit_run(
         self,
         run_config: Optional[Mapping[str, Any]],
         timeout: Optional[float],
         debug_events: bool,
-        behind: bool,
         backend_options: Mapping[str, Any],
+        behind: bool = False,
     ) -> Optional[PendingRun]:
+        """:meth:`submit_run`; ``behind``: behind the call the location is answering now,
+        which it starts as soon as it has answered that one (``timeout`` counts from
+        then), or None and nothing sent unless exactly one call is in flight."""
         if run_config is not None and not isinstance(run_config, Mapping):
             raise TypeError(
                 f"the run config of job {self.qualified_name!r} must be a dict like "
