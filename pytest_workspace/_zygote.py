@@ -54,7 +54,6 @@ def main(control_fd, modules):
         return
     # What the imports made lives as long as every worker: the collector never walks it
     # again, and a child's collections do not write to the pages it shares with us.
-    gc.collect()
     gc.freeze()
     control.send(b"ready")
     serve(control, host, host_started)
@@ -68,12 +67,16 @@ def preload(modules):
     be missing in another version of the library)."""
     import importlib
 
-    for index, name in enumerate(modules):
-        try:
-            importlib.import_module(name)
-        except Exception as exc:
-            if index == 0:
-                return f"importing {name} failed: {type(exc).__name__}: {exc}"
+    gc.disable()
+    try:
+        for index, name in enumerate(modules):
+            try:
+                importlib.import_module(name)
+            except Exception as exc:
+                if index == 0:
+                    return f"importing {name} failed: {type(exc).__name__}: {exc}"
+    finally:
+        gc.enable()
     if threads() != 1:
         return "the imports started a thread; a process with threads cannot fork safely"
     return None

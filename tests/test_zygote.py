@@ -34,7 +34,7 @@ from pytest_workspace._zygote_host import Zygote
 
 #: A Dagster location: ``record`` writes one line of ``records.jsonl`` per op run.
 DAGSTER_HEAD = """\
-import json, os, signal, sys, time
+import gc, json, os, signal, sys, time
 from pathlib import Path
 
 PRELOADED = "dagster" in sys.modules  # before this module imports it: a forked worker
@@ -53,6 +53,7 @@ def record(job_name):
         "ppid": os.getppid(),
         "parent_cmdline": parent_cmdline,
         "preloaded": PRELOADED,
+        "collecting": gc.isenabled(),
         "parent_threads": len(os.listdir("/proc/%d/task" % os.getppid())),
         "env": {key: os.environ.get(key) for key in ("WRAPPED", "BEFORE", "AFTER")},
     }
@@ -189,8 +190,10 @@ def test_dagster_locations_of_one_interpreter_are_forked_from_one_zygote(
         # One parent, which the host started with a worker's command line...
         assert entry["ppid"] == zygote, seen
         assert BOOTSTRAP in str(entry["parent_cmdline"]), seen
-        # ...and which had imported Dagster before the location's code ran.
+        # ...and which had imported Dagster before the location's code ran, with the
+        # collector off, which is on again in the worker.
         assert entry["preloaded"] is True, seen
+        assert entry["collecting"] is True, seen
     assert len({entry["pid"] for entry in forked}) == 3
     for name in ("plain_job", "older_job"):
         assert seen[name]["ppid"] == host, seen
