@@ -64,7 +64,8 @@ def main(control_fd, modules):
 
 def preload(modules):
     """Import the modules; the reason the first one failed, else None (the others may
-    be missing in another version of the library)."""
+    be missing in another version of the library). The collector is off meanwhile:
+    what they make lives as long as the zygote, and its passes would free nothing."""
     import importlib
 
     gc.disable()
